@@ -1,0 +1,79 @@
+"""The EKS control plane: pinned version, OIDC for IRSA, access entries, KMS, logs, private nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from infra.identity import ClusterOidc
+from stack_config import ClusterConfig
+
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    config: ClusterConfig
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    public_subnet_ids: pulumi.Input[list[str]]
+
+
+class Cluster(pulumi.ComponentResource):
+    """The control plane with no nodes of its own, and a Kubernetes provider bound to it."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("genai:infra:Cluster", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.secrets_key = aws.kms.Key(f"{name}-secrets", description=f"EKS {cfg.name}: envelope encryption of Kubernetes Secrets",
+                                       enable_key_rotation=True, deletion_window_in_days=30, opts=child)
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{cfg.name}/secrets", target_key_id=self.secrets_key.key_id, opts=child)
+
+        # EKS writes to this group; made first so its retention is ours and not "never expire".
+        log_group = aws.cloudwatch.LogGroup(f"{name}-control-plane", name=f"/aws/eks/{cfg.name}/cluster",
+                                            retention_in_days=cfg.log_retention_days, opts=child)
+
+        access_entries = {
+            f"admin-{i}": eks.AccessEntryArgs(
+                principal_arn=arn,
+                access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
+                    policy_arn=CLUSTER_ADMIN_POLICY,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))},
+            )
+            for i, arn in enumerate(cfg.admin_role_arns)
+        }
+        self.eks = eks.Cluster(
+            name,
+            name=cfg.name,
+            version=cfg.kubernetes_version,
+            vpc_id=args.vpc_id,
+            private_subnet_ids=args.private_subnet_ids,
+            public_subnet_ids=args.public_subnet_ids,
+            endpoint_private_access=True,
+            endpoint_public_access=cfg.endpoint_public_access,
+            public_access_cidrs=list(cfg.endpoint_public_access_cidrs) or None,
+            # API mode: access entries only, no aws-auth ConfigMap. The deployer is admin through
+            # EKS's cluster-creator bootstrap (pulumi-eks always turns it on); more admins come from config.
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries=access_entries or None,
+            create_oidc_provider=True,
+            encryption_config_key_arn=self.secrets_key.arn,
+            enabled_cluster_log_types=list(cfg.log_types),
+            skip_default_node_group=True,
+            # The VPC CNI add-on's network-policy agent: without it EKS accepts NetworkPolicies but enforces none.
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+        self.name = self.eks.eks_cluster.name
+        self.oidc = ClusterOidc(provider_arn=self.eks.oidc_provider_arn, issuer=self.eks.oidc_issuer)
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        # An explicit provider object: a provider passed as an Output is silently ignored.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json,
+                                     enable_server_side_apply=True, opts=child)
+        self.register_outputs({"name": self.name})

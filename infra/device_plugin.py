@@ -1,0 +1,55 @@
+"""The NVIDIA device plugin: advertises `nvidia.com/gpu` on GPU nodes so pods can request GPUs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.node_groups import GPU_SCHEDULING
+
+CHART = "nvidia-device-plugin"
+CHART_VERSION = "0.20.0"
+CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
+NAMESPACE = "nvidia-device-plugin"
+
+
+@dataclass(frozen=True)
+class DevicePluginArgs:
+    provider: k8s.Provider
+
+
+def device_plugin_values() -> dict:
+    return {
+        "nodeSelector": dict(GPU_SCHEDULING.node_selector),
+        "tolerations": [*GPU_SCHEDULING.tolerations, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+    }
+
+
+class NvidiaDevicePlugin(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("genai:infra:NvidiaDevicePlugin", name, None, opts)
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        # The plugin mounts the kubelet's device-plugin socket directory from the host: privileged by nature.
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
+                "pod-security.kubernetes.io/enforce": "privileged",
+                "pod-security.kubernetes.io/warn": "privileged",
+            }),
+            opts=k8s_child,
+        )
+        # Needs only the API server and its namespace: the DaemonSet lands on GPU nodes whenever they join,
+        # so it does not wait for the GPU node groups (which may sit at zero).
+        self.chart = k8s.helm.v4.Chart(
+            name,
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=self.namespace.metadata.name,
+            values=device_plugin_values(),
+            opts=k8s_child,
+        )
+        self.register_outputs({})

@@ -1,0 +1,24 @@
+"""What the Kubernetes layer receives from the AWS layer: explicit, typed values, never infra internals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.buckets import BucketRef
+from infra.identity import ClusterOidc
+from infra.node_groups import GpuScheduling
+
+
+@dataclass(frozen=True)
+class Platform:
+    provider: k8s.Provider              # every Kubernetes resource names it explicitly
+    oidc: ClusterOidc                    # for IrsaRole(...) of each workload's service account
+    datasets_bucket: BucketRef
+    model_assets_bucket: BucketRef
+    image_repositories: Mapping[str, pulumi.Output[str]]  # image name -> ECR repository URL
+    gpu_scheduling: GpuScheduling        # node selector and tolerations of GPU pods
+    storage_class: str                   # the default (encrypted gp3) class

@@ -1,0 +1,320 @@
+"""Runs the real program under Pulumi mocks with a real stack file's config, and records the graph.
+
+Every RegisterResource request is kept whole: type, name, inputs (decoded without re-hydrating
+resource references, which is what makes the stock monitor flaky), parent, provider,
+dependencies and property dependencies. Secret and unknown values are kept visible as
+markers, so tests can assert what is secret and that no mock gap leaks into inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+ACCOUNT = "123456789012"
+STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
+
+
+def stack_names() -> list[str]:
+    return [p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The decoded config map of a stack file, as the program sees it (`namespace:key` -> value)."""
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()).get("config", {})
+    return {(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in raw.items()}
+
+
+# --- markers for what the raw request carries --------------------------------------------------
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    urn: str
+    id: str | None
+
+
+@dataclass(frozen=True)
+class Secret:
+    value: Any
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return Secret(_decode(value.get("value")))
+        if sig == rpc._special_resource_sig:
+            return ResourceRef(value["urn"], value.get("id"))
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Struct numbers are doubles
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """The value with secret markers removed (for asserting on contents)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    yield path, value
+    if isinstance(value, Secret):
+        yield from walk(value.value, path)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk(v, f"{path}[{i}]")
+
+
+# --- what gets recorded ------------------------------------------------------------------------
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    parent: str
+    provider: str  # "<provider urn>::<id>" or ""
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    raw_inputs: dict[str, Any]  # with Secret / ResourceRef / UNKNOWN markers
+    depends_on_urns: set[str] = field(default_factory=set)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return reveal(self.raw_inputs)
+
+    @property
+    def provider_urn(self) -> str:
+        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+
+
+@dataclass
+class Graph:
+    stack: str
+    resources: list[Registered]
+    exports: dict[str, Any]
+    seconds: float
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registered:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def ancestors(self, r: Registered) -> Iterable[Registered]:
+        while r.parent:
+            parents = [p for p in self.resources if p.urn == r.parent]
+            if not parents:
+                return
+            r = parents[0]
+            yield r
+
+    def depends_on(self, r: Registered, target: Registered) -> bool:
+        """Whether r waits for target, directly or through the resources it depends on."""
+        seen, todo = set(), list(r.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == target.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            todo.extend(d for other in self.resources if other.urn == urn for d in other.dependencies)
+        return False
+
+
+# --- the mocks ---------------------------------------------------------------------------------
+
+def _arn(service: str, resource: str, region: str = "us-west-2") -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Plausible provider outputs: what AWS and the remote components would compute."""
+
+    def __init__(self, region: str):
+        self.region = region
+        self.monitor: RecordingMonitor | None = None
+        self.calls: list[str] = []
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append(args.token)
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{self.region}{z}" for z in "abcd"]
+            return {"names": names, "zoneIds": [f"usw2-az{i}" for i in range(1, 5)], "id": self.region}
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            return {"addonName": args.args["addonName"], "kubernetesVersion": args.args["kubernetesVersion"],
+                    "version": "v1.50.1-eksbuild.1", "id": args.args["addonName"]}
+        raise NotImplementedError(f"mock gap: no mock for invoke {args.token}")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        t, name, inputs = args.typ, args.name, dict(args.inputs)
+        rid = f"{name}-id"
+        state: dict[str, Any] = dict(inputs)
+        if t.startswith("aws:"):
+            service = t.split(":")[1].split("/")[0]
+            state.setdefault("arn", _arn(service, f"{name}"))
+        if t == "aws:iam/role:Role":
+            state.update(name=name, arn=f"arn:aws:iam::{ACCOUNT}:role/{name}")
+        elif t == "aws:kms/key:Key":
+            rid = f"key-{abs(hash(name)) % 10**8:08d}"
+            state.update(keyId=rid, arn=_arn("kms", f"key/{rid}", self.region))
+        elif t == "aws:s3/bucket:Bucket":
+            rid = inputs["bucket"]
+            state.update(arn=f"arn:aws:s3:::{rid}", bucket=rid)
+        elif t == "aws:ecr/repository:Repository":
+            rid = inputs["name"]
+            state.update(repositoryUrl=f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{rid}",
+                         arn=_arn("ecr", f"repository/{rid}", self.region))
+        elif t == "aws:ec2/launchTemplate:LaunchTemplate":
+            rid = f"lt-{abs(hash(name)) % 10**17:017d}"
+            state.update(latestVersion=1)
+        elif t.startswith("aws:ec2/"):
+            kind = t.split(":")[-1].lower()
+            rid = f"{kind[:6]}-{abs(hash(name)) % 10**17:017x}"
+        elif t == "random:index/randomId:RandomId":
+            state.update(hex="1a2b3c4d", b64Std="Gis8TQ==", b64Url="Gis8TQ", dec="439041101")
+        elif t == "eks:index:Cluster":
+            state.update(self._cluster_outputs(inputs))
+        elif t == "pulumi:providers:kubernetes":
+            rid = "k8s-provider-id"
+        return rid, state
+
+    def _cluster_outputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        cluster_name = inputs["name"]
+        issuer = f"oidc.eks.{self.region}.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+        eks_cluster = self.monitor.register_state(
+            "aws:eks/cluster:Cluster", f"{cluster_name}-eksCluster", cluster_name,
+            {"name": cluster_name, "arn": _arn("eks", f"cluster/{cluster_name}", self.region),
+             "version": inputs.get("version"), "endpoint": "https://EXAMPLE.gr7.us-west-2.eks.amazonaws.com"})
+        kubeconfig = {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": cluster_name, "cluster": {
+            "server": "https://EXAMPLE.gr7.us-west-2.eks.amazonaws.com", "certificate-authority-data": "Q0E="}}],
+            "contexts": [{"name": "aws", "context": {"cluster": cluster_name, "user": "aws"}}],
+            "current-context": "aws", "users": [{"name": "aws", "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+                "args": ["eks", "get-token", "--cluster-name", cluster_name]}}}]}
+        return {
+            "kubeconfig": kubeconfig,
+            "kubeconfigJson": json.dumps(kubeconfig),
+            "oidcProviderArn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer}",
+            "oidcProviderUrl": f"https://{issuer}",
+            "oidcIssuer": issuer,
+            "eksCluster": eks_cluster,
+            "clusterSecurityGroupId": "sg-0123456789abcdef0",
+            "nodeSecurityGroupId": "sg-0fedcba9876543210",
+        }
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Records each request whole; never re-hydrates resource references it receives."""
+
+    def __init__(self, mocks: PlatformMocks):
+        super().__init__(mocks)
+        mocks.monitor = self
+        self.registered: list[Registered] = []
+
+    def register_state(self, type_: str, name: str, id_: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Registers state that a remote component created, and returns a reference to it."""
+        urn = self.make_urn("", type_, name)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return {rpc._special_sig_key: rpc._special_resource_sig, "urn": urn, "id": id_}
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = _decode(json_format.MessageToDict(request.object))
+        self.registered.append(Registered(
+            type=request.type, name=request.name, urn=urn, custom=bool(request.custom), parent=request.parent,
+            provider=request.provider, dependencies=list(request.dependencies),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            raw_inputs=inputs,
+        ))
+        id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=reveal(inputs), provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        obj = _sync_await(rpc.serialize_properties(_plain(state), {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
+
+
+def _plain(value: Any) -> Any:
+    """Turns the decoder's markers back into wire form for the response."""
+    if isinstance(value, ResourceRef):
+        return {rpc._special_sig_key: rpc._special_resource_sig, "urn": value.urn, "id": value.id}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _config_strings(config: dict[str, Any]) -> dict[str, str]:
+    # The engine hands config to the program as strings; structured values as JSON text.
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def run_program(stack: str, config: dict[str, Any] | None = None) -> Graph:
+    """Runs __main__.py for a stack (its file's config, or the config given) and returns the graph."""
+    config = stack_config(stack) if config is None else config
+    region = config.get("aws:region", "us-west-2")
+    settings.ROOT.set(None)  # a fresh root stack, or exports leak from the previous run
+    mocks = PlatformMocks(region if isinstance(region, str) else "us-west-2")
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    set_all_config(_config_strings(config), [])
+    settings.SETTINGS.rpc_manager.clear() if hasattr(settings, "SETTINGS") else None
+
+    started = time.perf_counter()
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+    seconds = time.perf_counter() - started
+
+    root = settings.get_root_resource()
+    exports = {}
+    for key, value in (getattr(root, "outputs", None) or {}).items():
+        output = pulumi.Output.from_input(value)
+        exports[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
+    return Graph(stack=stack, resources=list(monitor.registered), exports=exports, seconds=seconds)
