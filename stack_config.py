@@ -247,15 +247,18 @@ def _check_string(key: str, value: Any, *, pattern: re.Pattern | None = None,
                   choices: tuple[str, ...] | None = None, describe: str = "a string") -> None:
     if choices is not None and value not in choices:
         raise ConfigError(key, value, f"one of {', '.join(choices)}")
-    if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+    if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
         raise ConfigError(key, value, describe)
 
 
 def _check_cidr(key: str, value: Any) -> None:
+    allowed = "an IPv4 CIDR block in prefix notation with no host bits set, e.g. 203.0.113.0/24"
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9.]+/\d{1,2}", value):
+        raise ConfigError(key, value, allowed)
     try:
         ipaddress.IPv4Network(value)
-    except (ValueError, TypeError):
-        raise ConfigError(key, value, "an IPv4 CIDR block with no host bits set, e.g. 203.0.113.0/24") from None
+    except ValueError:
+        raise ConfigError(key, value, allowed) from None
 
 
 def _parse_network(s: _Section, region: str) -> NetworkConfig:
@@ -274,6 +277,9 @@ def _parse_network(s: _Section, region: str) -> NetworkConfig:
     existing = s.section("existingVpc", None)
     existing_vpc = None
     if existing is not None:
+        for unused in ("vpcCidr", "natGateways", "availabilityZones"):
+            if unused in s.raw:
+                raise ConfigError(s.path(unused), s.raw[unused], "no value when existingVpc is set (the VPC is not ours to shape)")
         subnet_check = lambda k, v: _check_string(k, v, pattern=_SUBNET_ID, describe="a subnet id, e.g. subnet-0123456789abcdef0")
         existing_vpc = ExistingVpc(
             vpc_id=existing.string("vpcId", pattern=_VPC_ID, describe="a VPC id, e.g. vpc-0123456789abcdef0"),
@@ -298,7 +304,7 @@ def _parse_cluster(s: _Section, stack: str) -> ClusterConfig:
             k, v, pattern=_ROLE_ARN, describe="an IAM role ARN, e.g. arn:aws:iam::123456789012:role/platform-admin")),
         log_types=s.strings("logTypes", ["api", "audit", "authenticator"],
                             check=lambda k, v: _check_string(k, v, choices=CONTROL_PLANE_LOG_TYPES)),
-        log_retention_days=s.get("logRetentionDays", 30),
+        log_retention_days=s.integer("logRetentionDays", 30, low=1, high=3653),
     )
     if config.log_retention_days not in LOG_RETENTION_DAYS:
         raise ConfigError(s.path("logRetentionDays"), config.log_retention_days,

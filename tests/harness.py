@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import runpy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -115,7 +115,7 @@ class Registered:
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
     raw_inputs: dict[str, Any]  # with Secret / ResourceRef / UNKNOWN markers
-    depends_on_urns: set[str] = field(default_factory=set)
+    id: str = ""  # what the mocks answered
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -267,15 +267,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
         inputs = _decode(json_format.MessageToDict(request.object))
-        self.registered.append(Registered(
+        record = Registered(
             type=request.type, name=request.name, urn=urn, custom=bool(request.custom), parent=request.parent,
             provider=request.provider, dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             raw_inputs=inputs,
-        ))
+        )
+        self.registered.append(record)
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
             typ=request.type, name=request.name, inputs=reveal(inputs), provider=request.provider,
             resource_id=request.importId, custom=request.custom or False))
+        record.id = id_ or ""
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         obj = _sync_await(rpc.serialize_properties(_plain(state), {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
@@ -297,6 +299,9 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
+last_monitor: RecordingMonitor | None = None  # the latest run's, also when the program raised
+
+
 def run_program(stack: str, config: dict[str, Any] | None = None) -> Graph:
     """Runs __main__.py for a stack (its file's config, or the config given) and returns the graph."""
     config = stack_config(stack) if config is None else config
@@ -304,9 +309,10 @@ def run_program(stack: str, config: dict[str, Any] | None = None) -> Graph:
     settings.ROOT.set(None)  # a fresh root stack, or exports leak from the previous run
     mocks = PlatformMocks(region if isinstance(region, str) else "us-west-2")
     monitor = RecordingMonitor(mocks)
+    global last_monitor
+    last_monitor = monitor
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     set_all_config(_config_strings(config), [])
-    settings.SETTINGS.rpc_manager.clear() if hasattr(settings, "SETTINGS") else None
 
     started = time.perf_counter()
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
@@ -318,3 +324,19 @@ def run_program(stack: str, config: dict[str, Any] | None = None) -> Graph:
         output = pulumi.Output.from_input(value)
         exports[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
     return Graph(stack=stack, resources=list(monitor.registered), exports=exports, seconds=seconds)
+
+
+def kubernetes_objects(graph: Graph) -> list[tuple[Registered, dict[str, Any]]]:
+    """Each plain Kubernetes object the program registers, as the manifest the API server receives.
+
+    Patches and Helm charts are left out: a patch is partial by design, and a chart is rendered
+    by the engine (its values are checked against the chart's own schema instead).
+    """
+    objects = []
+    for r in graph.resources:
+        if not r.type.startswith("kubernetes:") or r.type.endswith("Patch") or "helm.sh" in r.type:
+            continue
+        group_version, kind = r.type[len("kubernetes:"):].split(":")
+        api_version = group_version[len("core/"):] if group_version.startswith("core/") else group_version
+        objects.append((r, {"apiVersion": api_version, "kind": kind, **r.inputs}))
+    return objects

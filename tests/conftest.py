@@ -1,0 +1,26 @@
+import functools
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the program's own modules (stack_config, infra) as Pulumi sees them
+
+from tests.harness import Graph, run_program, stack_names  # noqa: E402
+
+
+@functools.cache
+def graph_of(stack: str) -> Graph:
+    """One program run per stack file, shared by every test that reads its graph."""
+    return run_program(stack)
+
+
+@pytest.fixture(params=stack_names())
+def graph(request) -> Graph:
+    return graph_of(request.param)
+
+
+@pytest.fixture
+def dev() -> Graph:
+    return graph_of("dev")
