@@ -9,7 +9,7 @@ from infra.network import Network, NetworkArgs
 from infra.node_groups import GPU_SCHEDULING, NodeGroups, NodeGroupsArgs
 from infra.platform import Platform
 from infra.registries import ImageRepositories, RegistriesArgs
-from infra.storage import Storage, StorageArgs
+from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
 from stack_config import load_stack_config
 
 config = load_stack_config()
@@ -38,7 +38,7 @@ platform = Platform(
     model_assets_bucket=buckets.model_assets,
     image_repositories=registries.urls,
     gpu_scheduling=GPU_SCHEDULING,
-    storage_class="gp3",
+    storage_class=DEFAULT_STORAGE_CLASS,
 )
 
 pulumi.export("region", config.region)

@@ -17,6 +17,7 @@ EBS_CSI_NAMESPACE = "kube-system"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+DEFAULT_STORAGE_CLASS = "gp3"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Storage(pulumi.ComponentResource):
         # Creating a class needs only the API server; volumes are provisioned when a pod claims one.
         self.default_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="gp3", annotations={DEFAULT_CLASS_ANNOTATION: "true"}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=DEFAULT_STORAGE_CLASS, annotations={DEFAULT_CLASS_ANNOTATION: "true"}),
             provisioner="ebs.csi.aws.com",
             parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
             reclaim_policy="Delete",
