@@ -12,11 +12,10 @@ import yaml
 
 from stack_config import ConfigError, gpu_instance_catalog, parse_stack_config
 from tests import harness
-from tests.harness import ROOT, UNKNOWN, Graph, run_program, stack_config, walk
+from tests.harness import ROOT, SCHEMAS, UNKNOWN, Graph, run_program, stack_config, walk
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 MNG = "eks:index:ManagedNodeGroup"
-SCHEMAS = ROOT.parent / "shared" / "schemas"
 
 
 def parsed(graph: Graph):

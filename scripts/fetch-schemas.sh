@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fetches the upstream reference files the offline tests validate against, at pinned commits,
+# for checkouts that lack ../shared/schemas (e.g. GitHub Actions). Same layout as shared/schemas.
+#   scripts/fetch-schemas.sh [target-dir]     (default: ../shared/schemas)
+set -euo pipefail
+target="${1:-$(dirname "$0")/../../shared/schemas}"
+fetch() {  # repo commit path-in-repo local-path
+  mkdir -p "$target/$(dirname "$4")"
+  curl --fail --silent --show-error --location -o "$target/$4" "https://raw.githubusercontent.com/$1/$2/$3"
+}
+# nvidia-device-plugin chart 0.20.0 (tag v0.20.0)
+nvidia=1b826acc6af3079d8923bac395c3124b8861a9a6
+fetch NVIDIA/k8s-device-plugin $nvidia deployments/helm/nvidia-device-plugin/values.yaml nvidia-device-plugin/values.yaml
+fetch NVIDIA/k8s-device-plugin $nvidia deployments/helm/nvidia-device-plugin/Chart.yaml nvidia-device-plugin/Chart.yaml
+echo "reference schemas in $target"
