@@ -3,7 +3,7 @@
 import pulumi
 
 from infra.buckets import Buckets, BucketsArgs
-from infra.cluster import Cluster, ClusterArgs
+from infra.cluster import Cluster, ClusterArgs, check_admins_exclude_deployer
 from infra.device_plugin import DevicePluginArgs, NvidiaDevicePlugin
 from infra.network import Network, NetworkArgs
 from infra.node_groups import GPU_SCHEDULING, NodeGroups, NodeGroupsArgs
@@ -13,6 +13,7 @@ from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
 from stack_config import load_stack_config
 
 config = load_stack_config()
+check_admins_exclude_deployer(config.cluster)
 name = config.cluster.name
 
 network = Network("network", NetworkArgs(config=config.network, cluster_name=name, region=config.region))

@@ -15,6 +15,23 @@ from stack_config import ClusterConfig
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
+def check_admins_exclude_deployer(config: ClusterConfig) -> None:
+    """EKS already makes the deployer admin; a second access entry for it fails `pulumi up` midway.
+
+    Asks AWS who is deploying (role sessions resolve to their role) before anything is created.
+    """
+    if not config.admin_role_arns:
+        return
+    caller = aws.get_caller_identity().arn
+    deployer = aws.iam.get_session_context(arn=caller).issuer_arn
+    deployer_role = deployer.rsplit("/", 1)[-1] if ":role/" in deployer else None
+    for i, arn in enumerate(config.admin_role_arns):
+        if deployer_role is not None and arn.rsplit("/", 1)[-1] == deployer_role and arn.split(":")[4] == deployer.split(":")[4]:
+            raise ValueError(
+                f"config key 'genai-eks:cluster.adminRoleArns[{i}]': {arn} is the role deploying this stack "
+                f"({caller}); EKS makes the deployer cluster admin already, so remove it from the list")
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     config: ClusterConfig

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT.parent / "shared" / "schemas"  # upstream reference files (scripts/fetch-schemas.sh)
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 ACCOUNT = "123456789012"
+DEPLOYER_ROLE = "deployer"  # the role the mocked `pulumi up` runs as
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
 
 
@@ -186,6 +187,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abcd"]
             return {"names": names, "zoneIds": [f"usw2-az{i}" for i in range(1, 5)], "id": self.region}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/ci-session",
+                    "userId": "AROAEXAMPLE:ci-session", "id": ACCOUNT}
+        if args.token == "aws:iam/getSessionContext:getSessionContext":
+            return {"arn": args.args["arn"], "issuerArn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER_ROLE}",
+                    "issuerName": DEPLOYER_ROLE, "issuerId": "AROAEXAMPLE", "sessionName": "ci-session", "id": args.args["arn"]}
         if args.token == "aws:eks/getAddonVersion:getAddonVersion":
             return {"addonName": args.args["addonName"], "kubernetesVersion": args.args["kubernetesVersion"],
                     "version": "v1.50.1-eksbuild.1", "id": args.args["addonName"]}

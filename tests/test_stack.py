@@ -392,3 +392,12 @@ def test_bad_config_fails_before_any_resource_is_registered():
     with pytest.raises(ConfigError, match=r"genai-eks:gpuNodeGroups\[0\]\.instanceTypes\[0\]"):
         run_program("dev", config)
     assert harness.last_monitor.registered == []
+
+
+def test_listing_the_deployer_as_admin_fails_before_any_resource():
+    config = copy.deepcopy(stack_config("prod"))
+    config["genai-eks:cluster"]["adminRoleArns"] = [
+        "arn:aws:iam::123456789012:role/platform-admin", f"arn:aws:iam::123456789012:role/{harness.DEPLOYER_ROLE}"]
+    with pytest.raises(ValueError, match=r"cluster\.adminRoleArns\[1\].*deploying this stack"):
+        run_program("prod", config)
+    assert harness.last_monitor.registered == []
