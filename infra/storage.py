@@ -72,10 +72,12 @@ class Storage(pulumi.ComponentResource):
             allow_volume_expansion=True,
             opts=k8s_child,
         )
-        # EKS still ships the in-tree gp2 class; two defaults would make PVCs ambiguous.
+        # EKS still ships the in-tree gp2 class; two defaults would make PVCs ambiguous. Forced, because
+        # on older clusters another field manager owns that annotation.
         k8s.storage.v1.StorageClassPatch(
             f"{name}-gp2-not-default",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="gp2", annotations={DEFAULT_CLASS_ANNOTATION: "false"}),
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="gp2", annotations={
+                DEFAULT_CLASS_ANNOTATION: "false", "pulumi.com/patchForce": "true"}),
             opts=k8s_child,
         )
         self.register_outputs({"default_class": self.default_class.metadata.name})
