@@ -7,6 +7,7 @@ value raises `ConfigError` naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 import json
@@ -197,7 +198,9 @@ class _Section:
         value = self.raw.get(name, _MISSING)
         if value is _MISSING or value is None:
             if default is _MISSING:
-                raise ConfigError(self.path(name), _MISSING, "a value is required")
+                near = difflib.get_close_matches(name, [k for k in self.raw if k not in self.read], n=1)
+                hint = f" (the section has '{near[0]}': a misspelling?)" if near else ""
+                raise ConfigError(self.path(name), _MISSING, "a value is required" + hint)
             return default
         return value
 

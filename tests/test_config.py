@@ -282,3 +282,9 @@ def test_bad_config_is_refused(mutate: Callable[[dict[str, Any]], Any], key: str
         assert f"value {json.dumps(value)} is not valid" in message
     assert allowed in err.allowed
     assert message.endswith(f"allowed: {err.allowed}")
+
+
+def test_a_misspelt_required_key_is_named_in_the_error() -> None:
+    config = bad(lambda c: rename(c[SYSTEM], "minSize", "minSise"))
+    with pytest.raises(ConfigError, match=r"systemNodeGroup\.minSize.*a value is required \(the section has 'minSise'"):
+        parse_stack_config(config, "dev")
