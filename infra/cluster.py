@@ -22,11 +22,16 @@ def check_admins_exclude_deployer(config: ClusterConfig) -> None:
     """
     if not config.admin_role_arns:
         return
+    def account_and_role(role_arn: str) -> tuple[str, str]:
+        # EKS access entries ignore role paths, so a role is its account and its last name segment.
+        return role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+
     caller = aws.get_caller_identity().arn
     deployer = aws.iam.get_session_context(arn=caller).issuer_arn
-    deployer_role = deployer.rsplit("/", 1)[-1] if ":role/" in deployer else None
+    if ":role/" not in deployer:
+        return  # an IAM user deploys; adminRoleArns holds roles only
     for i, arn in enumerate(config.admin_role_arns):
-        if deployer_role is not None and arn.rsplit("/", 1)[-1] == deployer_role and arn.split(":")[4] == deployer.split(":")[4]:
+        if account_and_role(arn) == account_and_role(deployer):
             raise ValueError(
                 f"config key 'genai-eks:cluster.adminRoleArns[{i}]': {arn} is the role deploying this stack "
                 f"({caller}); EKS makes the deployer cluster admin already, so remove it from the list")
