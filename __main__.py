@@ -11,6 +11,14 @@ from infra.platform import Platform
 from infra.registries import ImageRepositories, RegistriesArgs
 from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
 from stack_config import load_stack_config
+from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
+from workloads.fine_tuning import FineTuneJob, FineTuneJobArgs
+from workloads.flows import plan_clients
+from workloads.inference import InferenceService, InferenceServiceArgs
+from workloads.jupyterhub import JupyterHub, JupyterHubArgs
+from workloads.kube import NamespaceArgs, WorkloadNamespace
+from workloads.qdrant import Qdrant, QdrantArgs
+from workloads.rag import LlmEndpoint, RagService, RagServiceArgs
 
 config = load_stack_config()
 check_admins_exclude_deployer(config.cluster)
@@ -38,9 +46,52 @@ platform = Platform(
     datasets_bucket=buckets.datasets,
     model_assets_bucket=buckets.model_assets,
     image_repositories=registries.urls,
+    image_tag=config.registries.image_tag,
     gpu_scheduling=GPU_SCHEDULING,
     storage_class=DEFAULT_STORAGE_CLASS,
+    volumes_ready=(storage.addon, storage.default_class),
 )
+
+# --- the Kubernetes layer: each workload in its namespace, switched on by config ---------------
+clients = plan_clients(config)
+hf_token = pulumi.Output.secret(config.hugging_face_token.value) if config.hugging_face_token else None
+
+
+def namespace(ns: str, pod_security: str = "restricted") -> WorkloadNamespace:
+    return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(name=ns, provider=cluster.provider, pod_security=pod_security))
+
+
+if config.jupyterhub.enabled:
+    hub = JupyterHub("jupyterhub", JupyterHubArgs(platform=platform, config=config.jupyterhub,
+                                                  namespace=namespace("jupyterhub"),
+                                                  upstreams=clients.notebook_upstreams))
+if config.fine_tuning.enabled:
+    FineTuneJob("finetune", FineTuneJobArgs(platform=platform, config=config.fine_tuning,
+                                            namespace=namespace("training"), hugging_face_token=hf_token))
+llm = None
+if config.inference.enabled:
+    llm = InferenceService("llm", InferenceServiceArgs(platform=platform, config=config.inference,
+                                                       namespace=namespace("inference"), clients=clients.inference,
+                                                       hugging_face_token=hf_token))
+vector_db = None
+if config.qdrant.enabled:
+    vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
+                                            namespace=namespace("vector-db"), clients=clients.qdrant))
+rag_service = None
+if config.rag.enabled:
+    rag_llm = (LlmEndpoint(config.rag.llm_base_url, config.rag.llm_model) if config.rag.llm_base_url else
+               LlmEndpoint(llm.endpoint.url, config.rag.llm_model or config.inference.served_model_name, llm.endpoint))
+    rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace("rag"),
+                                                   qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
+                                                   llm=rag_llm, clients=clients.rag))
+if config.chatbot.enabled:
+    tuned = config.fine_tuning.adapter_name if config.fine_tuning.adapter_name in config.inference.adapters else None
+    chatbot = Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace("chatbot"),
+                                             assistants=Assistants(
+                                                 rag=rag_service.endpoint if rag_service else None,
+                                                 inference=llm.endpoint if llm else None,
+                                                 loyalty_model=tuned or (config.inference.adapters or (None,))[0],
+                                                 base_model=config.inference.served_model_name)))
 
 pulumi.export("region", config.region)
 pulumi.export("clusterName", cluster.name)

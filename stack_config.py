@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Collection, Mapping, TypeVar
 
 import yaml
 
@@ -27,6 +27,14 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 AVAILABILITY_ZONE_COUNT = 3
+DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-7B-Instruct"  # Apache-2.0, not gated: works without a Hugging Face token
+TUNING_METHODS = ("lora", "qlora")
+CHATBOT_EXPOSURES = ("none", "loadBalancer", "ingress")
+JUPYTERHUB_AUTHENTICATORS = ("sharedPassword", "github")
+INFERENCE_DTYPES = ("auto", "bfloat16", "float16")
+# Organisations whose Hugging Face repositories are gated: downloading them needs a token.
+GATED_MODEL_ORGANISATIONS = ("meta-llama", "mistralai", "google")
+SECRET_KEYS = ("huggingFaceToken", "githubClientSecret", "ragLlmApiKey")
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -156,6 +164,7 @@ class StorageConfig:
 @dataclass(frozen=True)
 class RegistryConfig:
     images: tuple[str, ...] = ("finetune", "rag", "chatbot")
+    image_tag: str = "0.1.0"                           # the tag of our images the workloads run
     keep_tagged_images: int = 30
     untagged_expiry_days: int = 7
     force_delete: bool = False
@@ -168,6 +177,103 @@ class BucketConfig:
 
 
 @dataclass(frozen=True)
+class SecretValue:
+    """A value set with `pulumi config set --secret`; never shown in a repr or an error."""
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GitHubAuth:
+    client_id: str
+    allowed_organizations: tuple[str, ...]
+    client_secret: SecretValue
+
+
+@dataclass(frozen=True)
+class JupyterHubConfig:
+    enabled: bool = True
+    authenticator: str = "sharedPassword"
+    github: GitHubAuth | None = None
+    public: bool = False
+    public_source_ranges: tuple[str, ...] = ()
+    gpu_profile: bool = True
+    home_storage_gib: int = 20
+    start_timeout_seconds: int = 1200
+
+
+@dataclass(frozen=True)
+class LoraHyperparameters:
+    rank: int = 32
+    alpha: int = 64
+    dropout: float = 0.05
+    learning_rate: float = 2.5e-5
+    max_steps: int = 200
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 4
+    max_sequence_length: int = 1024
+    checkpoint_every_steps: int = 50
+
+
+@dataclass(frozen=True)
+class FineTuningConfig:
+    enabled: bool = True
+    adapter_name: str = "loyalty"
+    run_id: str = "1"
+    base_model: str = DEFAULT_BASE_MODEL
+    method: str = "qlora"
+    train_data: str = "loyalty/train.jsonl"          # keys in the datasets bucket
+    validation_data: str = "loyalty/validation.jsonl"
+    hyperparameters: LoraHyperparameters = field(default_factory=LoraHyperparameters)
+    backoff_limit: int = 4                             # spot interruptions: each retry resumes from a checkpoint
+    active_deadline_hours: int = 12
+    ttl_hours_after_finished: int = 168
+    shm_size_gib: int = 4
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    enabled: bool = True
+    model: str = DEFAULT_BASE_MODEL
+    served_model_name: str = "qwen2.5-7b-instruct"
+    adapters: tuple[str, ...] = ("loyalty",)          # adapter names, published under adapters/<name>/
+    replicas: int = 1
+    max_model_len: int = 8192
+    gpu_memory_utilization: float = 0.9
+    dtype: str = "bfloat16"
+    max_lora_rank: int = 64
+    shm_size_gib: int = 2
+
+
+@dataclass(frozen=True)
+class QdrantConfig:
+    enabled: bool = True
+    storage_gib: int = 20
+
+
+@dataclass(frozen=True)
+class RagConfig:
+    enabled: bool = True
+    replicas: int = 1
+    collection: str = "products"
+    catalog_prefix: str = "catalog"                    # where /load_data may read CSVs in the datasets bucket
+    llm_base_url: str | None = None                    # None: the in-cluster inference service
+    llm_model: str | None = None                       # None: the inference service's base model
+    llm_api_key: SecretValue | None = None
+
+
+@dataclass(frozen=True)
+class ChatbotConfig:
+    enabled: bool = True
+    replicas: int = 1
+    exposure: str = "none"                             # none | loadBalancer | ingress
+    source_ranges: tuple[str, ...] = ()
+    tls_certificate_arn: str | None = None             # loadBalancer: TLS on 443 with an ACM certificate
+    ingress_class: str | None = None
+    ingress_host: str | None = None
+    ingress_tls_secret: str | None = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     region: str
     cluster: ClusterConfig
@@ -177,6 +283,13 @@ class StackConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     registries: RegistryConfig = field(default_factory=RegistryConfig)
     buckets: BucketConfig = field(default_factory=BucketConfig)
+    jupyterhub: JupyterHubConfig = field(default_factory=JupyterHubConfig)
+    fine_tuning: FineTuningConfig = field(default_factory=FineTuningConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    qdrant: QdrantConfig = field(default_factory=QdrantConfig)
+    rag: RagConfig = field(default_factory=RagConfig)
+    chatbot: ChatbotConfig = field(default_factory=ChatbotConfig)
+    hugging_face_token: SecretValue | None = None
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -217,6 +330,14 @@ class _Section:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(self.path(name), value, f"a whole number from {low} to {high}")
         return value
+
+    def number(self, name: str, default: Any = _MISSING, *, low: float, high: float,
+               low_open: bool = False) -> float:
+        value = self.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                (low < value if low_open else low <= value) and value <= high):
+            raise ConfigError(self.path(name), value, f"a number {'above' if low_open else 'from'} {low} {'and at most' if low_open else 'to'} {high}")
+        return float(value)
 
     def boolean(self, name: str, default: Any = _MISSING) -> bool:
         value = self.get(name, default)
@@ -367,6 +488,7 @@ def _parse_registries(s: _Section) -> RegistryConfig:
     config = RegistryConfig(
         images=s.strings("images", list(RegistryConfig.images), check=lambda k, v: _check_string(
             k, v, pattern=_IMAGE_NAME, describe="a lower-case image name, e.g. rag")),
+        image_tag=s.string("imageTag", "0.1.0", pattern=_IMAGE_TAG, describe="an image tag, e.g. 0.1.0 (not latest: tags are immutable)"),
         keep_tagged_images=s.integer("keepTaggedImages", 30, low=1, high=1000),
         untagged_expiry_days=s.integer("untaggedExpiryDays", 7, low=1, high=365),
         force_delete=s.boolean("forceDelete", False),
@@ -392,11 +514,234 @@ def _parse_storage(s: _Section) -> StorageConfig:
     return config
 
 
-_TOP_LEVEL_KEYS = ("network", "cluster", "systemNodeGroup", "gpuNodeGroups", "storage", "registries", "buckets")
+_HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+_DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+_RUN_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$")
+_DATASET_KEY = re.compile(r"^[\w!.*'()-]+(/[\w!.*'()-]+)+\.jsonl$")  # in a folder: access is granted per folder
+_PREFIX = re.compile(r"^[\w.-]+(/[\w.-]+)*$")
+_IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ACM_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+_GITHUB_ORG = re.compile(r"^[A-Za-z0-9](-?[A-Za-z0-9]){0,38}$")
 
 
-def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
-    """Parses a stack's config map: keys are `namespace:key`, values are already-decoded objects."""
+def _model_id(s: _Section, name: str, default: str) -> str:
+    return s.string(name, default, pattern=_HF_MODEL_ID, describe="a Hugging Face model id, e.g. Qwen/Qwen2.5-7B-Instruct")
+
+
+def _parse_jupyterhub(s: _Section, secrets: Mapping[str, SecretValue]) -> JupyterHubConfig:
+    enabled = s.boolean("enabled", True)
+    authenticator = s.string("authenticator", "sharedPassword", choices=JUPYTERHUB_AUTHENTICATORS)
+    github = None
+    gh = s.section("github", None)
+    if authenticator == "github":
+        if gh is None:
+            raise ConfigError(s.path("github"), _MISSING, "clientId and allowedOrganizations when authenticator is github")
+        if "githubClientSecret" not in secrets:
+            raise ConfigError(f"{PROJECT}:githubClientSecret", _MISSING,
+                              f"a secret (pulumi config set --secret {PROJECT}:githubClientSecret <secret>) when authenticator is github")
+        github = GitHubAuth(
+            client_id=gh.string("clientId", pattern=re.compile(r"^[\w.-]{8,64}$"), describe="a GitHub OAuth app client id"),
+            allowed_organizations=gh.strings("allowedOrganizations", non_empty=True, check=lambda k, v: _check_string(
+                k, v, pattern=_GITHUB_ORG, describe="a GitHub organisation name")),
+            client_secret=secrets["githubClientSecret"],
+        )
+        gh.done()
+    elif gh is not None:
+        raise ConfigError(s.path("github"), gh.raw, "no value unless authenticator is github")
+    public = s.boolean("public", False)
+    ranges = s.strings("publicSourceRanges", [], check=_check_cidr)
+    if public and not ranges:
+        raise ConfigError(s.path("publicSourceRanges"), [], "at least one CIDR when public is true (who may reach the hub)")
+    if ranges and not public:
+        raise ConfigError(s.path("publicSourceRanges"), list(ranges), "an empty list unless public is true")
+    config = JupyterHubConfig(
+        enabled=enabled, authenticator=authenticator, github=github, public=public, public_source_ranges=ranges,
+        gpu_profile=s.boolean("gpuProfile", True),
+        home_storage_gib=s.integer("homeStorageGiB", 20, low=1, high=16384),
+        start_timeout_seconds=s.integer("startTimeoutSeconds", 1200, low=60, high=3600),
+    )
+    s.done()
+    return config
+
+
+def _parse_hyperparameters(s: _Section) -> LoraHyperparameters:
+    config = LoraHyperparameters(
+        rank=s.integer("loraR", 32, low=1, high=256),
+        alpha=s.integer("loraAlpha", 64, low=1, high=1024),
+        dropout=s.number("loraDropout", 0.05, low=0.0, high=0.5),
+        learning_rate=s.number("learningRate", 2.5e-5, low=0.0, high=0.01, low_open=True),
+        max_steps=s.integer("maxSteps", 200, low=1, high=1_000_000),
+        batch_size=s.integer("batchSize", 4, low=1, high=512),
+        gradient_accumulation_steps=s.integer("gradientAccumulationSteps", 4, low=1, high=1024),
+        max_sequence_length=s.integer("maxSequenceLength", 1024, low=64, high=131072),
+        checkpoint_every_steps=s.integer("checkpointEverySteps", 50, low=1, high=1_000_000),
+    )
+    s.done()
+    return config
+
+
+def _parse_fine_tuning(s: _Section) -> FineTuningConfig:
+    dataset = lambda name, default: s.string(
+        name, default, pattern=_DATASET_KEY, describe="a .jsonl object key in a folder of the datasets bucket, e.g. loyalty/train.jsonl")
+    config = FineTuningConfig(
+        enabled=s.boolean("enabled", True),
+        adapter_name=s.string("adapterName", "loyalty", pattern=_DNS_LABEL,
+                              describe="1 to 32 lower-case letters, digits or '-', starting with a letter (it names the adapter and the Job)"),
+        run_id=s.string("runId", "1", pattern=_RUN_ID,
+                        describe="1 to 16 lower-case letters, digits or '-' (change it to train again)"),
+        base_model=_model_id(s, "baseModel", DEFAULT_BASE_MODEL),
+        method=s.string("method", "qlora", choices=TUNING_METHODS),
+        train_data=dataset("trainData", "loyalty/train.jsonl"),
+        validation_data=dataset("validationData", "loyalty/validation.jsonl"),
+        hyperparameters=_parse_hyperparameters(s.section("hyperparameters", {})),
+        backoff_limit=s.integer("backoffLimit", 4, low=0, high=20),
+        active_deadline_hours=s.integer("activeDeadlineHours", 12, low=1, high=168),
+        ttl_hours_after_finished=s.integer("ttlHoursAfterFinished", 168, low=1, high=8760),
+        shm_size_gib=s.integer("shmSizeGiB", 4, low=1, high=256),
+    )
+    s.done()
+    return config
+
+
+def _parse_inference(s: _Section) -> InferenceConfig:
+    config = InferenceConfig(
+        enabled=s.boolean("enabled", True),
+        model=_model_id(s, "model", DEFAULT_BASE_MODEL),
+        served_model_name=s.string("servedModelName", "qwen2.5-7b-instruct", pattern=re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$"),
+                                   describe="1 to 64 lower-case letters, digits, '.', '_' or '-' (the model name clients send)"),
+        adapters=s.strings("adapters", ["loyalty"], check=lambda k, v: _check_string(
+            k, v, pattern=_DNS_LABEL, describe="an adapter name (a fine-tuning adapterName)")),
+        replicas=s.integer("replicas", 1, low=0, high=64),
+        max_model_len=s.integer("maxModelLen", 8192, low=256, high=1_048_576),
+        gpu_memory_utilization=s.number("gpuMemoryUtilization", 0.9, low=0.1, high=0.98),
+        dtype=s.string("dtype", "bfloat16", choices=INFERENCE_DTYPES),
+        max_lora_rank=s.integer("maxLoraRank", 64, low=8, high=512),
+        shm_size_gib=s.integer("shmSizeGiB", 2, low=1, high=256),
+    )
+    if config.max_lora_rank not in (8, 16, 32, 64, 128, 256, 320, 512):
+        raise ConfigError(s.path("maxLoraRank"), config.max_lora_rank, "one of 8, 16, 32, 64, 128, 256, 320, 512 (vLLM's choices)")
+    s.done()
+    return config
+
+
+def _parse_qdrant(s: _Section) -> QdrantConfig:
+    config = QdrantConfig(enabled=s.boolean("enabled", True), storage_gib=s.integer("storageGiB", 20, low=1, high=16384))
+    s.done()
+    return config
+
+
+def _parse_rag(s: _Section, secrets: Mapping[str, SecretValue]) -> RagConfig:
+    base_url = s.string("llmBaseUrl", None, pattern=re.compile(r"^https?://[^\s/]+(/[^\s]*)?$"),
+                        describe="an http(s) URL of an OpenAI-compatible API, e.g. https://api.example.com/v1")
+    config = RagConfig(
+        enabled=s.boolean("enabled", True),
+        replicas=s.integer("replicas", 1, low=0, high=64),
+        collection=s.string("collection", "products", pattern=re.compile(r"^[a-zA-Z0-9_-]{1,64}$"),
+                            describe="a Qdrant collection name: letters, digits, '_' or '-'"),
+        catalog_prefix=s.string("catalogPrefix", "catalog", pattern=_PREFIX,
+                                describe="a key prefix in the datasets bucket, e.g. catalog"),
+        llm_base_url=base_url,
+        llm_model=s.string("llmModel", None, pattern=re.compile(r"^[\w./:-]{1,128}$"), describe="a model name the LLM API serves"),
+        llm_api_key=secrets.get("ragLlmApiKey"),
+    )
+    if base_url is None and config.llm_api_key is not None:
+        raise ConfigError(f"{PROJECT}:ragLlmApiKey", "[secret]", "no value unless rag.llmBaseUrl names an external API")
+    if base_url is not None and base_url.startswith("http://"):
+        raise ConfigError(s.path("llmBaseUrl"), base_url, "an https URL (prompts and the API key leave the cluster)")
+    if base_url is not None and config.llm_model is None:
+        raise ConfigError(s.path("llmModel"), _MISSING, "the model name to ask for, when llmBaseUrl is set")
+    s.done()
+    return config
+
+
+def _parse_chatbot(s: _Section) -> ChatbotConfig:
+    exposure = s.string("exposure", "none", choices=CHATBOT_EXPOSURES)
+    ranges = s.strings("sourceRanges", [], check=_check_cidr)
+    config = ChatbotConfig(
+        enabled=s.boolean("enabled", True),
+        replicas=s.integer("replicas", 1, low=0, high=64),
+        exposure=exposure, source_ranges=ranges,
+        tls_certificate_arn=s.string("tlsCertificateArn", None, pattern=_ACM_ARN, describe="an ACM certificate ARN"),
+        ingress_class=s.string("ingressClass", None, pattern=_DNS_LABEL, describe="an IngressClass name, e.g. alb"),
+        ingress_host=s.string("ingressHost", None, pattern=_HOSTNAME, describe="a DNS name, e.g. chat.example.com"),
+        ingress_tls_secret=s.string("ingressTlsSecret", None, pattern=_DNS_LABEL, describe="a kubernetes.io/tls Secret name in the chatbot namespace"),
+    )
+    if exposure == "loadBalancer" and not ranges:
+        raise ConfigError(s.path("sourceRanges"), [], "at least one CIDR when exposure is loadBalancer (who may reach the chatbot)")
+    if exposure != "loadBalancer":
+        for key, value in (("sourceRanges", list(ranges) or None), ("tlsCertificateArn", config.tls_certificate_arn)):
+            if value:
+                raise ConfigError(s.path(key), value, "no value unless exposure is loadBalancer")
+    if exposure == "ingress":
+        if config.ingress_host is None:
+            raise ConfigError(s.path("ingressHost"), _MISSING, "a host name when exposure is ingress")
+        if config.ingress_tls_secret is None:
+            raise ConfigError(s.path("ingressTlsSecret"), _MISSING, "a TLS Secret name when exposure is ingress (the only public entry serves HTTPS)")
+    else:
+        for key, value in (("ingressClass", config.ingress_class), ("ingressHost", config.ingress_host),
+                           ("ingressTlsSecret", config.ingress_tls_secret)):
+            if value is not None:
+                raise ConfigError(s.path(key), value, "no value unless exposure is ingress")
+    s.done()
+    return config
+
+
+def _check_workloads(config: StackConfig) -> None:
+    """Rules that span sections: what one workload needs from another and from the node groups."""
+    key = lambda section, name: f"{PROJECT}:{section}.{name}"
+    images = set(config.registries.images)
+    for section, enabled, image in (("fineTuning", config.fine_tuning.enabled, "finetune"),
+                                    ("rag", config.rag.enabled, "rag"), ("chatbot", config.chatbot.enabled, "chatbot")):
+        if enabled and image not in images:
+            raise ConfigError(key(section, "enabled"), True, f"false, or '{image}' in registries.images (its image repository)")
+    if config.rag.enabled and not config.qdrant.enabled:
+        raise ConfigError(key("rag", "enabled"), True, "false, or qdrant.enabled true (the RAG service stores its vectors there)")
+    if config.rag.enabled and config.rag.llm_base_url is None and not config.inference.enabled:
+        raise ConfigError(key("rag", "llmBaseUrl"), _MISSING, "an external LLM API URL when inference.enabled is false")
+    tuning, inference = config.fine_tuning, config.inference
+    if tuning.enabled and inference.enabled and tuning.adapter_name in inference.adapters and tuning.base_model != inference.model:
+        raise ConfigError(key("fineTuning", "baseModel"), tuning.base_model,
+                          f"the inference model {inference.model}: adapter '{tuning.adapter_name}' is served on top of it")
+    if tuning.hyperparameters.rank > inference.max_lora_rank and inference.enabled and tuning.adapter_name in inference.adapters:
+        raise ConfigError(key("fineTuning", "hyperparameters.loraR"), tuning.hyperparameters.rank,
+                          f"at most inference.maxLoraRank ({inference.max_lora_rank})")
+    for section, model, enabled in (("fineTuning.baseModel", tuning.base_model, tuning.enabled),
+                                    ("inference.model", inference.model, inference.enabled)):
+        if enabled and model.split("/")[0] in GATED_MODEL_ORGANISATIONS and config.hugging_face_token is None:
+            raise ConfigError(f"{PROJECT}:{section}", model, f"a model that is not gated, or a token: pulumi config set --secret {PROJECT}:huggingFaceToken hf_...")
+    # GPU pods the stack starts on `pulumi up`: they must fit the GPU groups' maximum size.
+    gpu_pods = (inference.replicas if inference.enabled else 0) + (1 if tuning.enabled else 0)
+    capacity = sum(g.max_size * g.gpus_per_node for g in config.gpu_node_groups)
+    if gpu_pods > capacity:
+        raise ConfigError(f"{PROJECT}:gpuNodeGroups", [g.name for g in config.gpu_node_groups],
+                          f"GPU node groups with room for {gpu_pods} one-GPU pods (inference replicas and the fine-tuning Job); their maxSize allows {capacity}")
+
+
+_TOP_LEVEL_KEYS = ("network", "cluster", "systemNodeGroup", "gpuNodeGroups", "storage", "registries", "buckets",
+                   "jupyterhub", "fineTuning", "inference", "qdrant", "rag", "chatbot", *SECRET_KEYS)
+
+
+def _parse_secrets(ours: Mapping[str, Any], secret_keys: Collection[str]) -> dict[str, SecretValue]:
+    secrets = {}
+    for key in SECRET_KEYS:
+        if key not in ours:
+            continue
+        full = f"{PROJECT}:{key}"
+        if full not in secret_keys:
+            # Say which key, never echo the value: it was meant to be secret.
+            raise ConfigError(full, "[plain text]", f"a secret: pulumi config set --secret {full} <value>")
+        if not isinstance(ours[key], str) or not ours[key].strip():
+            raise ConfigError(full, "[secret]", "a non-empty string")
+        secrets[key] = SecretValue(ours[key].strip())
+    return secrets
+
+
+def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collection[str] = ()) -> StackConfig:
+    """Parses a stack's config map: keys are `namespace:key`, values are already-decoded objects.
+
+    `secret_keys` are the keys the stack holds encrypted; the keys in SECRET_KEYS must be among them.
+    """
     region = raw.get("aws:region", _MISSING)
     if region is _MISSING:
         raise ConfigError("aws:region", _MISSING, "a value is required, e.g. us-west-2")
@@ -415,7 +760,8 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
             value = {}
         return _Section(f"{PROJECT}:{key}", value)
 
-    return StackConfig(
+    secrets = _parse_secrets(ours, secret_keys)
+    config = StackConfig(
         region=region,
         network=_parse_network(section("network"), region),
         cluster=_parse_cluster(section("cluster", required=True), stack),
@@ -424,7 +770,16 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
         storage=_parse_storage(section("storage")),
         registries=_parse_registries(section("registries")),
         buckets=_parse_buckets(section("buckets")),
+        jupyterhub=_parse_jupyterhub(section("jupyterhub"), secrets),
+        fine_tuning=_parse_fine_tuning(section("fineTuning")),
+        inference=_parse_inference(section("inference")),
+        qdrant=_parse_qdrant(section("qdrant")),
+        rag=_parse_rag(section("rag"), secrets),
+        chatbot=_parse_chatbot(section("chatbot")),
+        hugging_face_token=secrets.get("huggingFaceToken"),
     )
+    _check_workloads(config)
+    return config
 
 
 def _decode(value: Any) -> Any:
@@ -443,5 +798,7 @@ def load_stack_config() -> StackConfig:
     from pulumi.runtime import config as runtime_config
 
     raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    decoded = {k: (v if k == "aws:region" else _decode(v)) for k, v in raw.items()}
-    return parse_stack_config(decoded, pulumi.get_stack())
+    plain_strings = {"aws:region", *(f"{PROJECT}:{k}" for k in SECRET_KEYS)}
+    decoded = {k: (v if k in plain_strings else _decode(v)) for k, v in raw.items()}
+    secret_keys = {*runtime_config.get_config_secret_keys_env(), *runtime_config._SECRET_KEYS.get()}
+    return parse_stack_config(decoded, pulumi.get_stack(), secret_keys)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,5 +20,8 @@ class Platform:
     datasets_bucket: BucketRef
     model_assets_bucket: BucketRef
     image_repositories: Mapping[str, pulumi.Output[str]]  # image name -> ECR repository URL
+    image_tag: str                       # the tag of our images that the workloads run
     gpu_scheduling: GpuScheduling        # node selector and tolerations of GPU pods
     storage_class: str                   # the default (encrypted gp3) class
+    # What must exist before a workload that is awaited can bind a volume (the class, the CSI driver).
+    volumes_ready: Sequence[pulumi.Resource] = ()

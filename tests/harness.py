@@ -30,6 +30,7 @@ SCHEMAS = ROOT.parent / "shared" / "schemas"  # upstream reference files (script
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 ACCOUNT = "123456789012"
 DEPLOYER_ROLE = "deployer"  # the role the mocked `pulumi up` runs as
+SECRET_MARK = "MOCKSECRET"  # every generated password starts with it
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
 
 
@@ -223,6 +224,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif t.startswith("aws:ec2/"):
             kind = t.split(":")[-1].lower()
             rid = f"{kind[:6]}-{abs(hash(name)) % 10**17:017x}"
+        elif t == "random:index/randomPassword:RandomPassword":
+            # Recognisable, so tests can prove no generated secret lands in a plain value.
+            state.update(result=(SECRET_MARK + name + "x" * 64)[:inputs["length"]])
         elif t == "random:index/randomId:RandomId":
             state.update(hex="1a2b3c4d", b64Std="Gis8TQ==", b64Url="Gis8TQ", dec="439041101")
         elif t == "eks:index:Cluster":

@@ -41,7 +41,8 @@ def test_counts_follow_the_config(graph: Graph):
     assert len(graph.of_type("aws:ec2/natGateway:NatGateway")) == (3 if cfg.network.nat_gateways == "perAz" else 1)
     assert len(graph.of_type("aws:ecr/repository:Repository")) == len(cfg.registries.images)
     assert len(graph.of_type("aws:s3/bucket:Bucket")) == 2
-    assert len(graph.of_type("kubernetes:helm.sh/v4:Chart")) == (1 if cfg.gpu_node_groups else 0)
+    charts = (1 if cfg.gpu_node_groups else 0) + cfg.jupyterhub.enabled + cfg.qdrant.enabled
+    assert len(graph.of_type("kubernetes:helm.sh/v4:Chart")) == charts
 
 
 def test_program_evaluates_quickly(graph: Graph):
@@ -239,7 +240,7 @@ def test_storage_classes_wait_only_for_the_api_server(graph: Graph):
 # --- the device plugin ------------------------------------------------------------------------
 
 def test_device_plugin_is_a_pinned_chart_on_gpu_nodes(graph: Graph):
-    chart = graph.one("kubernetes:helm.sh/v4:Chart").inputs
+    chart = graph.one("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin").inputs
     assert chart["chart"] == "nvidia-device-plugin"
     assert chart["version"] == "0.20.0"
     assert chart["repositoryOpts"] == {"repo": "https://nvidia.github.io/k8s-device-plugin"}
@@ -263,7 +264,7 @@ def test_device_plugin_values_are_chart_keys():
 
 
 def test_device_plugin_waits_for_its_namespace_and_the_cluster_only(graph: Graph):
-    chart = graph.one("kubernetes:helm.sh/v4:Chart")
+    chart = graph.one("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin")
     namespace = graph.one("kubernetes:core/v1:Namespace", "nvidia-device-plugin-ns")
     provider = graph.one(K8S_PROVIDER)
     assert namespace.urn in chart.property_dependencies["namespace"]
@@ -276,8 +277,11 @@ def test_device_plugin_waits_for_its_namespace_and_the_cluster_only(graph: Graph
 def test_no_gpu_groups_means_no_device_plugin():
     config = stack_config("dev")
     config["genai-eks:gpuNodeGroups"] = []
+    config["genai-eks:fineTuning"] = {"enabled": False}
+    config["genai-eks:inference"] = {"enabled": False}
+    config["genai-eks:rag"] = {"enabled": False}
     graph = run_program("dev", config)
-    assert not graph.of_type("kubernetes:helm.sh/v4:Chart")
+    assert "nvidia-device-plugin" not in {r.name for r in graph.of_type("kubernetes:helm.sh/v4:Chart")}
     assert len(graph.of_type(MNG)) == 1
 
 

@@ -1,0 +1,171 @@
+"""`FineTuneJob`: one LoRA/QLoRA training run as a Kubernetes Job on a GPU node.
+
+Data comes from the datasets bucket and the adapter goes to the model-assets bucket, under an
+IRSA role that can read exactly the dataset prefixes and write exactly this adapter's prefixes.
+`pulumi up` creates the Job and returns: training runs for hours and is watched with kubectl.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.identity import BucketAccess, IrsaRole, IrsaRoleArgs, bucket_access_policy
+from infra.platform import Platform
+from stack_config import FineTuningConfig
+from workloads import kube
+from workloads.kube import core
+
+NAMESPACE = "training"
+SERVICE_ACCOUNT = "finetune"
+APP = "finetune"
+HF_TOKEN_SECRET = "huggingface-token"
+POD_LABELS = kube.app_labels(APP)
+CONTAINER_UID = 1000  # the finetune image's non-root user
+
+
+def adapter_prefix(adapter: str) -> str:
+    """Where a finished adapter lives in the model-assets bucket (the inference service reads it there)."""
+    return f"adapters/{adapter}"
+
+
+def checkpoint_prefix(adapter: str) -> str:
+    return f"checkpoints/{adapter}"
+
+
+def job_name(config: FineTuningConfig) -> str:
+    # The run id is part of the name: a new id is a new run; the same id is never trained twice.
+    return f"finetune-{config.adapter_name}-{config.run_id}"
+
+
+def dataset_prefixes(config: FineTuningConfig) -> tuple[str, ...]:
+    return tuple(sorted({posixpath.dirname(config.train_data), posixpath.dirname(config.validation_data)}))
+
+
+def training_policy(datasets_arn: str, model_assets_arn: str, config: FineTuningConfig) -> dict:
+    return bucket_access_policy([
+        *(BucketAccess(datasets_arn, prefix, write=False) for prefix in dataset_prefixes(config)),
+        BucketAccess(model_assets_arn, adapter_prefix(config.adapter_name), write=True),
+        BucketAccess(model_assets_arn, checkpoint_prefix(config.adapter_name), write=True),
+    ])
+
+
+def training_environment(config: FineTuningConfig, datasets: pulumi.Input[str],
+                         model_assets: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """The contract with images/finetune: everything the run needs, none of it secret."""
+    hp = config.hyperparameters
+    s3 = lambda bucket, key: pulumi.Output.concat("s3://", bucket, "/", key)
+    return {
+        "BASE_MODEL": config.base_model,
+        "TUNING_METHOD": config.method,
+        "TRAIN_DATA": s3(datasets, config.train_data),
+        "VALIDATION_DATA": s3(datasets, config.validation_data),
+        "OUTPUT_URI": s3(model_assets, f"{adapter_prefix(config.adapter_name)}/"),
+        "CHECKPOINT_URI": s3(model_assets, f"{checkpoint_prefix(config.adapter_name)}/{config.run_id}/"),
+        "RUN_ID": config.run_id,
+        "LORA_R": str(hp.rank),
+        "LORA_ALPHA": str(hp.alpha),
+        "LORA_DROPOUT": repr(hp.dropout),
+        "LEARNING_RATE": repr(hp.learning_rate),
+        "MAX_STEPS": str(hp.max_steps),
+        "BATCH_SIZE": str(hp.batch_size),
+        "GRADIENT_ACCUMULATION_STEPS": str(hp.gradient_accumulation_steps),
+        "MAX_SEQ_LENGTH": str(hp.max_sequence_length),
+        "CHECKPOINT_EVERY_STEPS": str(hp.checkpoint_every_steps),
+        "HF_HOME": "/cache/huggingface",
+        "HOME": "/cache/home",
+        "PYTHONUNBUFFERED": "1",  # progress lines reach `kubectl logs -f` as they are printed
+    }
+
+
+@dataclass(frozen=True)
+class FineTuneJobArgs:
+    platform: Platform
+    config: FineTuningConfig
+    namespace: kube.WorkloadNamespace
+    hugging_face_token: pulumi.Input[str] | None = None
+    cpu: str = "3"
+    memory: str = "10Gi"
+    memory_limit: str = "14Gi"
+    cache_size: str = "60Gi"  # base model download (a 7-8B model is ~16 GB in bf16)
+
+
+class FineTuneJob(pulumi.ComponentResource):
+    def __init__(self, name: str, args: FineTuneJobArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("genai:workloads:FineTuneJob", name, None, opts)
+        config, platform = args.config, args.platform
+        k8s_opts = args.namespace.child_opts(self, platform.provider)
+        namespace = args.namespace.name
+
+        policy = pulumi.Output.all(platform.datasets_bucket.arn, platform.model_assets_bucket.arn).apply(
+            lambda arns: json.dumps(training_policy(arns[0], arns[1], config)))
+        self.role = IrsaRole(f"{name}-role", IrsaRoleArgs(
+            oidc=platform.oidc, namespace=namespace, service_account=SERVICE_ACCOUNT, policy_json=policy),
+            opts=pulumi.ResourceOptions(parent=self))
+        account = kube.irsa_service_account(f"{name}-sa", account=SERVICE_ACCOUNT, namespace=namespace,
+                                            role_arn=self.role.arn, labels=POD_LABELS, opts=k8s_opts)
+
+        env_vars = kube.env(training_environment(config, platform.datasets_bucket.name, platform.model_assets_bucket.name))
+        token_env = []
+        depends = [account]
+        if args.hugging_face_token is not None:
+            token = kube.opaque_secret(f"{name}-hf-token", secret_name=HF_TOKEN_SECRET, namespace=namespace,
+                                       data={"token": args.hugging_face_token}, opts=k8s_opts)
+            token_env = [kube.secret_env("HF_TOKEN", HF_TOKEN_SECRET, "token")]
+            depends.append(token)
+
+        gpu = platform.gpu_scheduling
+        container = core.ContainerArgs(
+            name="finetune",
+            image=pulumi.Output.concat(platform.image_repositories["finetune"], ":", platform.image_tag),
+            env=[*env_vars, *token_env],
+            resources=kube.resources(args.cpu, args.memory, args.cpu, args.memory_limit, gpus=1,
+                                     ephemeral_storage=args.cache_size),
+            security_context=kube.container_security_context(),
+            volume_mounts=[
+                core.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
+                core.VolumeMountArgs(name="cache", mount_path="/cache"),
+                core.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+        )
+        deadline = config.active_deadline_hours * 3600
+        self.job = k8s.batch.v1.Job(
+            name,
+            metadata=kube.object_meta(job_name(config), namespace, POD_LABELS, kube.SKIP_AWAIT),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=config.backoff_limit,
+                active_deadline_seconds=deadline,
+                ttl_seconds_after_finished=config.ttl_hours_after_finished * 3600,
+                # A spot reclaim is not the program's fault: it must not use up the retries.
+                pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
+                    k8s.batch.v1.PodFailurePolicyRuleArgs(action="Ignore", on_pod_conditions=[
+                        k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(type="DisruptionTarget", status="True")]),
+                ]),
+                template=core.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=POD_LABELS),
+                    spec=core.PodSpecArgs(
+                        service_account_name=SERVICE_ACCOUNT,
+                        restart_policy="Never",
+                        security_context=kube.pod_security_context(CONTAINER_UID),
+                        node_selector=dict(gpu.node_selector),
+                        tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
+                        termination_grace_period_seconds=60,  # time to write a last checkpoint on a spot notice
+                        containers=[container],
+                        volumes=[kube.memory_volume("dshm", config.shm_size_gib),
+                                 kube.scratch_volume("cache", args.cache_size),
+                                 kube.scratch_volume("tmp", "1Gi")],
+                    ),
+                ),
+            ),
+            # A Job's pod template is immutable: a changed run is replaced, never patched.
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
+                depends_on=depends, delete_before_replace=True)),
+        )
+        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS,
+                           egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
+        self.job_name = job_name(config)
+        self.register_outputs({"job": self.job_name})

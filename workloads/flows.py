@@ -1,0 +1,36 @@
+"""Who may call whom: the platform's traffic plan, derived from which workloads are switched on.
+
+Each workload's NetworkPolicy admits exactly the callers listed here; everything else in its
+namespace is denied by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stack_config import StackConfig
+from workloads import chatbot, inference, jupyterhub, qdrant, rag
+from workloads.kube import Peer, ServiceEndpoint
+
+
+@dataclass(frozen=True)
+class Clients:
+    inference: tuple[Peer, ...]
+    qdrant: tuple[Peer, ...]
+    rag: tuple[Peer, ...]
+    notebook_upstreams: tuple[ServiceEndpoint, ...]
+
+
+def plan_clients(config: StackConfig) -> Clients:
+    notebooks = (jupyterhub.NOTEBOOK_PEER,) if config.jupyterhub.enabled else ()
+    chat = (Peer(chatbot.NAMESPACE, chatbot.POD_LABELS),) if config.chatbot.enabled else ()
+    rag_service = (Peer(rag.NAMESPACE, rag.POD_LABELS),) if config.rag.enabled else ()
+    rag_uses_inference = config.rag.enabled and config.rag.llm_base_url is None
+    return Clients(
+        # Notebooks may call the model and the vector database: that is what data scientists do there.
+        inference=chat + (rag_service if rag_uses_inference else ()) + notebooks,
+        qdrant=rag_service + notebooks,
+        rag=chat,
+        notebook_upstreams=((inference.ENDPOINT,) if config.inference.enabled else ())
+        + ((qdrant.ENDPOINT,) if config.qdrant.enabled else ()),
+    )

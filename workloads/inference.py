@@ -1,0 +1,195 @@
+"""`InferenceService`: an OpenAI-compatible vLLM server for a base model and its LoRA adapters.
+
+Weights are not baked into an image: an init container copies the base model (when it is
+mirrored in the model-assets bucket, else vLLM downloads it from Hugging Face) and each published
+adapter into a scratch volume, under an IRSA role that can only read those prefixes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.identity import BucketAccess, IrsaRole, IrsaRoleArgs, bucket_access_policy
+from infra.platform import Platform
+from stack_config import InferenceConfig
+from workloads import kube
+from workloads.fine_tuning import adapter_prefix
+from workloads.kube import core
+
+NAMESPACE = "inference"
+SERVICE = "llm"
+APP = "llm"
+SERVICE_ACCOUNT = "llm"
+PORT = 8000
+POD_LABELS = kube.app_labels(APP)
+HF_TOKEN_SECRET = "huggingface-token"
+MODELS_DIR = "/models"
+SCRIPTS = Path(__file__).parent / "scripts"
+
+# Pinned engine and sync images (the vLLM image is ~10 GB: a GPU node's first pull takes minutes).
+VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.31.13"
+VLLM_UID = 1000
+
+ENDPOINT = kube.ServiceEndpoint(NAMESPACE, SERVICE, PORT, POD_LABELS, PORT, path="/v1")
+
+
+def model_prefix(model: str) -> str:
+    """Where a mirrored base model lives in the model-assets bucket, e.g. models/Qwen/Qwen2.5-7B-Instruct."""
+    return f"models/{model}"
+
+
+def reading_policy(model_assets_arn: str, config: InferenceConfig) -> dict:
+    return bucket_access_policy([
+        BucketAccess(model_assets_arn, model_prefix(config.model), write=False),
+        *(BucketAccess(model_assets_arn, adapter_prefix(a), write=False) for a in config.adapters),
+    ])
+
+
+def server_environment(config: InferenceConfig) -> dict[str, str]:
+    """What scripts/serve.sh reads; the engine arguments follow from it."""
+    return {
+        "BASE_MODEL": config.model,
+        "SERVED_MODEL_NAME": config.served_model_name,
+        "ADAPTERS": " ".join(config.adapters),
+        "MODELS_DIR": MODELS_DIR,
+        "PORT": str(PORT),
+        "DTYPE": config.dtype,
+        "MAX_MODEL_LEN": str(config.max_model_len),
+        "GPU_MEMORY_UTILIZATION": repr(config.gpu_memory_utilization),
+        "MAX_LORA_RANK": str(config.max_lora_rank),
+        # Caches under the writable scratch volume: the container runs as a non-root user.
+        "HOME": f"{MODELS_DIR}/home",
+        "HF_HOME": f"{MODELS_DIR}/hf",
+        "VLLM_CACHE_ROOT": f"{MODELS_DIR}/vllm-cache",
+        "XDG_CACHE_HOME": f"{MODELS_DIR}/cache",
+        "TRITON_CACHE_DIR": f"{MODELS_DIR}/triton",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+@dataclass(frozen=True)
+class InferenceServiceArgs:
+    platform: Platform
+    config: InferenceConfig
+    namespace: kube.WorkloadNamespace
+    clients: Sequence[kube.Peer] = ()  # who may call the API
+    hugging_face_token: pulumi.Input[str] | None = None
+    cpu: str = "3"
+    memory: str = "10Gi"
+    memory_limit: str = "14Gi"
+    scratch_size: str = "50Gi"  # weights (a 7-8B model is ~16 GB in bf16), adapters and caches
+
+
+class InferenceService(pulumi.ComponentResource):
+    def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("genai:workloads:InferenceService", name, None, opts)
+        config, platform = args.config, args.platform
+        namespace = args.namespace.name
+        k8s_opts = args.namespace.child_opts(self, platform.provider)
+
+        policy = platform.model_assets_bucket.arn.apply(lambda arn: json.dumps(reading_policy(arn, config)))
+        self.role = IrsaRole(f"{name}-role", IrsaRoleArgs(
+            oidc=platform.oidc, namespace=namespace, service_account=SERVICE_ACCOUNT, policy_json=policy),
+            opts=pulumi.ResourceOptions(parent=self))
+        account = kube.irsa_service_account(f"{name}-sa", account=SERVICE_ACCOUNT, namespace=namespace,
+                                            role_arn=self.role.arn, labels=POD_LABELS, opts=k8s_opts)
+        scripts = core.ConfigMap(f"{name}-scripts", metadata=kube.object_meta("llm-scripts", namespace, POD_LABELS),
+                                 data={p.name: p.read_text() for p in sorted(SCRIPTS.glob("*.sh"))}, opts=k8s_opts)
+        depends: list[pulumi.Resource] = [account, scripts]
+        token_env = []
+        if args.hugging_face_token is not None:
+            depends.append(kube.opaque_secret(f"{name}-hf-token", secret_name=HF_TOKEN_SECRET, namespace=namespace,
+                                              data={"token": args.hugging_face_token}, opts=k8s_opts))
+            token_env = [kube.secret_env("HF_TOKEN", HF_TOKEN_SECRET, "token")]
+
+        environment = server_environment(config)
+        mounts = [core.VolumeMountArgs(name="models", mount_path=MODELS_DIR),
+                  core.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)]
+        fetch = core.ContainerArgs(
+            name="fetch-model",
+            image=AWS_CLI_IMAGE,
+            command=["/bin/sh", "/scripts/fetch-model.sh"],
+            env=kube.env({
+                "MODEL_ASSETS_BUCKET": platform.model_assets_bucket.name,
+                "BASE_MODEL": config.model,
+                "BASE_MODEL_PREFIX": model_prefix(config.model),
+                "ADAPTERS": environment["ADAPTERS"],
+                "MODELS_DIR": MODELS_DIR,
+                "HOME": "/tmp",
+            }),
+            resources=kube.resources("500m", "512Mi", "2", "1Gi"),
+            security_context=kube.container_security_context(),
+            volume_mounts=[*mounts, core.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+        server = core.ContainerArgs(
+            name="vllm",
+            image=VLLM_IMAGE,
+            command=["/bin/sh", "/scripts/serve.sh"],
+            env=[*kube.env(environment), *token_env],
+            ports=[core.ContainerPortArgs(name="http", container_port=PORT, protocol="TCP")],
+            resources=kube.resources(args.cpu, args.memory, args.cpu, args.memory_limit, gpus=1,
+                                     ephemeral_storage=args.scratch_size),
+            # A model load takes minutes (longer on a first download): the startup probe allows 30 minutes
+            # before liveness takes over, and readiness keeps traffic away until /health answers.
+            startup_probe=kube.http_probe("/health", "http", period=10, failures=180),
+            readiness_probe=kube.http_probe("/health", "http", period=10, failures=3),
+            liveness_probe=kube.http_probe("/health", "http", period=20, failures=3, timeout=10),
+            # Python packages write next to themselves at run time (kernels, compiled graphs): a writable root.
+            security_context=kube.container_security_context(read_only_root=False),
+            volume_mounts=[*mounts, core.VolumeMountArgs(name="dshm", mount_path="/dev/shm")],
+        )
+        gpu = platform.gpu_scheduling
+        self.deployment = k8s.apps.v1.Deployment(
+            name,
+            # Skip await: the first start waits for a GPU node, a 10 GB image and the weights.
+            metadata=kube.object_meta(SERVICE, namespace, POD_LABELS, kube.SKIP_AWAIT),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=config.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=POD_LABELS),
+                # No surge: a rollout must not need a GPU more than the replicas hold.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_surge=0, max_unavailable=1)),
+                template=core.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=POD_LABELS),
+                    spec=core.PodSpecArgs(
+                        service_account_name=SERVICE_ACCOUNT,
+                        security_context=kube.pod_security_context(VLLM_UID),
+                        node_selector=dict(gpu.node_selector),
+                        tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
+                        init_containers=[fetch],
+                        containers=[server],
+                        volumes=[kube.scratch_volume("models", args.scratch_size),
+                                 kube.scratch_volume("tmp", "1Gi"),
+                                 kube.memory_volume("dshm", config.shm_size_gib),
+                                 core.VolumeArgs(name="scripts", config_map=core.ConfigMapVolumeSourceArgs(
+                                     name="llm-scripts", default_mode=0o555))],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)),
+        )
+        self.service = core.Service(
+            f"{name}-svc",
+            metadata=kube.object_meta(SERVICE, namespace, POD_LABELS),
+            spec=core.ServiceSpecArgs(type="ClusterIP", selector=POD_LABELS, ports=[
+                core.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")]),
+            opts=k8s_opts,
+        )
+        # Voluntary evictions (node upgrades, scale-in) take one replica at a time.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb", metadata=kube.object_meta(SERVICE, namespace, POD_LABELS),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=POD_LABELS)),
+            opts=k8s_opts)
+        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS, ingress_from=args.clients,
+                           ingress_port=PORT, egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
+        self.endpoint = ENDPOINT
+        self.register_outputs({"url": ENDPOINT.url})
