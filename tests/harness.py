@@ -314,8 +314,11 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
 last_monitor: RecordingMonitor | None = None  # the latest run's, also when the program raised
 
 
-def run_program(stack: str, config: dict[str, Any] | None = None) -> Graph:
-    """Runs __main__.py for a stack (its file's config, or the config given) and returns the graph."""
+def run_program(stack: str, config: dict[str, Any] | None = None, secret_keys: Iterable[str] = ()) -> Graph:
+    """Runs __main__.py for a stack (its file's config, or the config given) and returns the graph.
+
+    `secret_keys` are the config keys the engine would mark secret (set with `--secret`).
+    """
     config = stack_config(stack) if config is None else config
     region = config.get("aws:region", "us-west-2")
     settings.ROOT.set(None)  # a fresh root stack, or exports leak from the previous run
@@ -324,7 +327,7 @@ def run_program(stack: str, config: dict[str, Any] | None = None) -> Graph:
     global last_monitor
     last_monitor = monitor
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    set_all_config(_config_strings(config), [])
+    set_all_config(_config_strings(config), list(secret_keys))
 
     started = time.perf_counter()
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))

@@ -163,7 +163,7 @@ def test_dev_gpu_group_is_spot_g6_from_zero(dev: Graph):
     i = group.inputs
     assert i["capacityType"] == "SPOT"
     assert len(i["instanceTypes"]) >= 3 and all(t.startswith("g6.") for t in i["instanceTypes"])
-    assert i["scalingConfig"]["minSize"] == 0 and i["scalingConfig"]["desiredSize"] == 1
+    assert i["scalingConfig"]["minSize"] == 0 and i["scalingConfig"]["desiredSize"] == 2  # training + inference
     assert launch_template_of(dev, group)["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 100
 
 
