@@ -12,6 +12,7 @@ from infra.registries import ImageRepositories, RegistriesArgs
 from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
 from stack_config import load_stack_config
 from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
+from workloads import chatbot, fine_tuning, inference, jupyterhub, qdrant, rag
 from workloads.fine_tuning import FineTuneJob, FineTuneJobArgs
 from workloads.flows import plan_clients
 from workloads.inference import InferenceService, InferenceServiceArgs
@@ -61,37 +62,36 @@ def namespace(ns: str, pod_security: str = "restricted") -> WorkloadNamespace:
     return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(name=ns, provider=cluster.provider, pod_security=pod_security))
 
 
+hub = None
 if config.jupyterhub.enabled:
     hub = JupyterHub("jupyterhub", JupyterHubArgs(platform=platform, config=config.jupyterhub,
-                                                  namespace=namespace("jupyterhub"),
+                                                  namespace=namespace(jupyterhub.NAMESPACE),
                                                   upstreams=clients.notebook_upstreams))
 if config.fine_tuning.enabled:
     FineTuneJob("finetune", FineTuneJobArgs(platform=platform, config=config.fine_tuning,
-                                            namespace=namespace("training"), hugging_face_token=hf_token))
+                                            namespace=namespace(fine_tuning.NAMESPACE), hugging_face_token=hf_token))
 llm = None
 if config.inference.enabled:
     llm = InferenceService("llm", InferenceServiceArgs(platform=platform, config=config.inference,
-                                                       namespace=namespace("inference"), clients=clients.inference,
+                                                       namespace=namespace(inference.NAMESPACE), clients=clients.inference,
                                                        hugging_face_token=hf_token))
 vector_db = None
 if config.qdrant.enabled:
     vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
-                                            namespace=namespace("vector-db"), clients=clients.qdrant))
+                                            namespace=namespace(qdrant.NAMESPACE), clients=clients.qdrant))
 rag_service = None
 if config.rag.enabled:
     rag_llm = (LlmEndpoint(config.rag.llm_base_url, config.rag.llm_model) if config.rag.llm_base_url else
                LlmEndpoint(llm.endpoint.url, config.rag.llm_model or config.inference.served_model_name, llm.endpoint))
-    rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace("rag"),
+    rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace(rag.NAMESPACE),
                                                    qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
                                                    llm=rag_llm, clients=clients.rag))
 if config.chatbot.enabled:
-    tuned = config.fine_tuning.adapter_name if config.fine_tuning.adapter_name in config.inference.adapters else None
-    chatbot = Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace("chatbot"),
-                                             assistants=Assistants(
-                                                 rag=rag_service.endpoint if rag_service else None,
-                                                 inference=llm.endpoint if llm else None,
-                                                 loyalty_model=tuned or (config.inference.adapters or (None,))[0],
-                                                 base_model=config.inference.served_model_name)))
+    loyalty_adapter = config.inference.adapters[0] if llm and config.inference.adapters else None
+    Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace(chatbot.NAMESPACE),
+                                   assistants=Assistants(shopping=rag_service.endpoint if rag_service else None,
+                                                         loyalty=llm.endpoint if loyalty_adapter else None,
+                                                         loyalty_model=loyalty_adapter)))
 
 pulumi.export("region", config.region)
 pulumi.export("clusterName", cluster.name)
@@ -99,3 +99,13 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("datasetsBucket", buckets.datasets.name)
 pulumi.export("modelAssetsBucket", buckets.model_assets.name)
 pulumi.export("imageRepositories", registries.urls)
+# In-cluster URLs and how to reach what is running (see the README's "Watching the workloads").
+if hub is not None and hub.password is not None:
+    pulumi.export("jupyterhubPassword", hub.password)
+    pulumi.export("jupyterhubAdminPassword", hub.admin_password)
+if llm is not None:
+    pulumi.export("inferenceUrl", llm.endpoint.url)
+if rag_service is not None:
+    pulumi.export("ragUrl", rag_service.endpoint.url)
+if config.fine_tuning.enabled:
+    pulumi.export("fineTuningJob", f"{fine_tuning.NAMESPACE}/{fine_tuning.job_name(config.fine_tuning)}")

@@ -119,6 +119,7 @@ class Registered:
     property_dependencies: dict[str, list[str]]
     raw_inputs: dict[str, Any]  # with Secret / ResourceRef / UNKNOWN markers
     id: str = ""  # what the mocks answered
+    delete_before_replace: bool = False
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -283,7 +284,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             type=request.type, name=request.name, urn=urn, custom=bool(request.custom), parent=request.parent,
             provider=request.provider, dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            raw_inputs=inputs,
+            raw_inputs=inputs, delete_before_replace=request.deleteBeforeReplace,
         )
         self.registered.append(record)
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(

@@ -9,7 +9,26 @@ from typing import Any, Callable
 
 import pytest
 
-from stack_config import ConfigError, ExistingVpc, GpuNodeGroupConfig, parse_stack_config
+from stack_config import (
+    SECRET_KEYS,
+    BucketConfig,
+    ChatbotConfig,
+    ConfigError,
+    ExistingVpc,
+    FineTuningConfig,
+    GitHubAuth,
+    GpuNodeGroupConfig,
+    InferenceConfig,
+    JupyterHubConfig,
+    LoraHyperparameters,
+    NetworkConfig,
+    QdrantConfig,
+    RagConfig,
+    RegistryConfig,
+    SecretValue,
+    StorageConfig,
+    parse_stack_config,
+)
 from tests.harness import stack_config
 
 REGION = "aws:region"
@@ -20,6 +39,22 @@ GPU = "genai-eks:gpuNodeGroups"
 REGISTRIES = "genai-eks:registries"
 BUCKETS = "genai-eks:buckets"
 STORAGE = "genai-eks:storage"
+JUPYTERHUB = "genai-eks:jupyterhub"
+FINE_TUNING = "genai-eks:fineTuning"
+INFERENCE = "genai-eks:inference"
+QDRANT = "genai-eks:qdrant"
+RAG = "genai-eks:rag"
+CHATBOT = "genai-eks:chatbot"
+HF_TOKEN = "genai-eks:huggingFaceToken"
+GITHUB_SECRET = "genai-eks:githubClientSecret"
+RAG_API_KEY = "genai-eks:ragLlmApiKey"
+
+# What `pulumi config set --secret` marks: the bad-config cases declare every secret key, so a case
+# that adds one tests the rule it is about; the plain-text refusal has tests of its own.
+DECLARED_SECRETS = frozenset(f"genai-eks:{k}" for k in SECRET_KEYS)
+SECRET = "hf_d0NotPr1ntMe0123456789"  # a value no error message or repr may show
+GATED_MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
+VALID_GITHUB = {"clientId": "Iv1.0123456789abcdef", "allowedOrganizations": ["example-org"]}
 
 NO_VALUE = object()  # the expected value of a missing key: the message says "no value"
 
@@ -53,6 +88,50 @@ def with_existing_vpc(c: dict[str, Any], **changes: Any) -> None:
     c[NETWORK] = {"existingVpc": {**copy.deepcopy(VALID_EXISTING_VPC), **changes}}
 
 
+def put(section: str, path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation setting `path` (dots for nested objects) in `section`, creating what is missing."""
+    def mutate(c: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = c.setdefault(section, {})
+        for name in parents:
+            target = target.setdefault(name, {})
+        target[last] = value
+    return mutate
+
+
+def changes(*mutations: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], None]:
+    """One mutation made of several, applied in order."""
+    def mutate(c: dict[str, Any]) -> None:
+        for m in mutations:
+            m(c)
+    return mutate
+
+
+def bad_value(section: str, path: str, value: Any, allowed: str, *, index: int | None = None,
+              marks: Any = ()) -> Any:
+    """A bad-config case: `value` at `section`.`path` is refused and the error names that key
+    (`index`: the list entry the error names)."""
+    key = f"{section}.{path}" + ("" if index is None else f"[{index}]")
+    shown = value if index is None else value[index]
+    return pytest.param(put(section, path, value), key, shown, allowed, marks=marks,
+                        id=f"{section.split(':', 1)[1]}.{path}={json.dumps(value)}")
+
+
+def github_auth(c: dict[str, Any], **github: Any) -> None:
+    """JupyterHub signs in with GitHub: the github section (with `github` changes) and its secret."""
+    c[JUPYTERHUB].update(authenticator="github", github={**copy.deepcopy(VALID_GITHUB), **github})
+    c[GITHUB_SECRET] = SECRET
+
+
+def gated_models(c: dict[str, Any]) -> None:
+    c[FINE_TUNING]["baseModel"] = GATED_MODEL
+    c[INFERENCE]["model"] = GATED_MODEL
+
+
+def external_llm(c: dict[str, Any]) -> None:
+    c[RAG].update(llmBaseUrl="https://api.example.com/v1", llmModel="gpt-4o-mini")
+
+
 # --- the real stack files ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -75,7 +154,7 @@ def test_dev_values() -> None:
     assert gpu.name == "gpu-l4"
     assert gpu.capacity_type == "SPOT"
     assert gpu.instance_types == ("g6.xlarge", "g6.2xlarge", "g6.4xlarge")
-    assert (gpu.min_size, gpu.desired_size, gpu.max_size) == (0, 1, 2)
+    assert (gpu.min_size, gpu.desired_size, gpu.max_size) == (0, 2, 3)
     assert gpu.gpus_per_node == 1
 
     network = config.network
@@ -90,6 +169,26 @@ def test_prod_values() -> None:
     assert config.network.nat_gateways == "perAz"
     assert [g.gpus_per_node for g in config.gpu_node_groups] == [1, 4]
     assert config.cluster.admin_role_arns == ("arn:aws:iam::123456789012:role/platform-admin",)
+
+
+def test_dev_workload_values() -> None:
+    config = parse_stack_config(stack_config("dev"), "dev")
+
+    assert config.registries.image_tag == "0.1.0"
+    assert config.jupyterhub.authenticator == "sharedPassword" and config.jupyterhub.github is None
+    assert not config.jupyterhub.public
+    tuning = config.fine_tuning
+    assert (tuning.adapter_name, tuning.run_id, tuning.method) == ("loyalty", "1", "qlora")
+    assert tuning.train_data == "loyalty/train.jsonl"
+    assert tuning.hyperparameters.rank == 32 and tuning.hyperparameters.learning_rate == 2.5e-5
+    assert config.inference.model == tuning.base_model == "Qwen/Qwen2.5-7B-Instruct"
+    assert config.inference.adapters == ("loyalty",)
+    assert config.rag.llm_base_url is None  # the in-cluster inference service
+    assert config.chatbot.exposure == "loadBalancer" and config.chatbot.source_ranges == ("0.0.0.0/0",)
+    assert config.hugging_face_token is None
+    # The comment in the stack file: the fine-tuning Job and the inference server hold one GPU each.
+    (gpu,) = config.gpu_node_groups
+    assert config.inference.replicas + 1 <= gpu.desired_size <= gpu.max_size
 
 
 def test_existing_vpc_parses() -> None:
@@ -122,13 +221,13 @@ BAD_CONFIGS = [
                  f"{GPU}[0].capacityType", "RESERVED", "one of ON_DEMAND, SPOT",
                  id="unknown-capacity-type"),
     # node groups: sizes
-    pytest.param(lambda c: gpu0(c).update(minSize=3),
+    pytest.param(lambda c: gpu0(c).update(minSize=3, desiredSize=2, maxSize=2),
                  f"{GPU}[0].minSize", 3, "at most maxSize (2)",
                  id="gpu-min-above-max"),
     pytest.param(lambda c: c[SYSTEM].update(desiredSize=1),
                  f"{SYSTEM}.desiredSize", 1, "a number from minSize (2) to maxSize (4)",
                  id="system-desired-below-min"),
-    pytest.param(lambda c: gpu0(c).update(desiredSize=3),
+    pytest.param(lambda c: gpu0(c).update(minSize=0, desiredSize=3, maxSize=2),
                  f"{GPU}[0].desiredSize", 3, "a number from minSize (0) to maxSize (2)",
                  id="gpu-desired-above-max"),
     pytest.param(lambda c: c[SYSTEM].update(minSize="2"),

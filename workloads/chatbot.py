@@ -30,20 +30,23 @@ NLB_ANNOTATIONS = {
 
 @dataclass(frozen=True)
 class Assistants:
-    """The backends the UI offers; an assistant whose backend is off is not shown."""
-    rag: kube.ServiceEndpoint | None = None
-    inference: kube.ServiceEndpoint | None = None
-    loyalty_model: str | None = None   # the adapter the "Loyalty programme" assistant asks for
-    base_model: str | None = None
+    """The backends the UI offers; an assistant without a backend is not shown."""
+    shopping: kube.ServiceEndpoint | None = None      # the RAG service
+    loyalty: kube.ServiceEndpoint | None = None       # the inference service...
+    loyalty_model: str | None = None                  # ...and the fine-tuned adapter it serves
+
+    @property
+    def upstreams(self) -> list[kube.ServiceEndpoint]:
+        return [e for e in (self.shopping, self.loyalty) if e is not None]
 
 
 def chatbot_environment(assistants: Assistants) -> dict[str, str]:
     environment = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": str(PORT)}
-    if assistants.rag is not None:
-        environment["RAG_URL"] = assistants.rag.url
-    if assistants.inference is not None:
-        environment["LLM_BASE_URL"] = assistants.inference.url
-        environment["LOYALTY_MODEL"] = assistants.loyalty_model or assistants.base_model or ""
+    if assistants.shopping is not None:
+        environment["RAG_URL"] = assistants.shopping.url
+    if assistants.loyalty is not None and assistants.loyalty_model:
+        environment["LLM_BASE_URL"] = assistants.loyalty.url
+        environment["LOYALTY_MODEL"] = assistants.loyalty_model
     return environment
 
 
@@ -94,11 +97,10 @@ class Chatbot(pulumi.ComponentResource):
                                 name=APP, port=k8s.networking.v1.ServiceBackendPortArgs(number=service_port))))])),
                     ]),
                 opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.service])))
-        upstreams = [e for e in (args.assistants.rag, args.assistants.inference) if e is not None]
         # Public modes: clients' addresses reach the pods (the NLB keeps them; its security group
         # rules come from sourceRanges). Port-forward needs no rule.
         kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS,
                            ingress_port=PORT, ingress_from_anywhere=config.exposure != "none",
-                           egress_to=upstreams, opts=k8s_opts)
+                           egress_to=args.assistants.upstreams, opts=k8s_opts)
         self.endpoint = kube.ServiceEndpoint(NAMESPACE, APP, service_port, POD_LABELS, PORT)
         self.register_outputs({})

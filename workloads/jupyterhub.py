@@ -198,8 +198,10 @@ class JupyterHub(pulumi.ComponentResource):
                                               data={"client-secret": config.github.client_secret.value}, opts=k8s_opts))
         else:
             child = pulumi.ResourceOptions(parent=self)
-            self.password = random.RandomPassword(f"{name}-password", length=24, special=False, opts=child).result
-            self.admin_password = random.RandomPassword(f"{name}-admin-password", length=40, special=False, opts=child).result
+            generate = lambda suffix, length: pulumi.Output.secret(random.RandomPassword(
+                f"{name}-{suffix}", length=length, special=False, opts=child).result)
+            self.password = generate("password", 24)
+            self.admin_password = generate("admin-password", 40)  # JupyterHub wants >= 32 characters
             depends.append(kube.opaque_secret(f"{name}-login", secret_name=LOGIN_SECRET, namespace=NAMESPACE,
                                               data={"password": self.password, "admin-password": self.admin_password},
                                               opts=k8s_opts))

@@ -68,8 +68,8 @@ class Qdrant(pulumi.ComponentResource):
         super().__init__("genai:workloads:Qdrant", name, None, opts)
         platform = args.platform
         k8s_opts = args.namespace.child_opts(self, platform.provider)
-        self.api_key = random.RandomPassword(f"{name}-api-key", length=48, special=False,
-                                             opts=pulumi.ResourceOptions(parent=self)).result
+        password = random.RandomPassword(f"{name}-api-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self))
+        self.api_key = pulumi.Output.secret(password.result)
         key_secret = kube.opaque_secret(f"{name}-api-key", secret_name=API_KEY_SECRET, namespace=NAMESPACE,
                                         data={"api-key": self.api_key}, opts=k8s_opts)
         # The chart's StatefulSet is awaited until ready: it needs its volume, so the CSI driver and class first.

@@ -6,7 +6,19 @@ set -eu
 : "${MODEL_ASSETS_BUCKET:?}" "${BASE_MODEL:?}" "${BASE_MODEL_PREFIX:?}" "${MODELS_DIR:=/models}"
 bucket="s3://${MODEL_ASSETS_BUCKET}"
 
-if aws s3 ls "${bucket}/${BASE_MODEL_PREFIX}/config.json" >/dev/null 2>&1; then
+# Whether an object exists. `aws s3 ls` exits 1 when nothing matches; any other failure (no
+# credentials, AccessDenied) stops the pod with the error instead of looking like "not there".
+exists() {
+  code=0
+  aws s3 ls "$1" >/dev/null 2>"${TMPDIR:-/tmp}/aws-error" || code=$?
+  if [ "${code}" -eq 0 ]; then return 0; fi
+  if [ "${code}" -eq 1 ]; then return 1; fi
+  cat "${TMPDIR:-/tmp}/aws-error" >&2
+  echo "cannot read $1 (aws exit ${code}): check the pod's IRSA role" >&2
+  exit "${code}"
+}
+
+if exists "${bucket}/${BASE_MODEL_PREFIX}/config.json"; then
   echo "base model: syncing ${bucket}/${BASE_MODEL_PREFIX}/"
   aws s3 sync --only-show-errors "${bucket}/${BASE_MODEL_PREFIX}/" "${MODELS_DIR}/base/"
 else
@@ -15,7 +27,7 @@ fi
 
 for adapter in ${ADAPTERS:-}; do
   source="${bucket}/adapters/${adapter}/"
-  if aws s3 ls "${source}adapter_config.json" >/dev/null 2>&1; then
+  if exists "${source}adapter_config.json"; then
     echo "adapter ${adapter}: syncing ${source}"
     aws s3 sync --only-show-errors "${source}" "${MODELS_DIR}/adapters/${adapter}/"
   else
