@@ -493,6 +493,8 @@ def _parse_registries(s: _Section) -> RegistryConfig:
         untagged_expiry_days=s.integer("untaggedExpiryDays", 7, low=1, high=365),
         force_delete=s.boolean("forceDelete", False),
     )
+    if config.image_tag == "latest":
+        raise ConfigError(s.path("imageTag"), "latest", "a version tag: the repositories are immutable, so 'latest' could never move")
     s.done()
     return config
 
@@ -549,6 +551,8 @@ def _parse_jupyterhub(s: _Section, secrets: Mapping[str, SecretValue]) -> Jupyte
         gh.done()
     elif gh is not None:
         raise ConfigError(s.path("github"), gh.raw, "no value unless authenticator is github")
+    elif "githubClientSecret" in secrets:
+        raise ConfigError(f"{PROJECT}:githubClientSecret", "[secret]", "no value unless jupyterhub.authenticator is github")
     public = s.boolean("public", False)
     ranges = s.strings("publicSourceRanges", [], check=_check_cidr)
     if public and not ranges:
@@ -703,12 +707,13 @@ def _check_workloads(config: StackConfig) -> None:
     if tuning.enabled and inference.enabled and tuning.adapter_name in inference.adapters and tuning.base_model != inference.model:
         raise ConfigError(key("fineTuning", "baseModel"), tuning.base_model,
                           f"the inference model {inference.model}: adapter '{tuning.adapter_name}' is served on top of it")
-    if tuning.hyperparameters.rank > inference.max_lora_rank and inference.enabled and tuning.adapter_name in inference.adapters:
+    if (tuning.enabled and inference.enabled and tuning.adapter_name in inference.adapters
+            and tuning.hyperparameters.rank > inference.max_lora_rank):
         raise ConfigError(key("fineTuning", "hyperparameters.loraR"), tuning.hyperparameters.rank,
                           f"at most inference.maxLoraRank ({inference.max_lora_rank})")
     for section, model, enabled in (("fineTuning.baseModel", tuning.base_model, tuning.enabled),
                                     ("inference.model", inference.model, inference.enabled)):
-        if enabled and model.split("/")[0] in GATED_MODEL_ORGANISATIONS and config.hugging_face_token is None:
+        if enabled and model.split("/")[0].lower() in GATED_MODEL_ORGANISATIONS and config.hugging_face_token is None:
             raise ConfigError(f"{PROJECT}:{section}", model, f"a model that is not gated, or a token: pulumi config set --secret {PROJECT}:huggingFaceToken hf_...")
     # GPU pods the stack starts on `pulumi up`: they must fit the GPU groups' maximum size.
     gpu_pods = (inference.replicas if inference.enabled else 0) + (1 if tuning.enabled else 0)
@@ -750,7 +755,9 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
     ours = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith(f"{PROJECT}:")}
     for key in sorted(ours):
         if key not in _TOP_LEVEL_KEYS:
-            raise ConfigError(f"{PROJECT}:{key}", ours[key], f"the known keys: {', '.join(PROJECT + ':' + k for k in _TOP_LEVEL_KEYS)}")
+            # A misspelt secret key is still a secret: never echo a value set with --secret.
+            shown = "[secret]" if f"{PROJECT}:{key}" in secret_keys else ours[key]
+            raise ConfigError(f"{PROJECT}:{key}", shown, f"the known keys: {', '.join(PROJECT + ':' + k for k in _TOP_LEVEL_KEYS)}")
 
     def section(key: str, required: bool = False) -> _Section:
         value = ours.get(key, _MISSING)

@@ -362,13 +362,270 @@ BAD_CONFIGS = [
     pytest.param(lambda c: c.update({STORAGE: {"ebsCsiAddonVersion": "1.50"}}),
                  f"{STORAGE}.ebsCsiAddonVersion", "1.50", "an EKS add-on version",
                  id="ebs-csi-addon-version-malformed"),
+    pytest.param(lambda c: c[REGISTRIES].update(imageTag="latest"),
+                 f"{REGISTRIES}.imageTag", "latest", "a version tag",
+                 id="image-tag-latest"),
+    pytest.param(lambda c: c[REGISTRIES].update(imageTag="0.1.0 rc1"),
+                 f"{REGISTRIES}.imageTag", "0.1.0 rc1", "an image tag",
+                 id="image-tag-with-a-space"),
+    pytest.param(lambda c: c[REGISTRIES].update(imageTag=0.1),
+                 f"{REGISTRIES}.imageTag", 0.1, "an image tag",
+                 id="image-tag-as-number"),
+    # secrets (declared secret here; the plain-text refusal is tested on its own)
+    pytest.param(lambda c: c.update({HF_TOKEN: "   "}),
+                 HF_TOKEN, "[secret]", "a non-empty string",
+                 id="hugging-face-token-blank"),
+    pytest.param(lambda c: c.update({HF_TOKEN: 12345}),
+                 HF_TOKEN, "[secret]", "a non-empty string",
+                 id="hugging-face-token-a-number"),
+]
+
+# One wrong type and one out-of-range or malformed value (or more) for every key of the workload
+# sections, each named exactly.
+BAD_WORKLOAD_VALUES = [
+    # jupyterhub
+    bad_value(JUPYTERHUB, "enabled", "yes", "true or false"),
+    bad_value(JUPYTERHUB, "authenticator", "oauth", "one of sharedPassword, github"),
+    bad_value(JUPYTERHUB, "authenticator", True, "one of sharedPassword, github"),
+    bad_value(JUPYTERHUB, "public", "false", "true or false"),
+    bad_value(JUPYTERHUB, "publicSourceRanges", "0.0.0.0/0", "a list"),
+    bad_value(JUPYTERHUB, "publicSourceRanges", ["10.1.2.3"], "an IPv4 CIDR block", index=0),
+    bad_value(JUPYTERHUB, "gpuProfile", 1, "true or false"),
+    bad_value(JUPYTERHUB, "homeStorageGiB", 0, "a whole number from 1 to 16384"),
+    bad_value(JUPYTERHUB, "homeStorageGiB", "20Gi", "a whole number from 1 to 16384"),
+    bad_value(JUPYTERHUB, "startTimeoutSeconds", 30, "a whole number from 60 to 3600"),
+    bad_value(JUPYTERHUB, "startTimeoutSeconds", 600.0, "a whole number from 60 to 3600"),
+    pytest.param(lambda c: github_auth(c, clientId="short"),
+                 f"{JUPYTERHUB}.github.clientId", "short", "a GitHub OAuth app client id",
+                 id="jupyterhub.github.clientId-too-short"),
+    pytest.param(lambda c: github_auth(c, clientId=12345678),
+                 f"{JUPYTERHUB}.github.clientId", 12345678, "a GitHub OAuth app client id",
+                 id="jupyterhub.github.clientId-a-number"),
+    pytest.param(lambda c: (github_auth(c), c[JUPYTERHUB]["github"].pop("clientId")),
+                 f"{JUPYTERHUB}.github.clientId", NO_VALUE, "a value is required",
+                 id="jupyterhub.github.clientId-missing"),
+    pytest.param(lambda c: github_auth(c, allowedOrganizations="example-org"),
+                 f"{JUPYTERHUB}.github.allowedOrganizations", "example-org", "a non-empty list",
+                 id="jupyterhub.github.allowedOrganizations-a-string"),
+    pytest.param(lambda c: github_auth(c, allowedOrganizations=[]),
+                 f"{JUPYTERHUB}.github.allowedOrganizations", [], "a non-empty list",
+                 id="jupyterhub.github.allowedOrganizations-empty"),
+    pytest.param(lambda c: github_auth(c, allowedOrganizations=["-example-org"]),
+                 f"{JUPYTERHUB}.github.allowedOrganizations[0]", "-example-org", "a GitHub organisation name",
+                 id="jupyterhub.github.allowedOrganizations-bad-name"),
+    # fineTuning
+    bad_value(FINE_TUNING, "enabled", "true", "true or false"),
+    bad_value(FINE_TUNING, "adapterName", "Loyalty", "1 to 32 lower-case letters"),
+    bad_value(FINE_TUNING, "adapterName", "a" * 33, "1 to 32 lower-case letters"),
+    bad_value(FINE_TUNING, "adapterName", 7, "1 to 32 lower-case letters"),
+    bad_value(FINE_TUNING, "runId", 1, "1 to 16 lower-case letters"),  # YAML `runId: 1` is a number
+    bad_value(FINE_TUNING, "runId", "run_1", "1 to 16 lower-case letters"),
+    bad_value(FINE_TUNING, "baseModel", "Qwen2.5-7B-Instruct", "a Hugging Face model id"),
+    bad_value(FINE_TUNING, "baseModel", 7, "a Hugging Face model id"),
+    bad_value(FINE_TUNING, "method", "full", "one of lora, qlora"),
+    bad_value(FINE_TUNING, "method", 4, "one of lora, qlora"),
+    bad_value(FINE_TUNING, "trainData", "train.jsonl", "a .jsonl object key in a folder"),
+    bad_value(FINE_TUNING, "trainData", "loyalty/train.csv", "a .jsonl object key in a folder"),
+    bad_value(FINE_TUNING, "trainData", ["loyalty/train.jsonl"], "a .jsonl object key in a folder"),
+    bad_value(FINE_TUNING, "validationData", "validation.jsonl", "a .jsonl object key in a folder"),
+    bad_value(FINE_TUNING, "validationData", 5, "a .jsonl object key in a folder"),
+    bad_value(FINE_TUNING, "hyperparameters", "fast", "an object (a YAML mapping)"),
+    bad_value(FINE_TUNING, "backoffLimit", 21, "a whole number from 0 to 20"),
+    bad_value(FINE_TUNING, "backoffLimit", "4", "a whole number from 0 to 20"),
+    bad_value(FINE_TUNING, "activeDeadlineHours", 0, "a whole number from 1 to 168"),
+    bad_value(FINE_TUNING, "activeDeadlineHours", True, "a whole number from 1 to 168"),
+    bad_value(FINE_TUNING, "ttlHoursAfterFinished", 8761, "a whole number from 1 to 8760"),
+    bad_value(FINE_TUNING, "ttlHoursAfterFinished", "1w", "a whole number from 1 to 8760"),
+    bad_value(FINE_TUNING, "shmSizeGiB", 0, "a whole number from 1 to 256"),
+    bad_value(FINE_TUNING, "shmSizeGiB", 4.5, "a whole number from 1 to 256"),
+    # fineTuning.hyperparameters
+    bad_value(FINE_TUNING, "hyperparameters.loraR", 0, "a whole number from 1 to 256"),
+    bad_value(FINE_TUNING, "hyperparameters.loraR", 257, "a whole number from 1 to 256"),
+    bad_value(FINE_TUNING, "hyperparameters.loraR", "32", "a whole number from 1 to 256"),
+    bad_value(FINE_TUNING, "hyperparameters.loraAlpha", 1025, "a whole number from 1 to 1024"),
+    bad_value(FINE_TUNING, "hyperparameters.loraAlpha", 16.0, "a whole number from 1 to 1024"),
+    bad_value(FINE_TUNING, "hyperparameters.loraDropout", 0.6, "a number from 0.0 to 0.5"),
+    bad_value(FINE_TUNING, "hyperparameters.loraDropout", "0.05", "a number from 0.0 to 0.5"),
+    bad_value(FINE_TUNING, "hyperparameters.learningRate", 0, "a number above 0.0 and at most 0.01"),
+    bad_value(FINE_TUNING, "hyperparameters.learningRate", 0.1, "a number above 0.0 and at most 0.01"),
+    # YAML 1.1 reads an unsigned exponent without a dot (2e-5 is fine, 2e5 and 1e-5 are not) as a string
+    bad_value(FINE_TUNING, "hyperparameters.learningRate", "1e-5", "a number above 0.0 and at most 0.01"),
+    bad_value(FINE_TUNING, "hyperparameters.maxSteps", 0, "a whole number from 1 to 1000000"),
+    bad_value(FINE_TUNING, "hyperparameters.maxSteps", "200", "a whole number from 1 to 1000000"),
+    bad_value(FINE_TUNING, "hyperparameters.batchSize", 513, "a whole number from 1 to 512"),
+    bad_value(FINE_TUNING, "hyperparameters.batchSize", False, "a whole number from 1 to 512"),
+    bad_value(FINE_TUNING, "hyperparameters.gradientAccumulationSteps", 0, "a whole number from 1 to 1024"),
+    bad_value(FINE_TUNING, "hyperparameters.gradientAccumulationSteps", "4", "a whole number from 1 to 1024"),
+    bad_value(FINE_TUNING, "hyperparameters.maxSequenceLength", 63, "a whole number from 64 to 131072"),
+    bad_value(FINE_TUNING, "hyperparameters.maxSequenceLength", 1024.5, "a whole number from 64 to 131072"),
+    bad_value(FINE_TUNING, "hyperparameters.checkpointEverySteps", 0, "a whole number from 1 to 1000000"),
+    bad_value(FINE_TUNING, "hyperparameters.checkpointEverySteps", "50", "a whole number from 1 to 1000000"),
+    # inference
+    bad_value(INFERENCE, "enabled", "false", "true or false"),
+    bad_value(INFERENCE, "model", "meta-llama", "a Hugging Face model id"),
+    bad_value(INFERENCE, "model", 7, "a Hugging Face model id"),
+    bad_value(INFERENCE, "servedModelName", "Qwen2.5", "1 to 64 lower-case letters"),
+    bad_value(INFERENCE, "servedModelName", 2.5, "1 to 64 lower-case letters"),
+    bad_value(INFERENCE, "adapters", "loyalty", "a list"),
+    bad_value(INFERENCE, "adapters", ["Loyalty"], "an adapter name", index=0),
+    bad_value(INFERENCE, "adapters", ["loyalty", "loyalty"], "a list without duplicates"),
+    bad_value(INFERENCE, "replicas", -1, "a whole number from 0 to 64"),
+    bad_value(INFERENCE, "replicas", "1", "a whole number from 0 to 64"),
+    bad_value(INFERENCE, "maxModelLen", 255, "a whole number from 256 to 1048576"),
+    bad_value(INFERENCE, "maxModelLen", 8192.0, "a whole number from 256 to 1048576"),
+    bad_value(INFERENCE, "gpuMemoryUtilization", 0.99, "a number from 0.1 to 0.98"),
+    bad_value(INFERENCE, "gpuMemoryUtilization", "0.9", "a number from 0.1 to 0.98"),
+    bad_value(INFERENCE, "dtype", "float32", "one of auto, bfloat16, float16"),
+    bad_value(INFERENCE, "dtype", 16, "one of auto, bfloat16, float16"),
+    bad_value(INFERENCE, "maxLoraRank", 48, "one of 8, 16, 32, 64, 128, 256, 320, 512"),
+    bad_value(INFERENCE, "maxLoraRank", 1024, "a whole number from 8 to 512"),
+    bad_value(INFERENCE, "maxLoraRank", "64", "a whole number from 8 to 512"),
+    bad_value(INFERENCE, "shmSizeGiB", 0, "a whole number from 1 to 256"),
+    bad_value(INFERENCE, "shmSizeGiB", "2Gi", "a whole number from 1 to 256"),
+    # qdrant
+    bad_value(QDRANT, "enabled", "no", "true or false"),
+    bad_value(QDRANT, "storageGiB", 0, "a whole number from 1 to 16384"),
+    bad_value(QDRANT, "storageGiB", "20Gi", "a whole number from 1 to 16384"),
+    # rag
+    bad_value(RAG, "enabled", 0, "true or false"),
+    bad_value(RAG, "replicas", 65, "a whole number from 0 to 64"),
+    bad_value(RAG, "replicas", "1", "a whole number from 0 to 64"),
+    bad_value(RAG, "collection", "my products", "a Qdrant collection name"),
+    bad_value(RAG, "collection", 5, "a Qdrant collection name"),
+    bad_value(RAG, "catalogPrefix", "/catalog", "a key prefix in the datasets bucket"),
+    bad_value(RAG, "catalogPrefix", ["catalog"], "a key prefix in the datasets bucket"),
+    bad_value(RAG, "llmBaseUrl", "api.example.com/v1", "an http(s) URL of an OpenAI-compatible API"),
+    bad_value(RAG, "llmBaseUrl", 443, "an http(s) URL of an OpenAI-compatible API"),
+    bad_value(RAG, "llmBaseUrl", "http://api.example.com/v1", "an https URL"),
+    pytest.param(changes(external_llm, put(RAG, "llmModel", "gpt 4o")),
+                 f"{RAG}.llmModel", "gpt 4o", "a model name the LLM API serves",
+                 id="rag.llmModel-with-a-space"),
+    pytest.param(changes(external_llm, put(RAG, "llmModel", 4)),
+                 f"{RAG}.llmModel", 4, "a model name the LLM API serves",
+                 id="rag.llmModel-a-number"),
+    pytest.param(changes(external_llm, lambda c: c[RAG].pop("llmModel")),
+                 f"{RAG}.llmModel", NO_VALUE, "the model name to ask for, when llmBaseUrl is set",
+                 id="rag.llmBaseUrl-without-llmModel"),
+    pytest.param(lambda c: c.update({RAG_API_KEY: SECRET}),
+                 RAG_API_KEY, "[secret]", "no value unless rag.llmBaseUrl names an external API",
+                 id="rag-api-key-without-llmBaseUrl"),
+    # chatbot
+    bad_value(CHATBOT, "enabled", "on", "true or false"),
+    bad_value(CHATBOT, "replicas", 65, "a whole number from 0 to 64"),
+    bad_value(CHATBOT, "replicas", 1.5, "a whole number from 0 to 64"),
+    bad_value(CHATBOT, "exposure", "public", "one of none, loadBalancer, ingress"),
+    bad_value(CHATBOT, "exposure", True, "one of none, loadBalancer, ingress"),
+    bad_value(CHATBOT, "sourceRanges", "0.0.0.0/0", "a list"),
+    bad_value(CHATBOT, "sourceRanges", ["0.0.0.0"], "an IPv4 CIDR block", index=0),
+    bad_value(CHATBOT, "tlsCertificateArn", "arn:aws:acm:us-west-2:123456789012:certificate/abc", "an ACM certificate ARN"),
+    bad_value(CHATBOT, "tlsCertificateArn", 42, "an ACM certificate ARN"),
+    pytest.param(lambda c: c[CHATBOT].pop("sourceRanges"),
+                 f"{CHATBOT}.sourceRanges", [], "at least one CIDR when exposure is loadBalancer",
+                 id="chatbot-load-balancer-without-source-ranges"),
+    pytest.param(lambda c: c[CHATBOT].update(exposure="none"),
+                 f"{CHATBOT}.sourceRanges", ["0.0.0.0/0"], "no value unless exposure is loadBalancer",
+                 id="chatbot-source-ranges-without-load-balancer"),
+    pytest.param(lambda c: c.update({CHATBOT: {"tlsCertificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/00000000-0000-4000-8000-000000000000"}}),
+                 f"{CHATBOT}.tlsCertificateArn", "arn:aws:acm:us-west-2:123456789012:certificate/00000000-0000-4000-8000-000000000000",
+                 "no value unless exposure is loadBalancer",
+                 id="chatbot-certificate-without-load-balancer"),
+    pytest.param(lambda c: c.update({CHATBOT: {"exposure": "ingress", "ingressTlsSecret": "chat-tls"}}),
+                 f"{CHATBOT}.ingressHost", NO_VALUE, "a host name when exposure is ingress",
+                 id="chatbot-ingress-without-host"),
+    pytest.param(lambda c: c.update({CHATBOT: {"exposure": "ingress", "ingressHost": "chat.example.com"}}),
+                 f"{CHATBOT}.ingressTlsSecret", NO_VALUE, "a TLS Secret name when exposure is ingress",
+                 id="chatbot-ingress-without-tls-secret"),
+    pytest.param(lambda c: c.update({CHATBOT: {"exposure": "ingress", "ingressHost": "Chat.Example.com", "ingressTlsSecret": "chat-tls"}}),
+                 f"{CHATBOT}.ingressHost", "Chat.Example.com", "a DNS name",
+                 id="chatbot-ingress-host-upper-case"),
+    pytest.param(lambda c: c.update({CHATBOT: {"exposure": "ingress", "ingressHost": 5, "ingressTlsSecret": "chat-tls"}}),
+                 f"{CHATBOT}.ingressHost", 5, "a DNS name",
+                 id="chatbot-ingress-host-a-number"),
+    pytest.param(lambda c: c.update({CHATBOT: {"exposure": "ingress", "ingressHost": "chat.example.com", "ingressTlsSecret": "chat_tls"}}),
+                 f"{CHATBOT}.ingressTlsSecret", "chat_tls", "a kubernetes.io/tls Secret name",
+                 id="chatbot-ingress-tls-secret-underscore"),
+    pytest.param(lambda c: c.update({CHATBOT: {"exposure": "ingress", "ingressClass": "ALB", "ingressHost": "chat.example.com", "ingressTlsSecret": "chat-tls"}}),
+                 f"{CHATBOT}.ingressClass", "ALB", "an IngressClass name",
+                 id="chatbot-ingress-class-upper-case"),
+    pytest.param(lambda c: c[CHATBOT].update(ingressHost="chat.example.com"),
+                 f"{CHATBOT}.ingressHost", "chat.example.com", "no value unless exposure is ingress",
+                 id="chatbot-ingress-host-with-load-balancer"),
+    # an unknown key in each section (a misspelling, or a key that belongs elsewhere)
+    bad_value(JUPYTERHUB, "password", "hunter2", "the known keys of 'genai-eks:jupyterhub'"),
+    pytest.param(lambda c: github_auth(c, team="ml"),
+                 f"{JUPYTERHUB}.github.team", "ml", "the known keys of 'genai-eks:jupyterhub.github': allowedOrganizations, clientId",
+                 id="jupyterhub.github.team-unknown"),
+    bad_value(FINE_TUNING, "epochs", 3, "the known keys of 'genai-eks:fineTuning'"),
+    bad_value(FINE_TUNING, "hyperparameters.loraRank", 16, "the known keys of 'genai-eks:fineTuning.hyperparameters'"),
+    bad_value(INFERENCE, "maxModelLength", 4096, "the known keys of 'genai-eks:inference'"),
+    bad_value(QDRANT, "replicas", 3, "the known keys of 'genai-eks:qdrant'"),
+    bad_value(RAG, "topK", 5, "the known keys of 'genai-eks:rag'"),
+    bad_value(CHATBOT, "port", 8080, "the known keys of 'genai-eks:chatbot'"),
+    bad_value(REGISTRIES, "tag", "0.1.0", "the known keys of 'genai-eks:registries'"),
+]
+
+# Rules that span sections: each names the key to change.
+CROSS_SECTION_RULES = [
+    pytest.param(lambda c: c.update({GITHUB_SECRET: "gh-secret-value"}),
+                 GITHUB_SECRET, "[secret]", "no value unless jupyterhub.authenticator is github",
+                 id="github-client-secret-without-github-authenticator"),
+    pytest.param(lambda c: c[JUPYTERHUB].update(github=copy.deepcopy(VALID_GITHUB)),
+                 f"{JUPYTERHUB}.github", VALID_GITHUB, "no value unless authenticator is github",
+                 id="github-section-with-shared-password"),
+    pytest.param(lambda c: c[JUPYTERHUB].update(authenticator="github"),
+                 f"{JUPYTERHUB}.github", NO_VALUE, "clientId and allowedOrganizations when authenticator is github",
+                 id="github-authenticator-without-github-section"),
+    pytest.param(lambda c: (github_auth(c), c.pop(GITHUB_SECRET)),
+                 GITHUB_SECRET, NO_VALUE, "a secret (pulumi config set --secret genai-eks:githubClientSecret",
+                 id="github-authenticator-without-client-secret"),
+    pytest.param(lambda c: c[JUPYTERHUB].update(public=True),
+                 f"{JUPYTERHUB}.publicSourceRanges", [], "at least one CIDR when public is true",
+                 id="public-jupyterhub-without-source-ranges"),
+    pytest.param(lambda c: c[JUPYTERHUB].update(publicSourceRanges=["203.0.113.0/24"]),
+                 f"{JUPYTERHUB}.publicSourceRanges", ["203.0.113.0/24"], "an empty list unless public is true",
+                 id="jupyterhub-source-ranges-when-not-public"),
+    pytest.param(lambda c: c[REGISTRIES].update(images=["rag", "chatbot"]),
+                 f"{FINE_TUNING}.enabled", True, "false, or 'finetune' in registries.images",
+                 id="fine-tuning-without-its-image-repository"),
+    pytest.param(lambda c: c[REGISTRIES].update(images=["finetune", "chatbot"]),
+                 f"{RAG}.enabled", True, "false, or 'rag' in registries.images",
+                 id="rag-without-its-image-repository"),
+    pytest.param(lambda c: c[REGISTRIES].update(images=["finetune", "rag"]),
+                 f"{CHATBOT}.enabled", True, "false, or 'chatbot' in registries.images",
+                 id="chatbot-without-its-image-repository"),
+    pytest.param(lambda c: c.update({QDRANT: {"enabled": False}}),
+                 f"{RAG}.enabled", True, "false, or qdrant.enabled true",
+                 id="rag-without-qdrant"),
+    pytest.param(lambda c: c.update({INFERENCE: {"enabled": False}}),
+                 f"{RAG}.llmBaseUrl", NO_VALUE, "an external LLM API URL when inference.enabled is false",
+                 id="rag-without-inference-or-external-llm"),
+    pytest.param(lambda c: c[FINE_TUNING].update(baseModel="Qwen/Qwen2.5-3B-Instruct"),
+                 f"{FINE_TUNING}.baseModel", "Qwen/Qwen2.5-3B-Instruct",
+                 "the inference model Qwen/Qwen2.5-7B-Instruct: adapter 'loyalty' is served on top of it",
+                 id="adapter-base-model-is-not-the-inference-model"),
+    pytest.param(changes(put(INFERENCE, "maxLoraRank", 16), put(FINE_TUNING, "hyperparameters.loraR", 32)),
+                 f"{FINE_TUNING}.hyperparameters.loraR", 32, "at most inference.maxLoraRank (16)",
+                 id="lora-rank-above-max-lora-rank"),
+    pytest.param(gated_models,
+                 f"{FINE_TUNING}.baseModel", GATED_MODEL, "a model that is not gated, or a token",
+                 id="gated-model-without-token"),
+    pytest.param(lambda c: (c[FINE_TUNING].update(enabled=False), c[INFERENCE].update(model="mistralai/Mistral-7B-Instruct-v0.3")),
+                 f"{INFERENCE}.model", "mistralai/Mistral-7B-Instruct-v0.3", "pulumi config set --secret genai-eks:huggingFaceToken",
+                 id="gated-mistral-inference-model-without-token"),
+    pytest.param(lambda c: (c[FINE_TUNING].update(enabled=False), c[INFERENCE].update(model="google/gemma-2-9b-it")),
+                 f"{INFERENCE}.model", "google/gemma-2-9b-it", "a model that is not gated, or a token",
+                 id="gated-google-inference-model-without-token"),
+    pytest.param(lambda c: (gpu0(c).update(minSize=0, desiredSize=1, maxSize=2), c[INFERENCE].update(replicas=2)),
+                 GPU, ["gpu-l4"],
+                 "room for 3 one-GPU pods (inference replicas and the fine-tuning Job); their maxSize allows 2",
+                 id="gpu-pods-do-not-fit-max-size"),
 ]
 
 
-@pytest.mark.parametrize("mutate, key, value, allowed", BAD_CONFIGS)
+@pytest.mark.parametrize("mutate, key, value, allowed", BAD_CONFIGS + BAD_WORKLOAD_VALUES + CROSS_SECTION_RULES)
 def test_bad_config_is_refused(mutate: Callable[[dict[str, Any]], Any], key: str, value: Any, allowed: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(bad(mutate), "dev")
+        parse_stack_config(bad(mutate), "dev", secret_keys=DECLARED_SECRETS)
     err = caught.value
     message = str(err)
 
@@ -387,3 +644,138 @@ def test_a_misspelt_required_key_is_named_in_the_error() -> None:
     config = bad(lambda c: rename(c[SYSTEM], "minSize", "minSise"))
     with pytest.raises(ConfigError, match=r"systemNodeGroup\.minSize.*a value is required \(the section has 'minSise'"):
         parse_stack_config(config, "dev")
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", sorted(DECLARED_SECRETS))
+def test_a_secret_in_plain_text_is_refused_without_showing_it(key: str) -> None:
+    config = bad(lambda c: c.update({key: SECRET}))
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(config, "dev")  # no secret_keys: set without --secret
+
+    err = caught.value
+    assert err.key == key
+    assert f"pulumi config set --secret {key}" in err.allowed
+    assert SECRET not in str(err) and SECRET not in repr(err.value)
+
+
+def test_hugging_face_token_is_accepted_as_a_secret_and_hidden() -> None:
+    config = parse_stack_config(bad(lambda c: c.update({HF_TOKEN: f" {SECRET}\n"})), "dev", secret_keys={HF_TOKEN})
+
+    assert config.hugging_face_token == SecretValue(SECRET)  # surrounding blanks dropped
+    assert "hugging_face_token=SecretValue()" in repr(config)
+    assert SECRET not in repr(config) and SECRET not in str(config)
+
+
+def test_a_misspelt_secret_key_does_not_show_its_value() -> None:
+    misspelt = "genai-eks:huggingfaceToken"
+    config = bad(lambda c: c.update({misspelt: SECRET}))
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(config, "dev", secret_keys={misspelt})
+    assert caught.value.key == misspelt
+    assert SECRET not in str(caught.value)
+
+
+def test_gated_model_with_a_token_parses() -> None:
+    config = parse_stack_config(bad(changes(gated_models, lambda c: c.update({HF_TOKEN: SECRET}))), "dev",
+                                secret_keys={HF_TOKEN})
+    assert config.fine_tuning.base_model == config.inference.model == GATED_MODEL
+    assert config.hugging_face_token == SecretValue(SECRET)
+
+
+# --- workloads that parse ----------------------------------------------------------------------
+
+def test_github_authenticator_parses() -> None:
+    config = parse_stack_config(bad(github_auth), "dev", secret_keys={GITHUB_SECRET})
+
+    hub = config.jupyterhub
+    assert hub.authenticator == "github"
+    assert hub.github == GitHubAuth(client_id="Iv1.0123456789abcdef", allowed_organizations=("example-org",),
+                                    client_secret=SecretValue(SECRET))
+    assert SECRET not in repr(config)
+
+
+def test_public_jupyterhub_parses() -> None:
+    config = parse_stack_config(bad(lambda c: c[JUPYTERHUB].update(public=True, publicSourceRanges=["203.0.113.0/24"])), "dev")
+    assert config.jupyterhub.public and config.jupyterhub.public_source_ranges == ("203.0.113.0/24",)
+
+
+def test_chatbot_behind_an_ingress_parses() -> None:
+    chatbot = {"exposure": "ingress", "ingressClass": "alb", "ingressHost": "chat.example.com", "ingressTlsSecret": "chat-tls"}
+    config = parse_stack_config(bad(lambda c: c.update({CHATBOT: chatbot})), "dev")
+    assert config.chatbot == ChatbotConfig(exposure="ingress", ingress_class="alb", ingress_host="chat.example.com",
+                                           ingress_tls_secret="chat-tls")
+
+
+def test_rag_with_an_external_llm_needs_no_inference() -> None:
+    config = parse_stack_config(
+        bad(changes(external_llm, lambda c: c.update({INFERENCE: {"enabled": False}, RAG_API_KEY: SECRET}))),
+        "dev", secret_keys={RAG_API_KEY})
+
+    assert not config.inference.enabled
+    assert (config.rag.llm_base_url, config.rag.llm_model) == ("https://api.example.com/v1", "gpt-4o-mini")
+    assert config.rag.llm_api_key == SecretValue(SECRET)
+    assert SECRET not in repr(config)
+
+
+@pytest.mark.parametrize("replicas, fine_tuning, max_size", [
+    pytest.param(2, True, 3, id="inference-2-and-job-fill-3"),
+    pytest.param(2, False, 2, id="no-fine-tuning-frees-a-gpu"),
+    pytest.param(0, True, 1, id="job-only"),
+])
+def test_gpu_pods_that_fit_max_size_parse(replicas: int, fine_tuning: bool, max_size: int) -> None:
+    config = parse_stack_config(bad(lambda c: (
+        gpu0(c).update(minSize=0, desiredSize=0, maxSize=max_size),
+        c[INFERENCE].update(replicas=replicas),
+        c[FINE_TUNING].update(enabled=fine_tuning),
+    )), "dev")
+    assert config.inference.replicas == replicas and config.gpu_node_groups[0].max_size == max_size
+
+
+WORKLOADS = {JUPYTERHUB: "jupyterhub", FINE_TUNING: "fine_tuning", INFERENCE: "inference",
+             QDRANT: "qdrant", RAG: "rag", CHATBOT: "chatbot"}
+
+
+@pytest.mark.parametrize("switched_off", [
+    pytest.param([JUPYTERHUB], id="jupyterhub"),
+    pytest.param([FINE_TUNING], id="fineTuning"),
+    pytest.param([INFERENCE, RAG], id="inference-with-rag"),  # alone: rag-without-inference-or-external-llm
+    pytest.param([QDRANT, RAG], id="qdrant-with-rag"),         # alone: rag-without-qdrant
+    pytest.param([RAG], id="rag"),
+    pytest.param([CHATBOT], id="chatbot"),
+    pytest.param(list(WORKLOADS), id="all"),
+])
+def test_workloads_can_be_switched_off(switched_off: list[str]) -> None:
+    config = parse_stack_config(bad(lambda c: c.update({s: {"enabled": False} for s in switched_off})), "dev")
+    for section, attribute in WORKLOADS.items():
+        assert getattr(config, attribute).enabled is (section not in switched_off), section
+
+
+# --- defaults: the dataclass and the parser agree ------------------------------------------------
+
+@pytest.mark.parametrize("section, attribute, defaults", [
+    pytest.param(section, attribute, defaults, id=section.split(":", 1)[1])
+    for section, attribute, defaults in [
+        (JUPYTERHUB, "jupyterhub", JupyterHubConfig()),
+        (FINE_TUNING, "fine_tuning", FineTuningConfig()),
+        (INFERENCE, "inference", InferenceConfig()),
+        (QDRANT, "qdrant", QdrantConfig()),
+        (RAG, "rag", RagConfig()),
+        (CHATBOT, "chatbot", ChatbotConfig()),
+        (REGISTRIES, "registries", RegistryConfig()),
+        (BUCKETS, "buckets", BucketConfig()),
+        (STORAGE, "storage", StorageConfig()),
+        (NETWORK, "network", NetworkConfig()),
+    ]
+])
+def test_a_missing_or_empty_section_parses_to_the_dataclass_defaults(section: str, attribute: str, defaults: Any) -> None:
+    removed = parse_stack_config(bad(lambda c: c.pop(section, None)), "dev")
+    empty = parse_stack_config(bad(lambda c: c.update({section: {}})), "dev")
+    assert getattr(removed, attribute) == defaults
+    assert getattr(empty, attribute) == defaults
+
+
+def test_missing_hyperparameters_parse_to_the_dataclass_defaults() -> None:
+    config = parse_stack_config(bad(lambda c: c[FINE_TUNING].pop("hyperparameters")), "dev")
+    assert config.fine_tuning.hyperparameters == LoraHyperparameters()
