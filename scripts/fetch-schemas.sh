@@ -12,4 +12,14 @@ fetch() {  # repo commit path-in-repo local-path
 nvidia=1b826acc6af3079d8923bac395c3124b8861a9a6
 fetch NVIDIA/k8s-device-plugin $nvidia deployments/helm/nvidia-device-plugin/values.yaml nvidia-device-plugin/values.yaml
 fetch NVIDIA/k8s-device-plugin $nvidia deployments/helm/nvidia-device-plugin/Chart.yaml nvidia-device-plugin/Chart.yaml
+# JupyterHub chart 4.4.0 (tag 4.4.0): values, values schema, Chart.yaml
+jupyterhub=5c5f5df751588a68a7781ead01d0f62e88e2e72f
+for file in values.yaml values.schema.yaml Chart.yaml; do
+  fetch jupyterhub/zero-to-jupyterhub-k8s $jupyterhub "jupyterhub/$file" "jupyterhub/$file"
+done
+# Qdrant chart 1.19.0 (tag qdrant-1.19.0): it ships no values schema
+qdrant=a7aeeb7121b0019723990f4bd3c1f79be4ecaada
+for file in values.yaml Chart.yaml; do
+  fetch qdrant/qdrant-helm $qdrant "charts/qdrant/$file" "qdrant/$file"
+done
 echo "reference schemas in $target"

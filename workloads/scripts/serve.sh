@@ -4,6 +4,9 @@
 set -eu
 : "${BASE_MODEL:?}" "${SERVED_MODEL_NAME:?}" "${MODELS_DIR:=/models}" "${PORT:=8000}"
 
+# The image's user has no home of its own: caches go under HOME on the scratch volume.
+mkdir -p "${HOME:-/tmp}" 2>/dev/null || true
+
 model="${BASE_MODEL}"
 if [ -f "${MODELS_DIR}/base/config.json" ]; then
   model="${MODELS_DIR}/base"
