@@ -11,8 +11,8 @@ from infra.platform import Platform
 from infra.registries import ImageRepositories, RegistriesArgs
 from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
 from stack_config import load_stack_config
-from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
 from workloads import chatbot, fine_tuning, inference, jupyterhub, qdrant, rag
+from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
 from workloads.fine_tuning import FineTuneJob, FineTuneJobArgs
 from workloads.flows import plan_clients
 from workloads.inference import InferenceService, InferenceServiceArgs
@@ -58,8 +58,8 @@ clients = plan_clients(config)
 hf_token = pulumi.Output.secret(config.hugging_face_token.value) if config.hugging_face_token else None
 
 
-def namespace(ns: str, pod_security: str = "restricted") -> WorkloadNamespace:
-    return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(name=ns, provider=cluster.provider, pod_security=pod_security))
+def namespace(ns: str) -> WorkloadNamespace:
+    return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(name=ns, provider=cluster.provider))
 
 
 hub = None

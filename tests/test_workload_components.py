@@ -3,9 +3,7 @@ server, the Helm releases, the chatbot's exposure, and what `pulumi up` waits fo
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 
 from stack_config import parse_stack_config
 from tests import workload_model as wm

@@ -12,7 +12,7 @@ import yaml
 
 from stack_config import parse_stack_config
 from tests import workload_model as wm
-from tests.harness import ACCOUNT, SCHEMAS, SECRET_MARK, Graph, Secret, kubernetes_objects, run_program, stack_config, walk
+from tests.harness import ACCOUNT, SCHEMAS, SECRET_MARK, Graph, Secret, run_program, stack_config, walk
 
 HF_TOKEN = "hf_MOCKTOKENdoNotLeak0123456789"
 
@@ -308,14 +308,12 @@ def unknown_override_keys(chart: str, overrides: dict, defaults: dict, prefix: s
     unknown = []
     for key, value in overrides.items():
         path = f"{prefix}{key}"
-        if (chart, path) in VERBATIM:
-            continue
         if (chart, path) in COMMENTED_KEYS:
             assert f"# {key}:" in text, f"{chart}: {path} is not even a commented example"
             continue
         if not isinstance(defaults, dict) or key not in defaults:
             unknown.append(path)
-        elif isinstance(value, dict) and isinstance(defaults[key], dict) and defaults[key]:
+        elif (chart, path) not in VERBATIM and isinstance(value, dict) and isinstance(defaults[key], dict) and defaults[key]:
             unknown += unknown_override_keys(chart, value, defaults[key], f"{path}.")
     return unknown
 

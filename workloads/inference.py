@@ -8,7 +8,7 @@ adapter into a scratch volume, under an IRSA role that can only read those prefi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
