@@ -58,14 +58,15 @@ clients = plan_clients(config)
 hf_token = pulumi.Output.secret(config.hugging_face_token.value) if config.hugging_face_token else None
 
 
-def namespace(ns: str) -> WorkloadNamespace:
-    return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(name=ns, provider=cluster.provider))
+def namespace(ns: str, claims_volumes: bool = False) -> WorkloadNamespace:
+    return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(
+        name=ns, provider=cluster.provider, volumes_ready=platform.volumes_ready if claims_volumes else ()))
 
 
 hub = None
 if config.jupyterhub.enabled:
     hub = JupyterHub("jupyterhub", JupyterHubArgs(platform=platform, config=config.jupyterhub,
-                                                  namespace=namespace(jupyterhub.NAMESPACE),
+                                                  namespace=namespace(jupyterhub.NAMESPACE, claims_volumes=True),
                                                   upstreams=clients.notebook_upstreams))
 if config.fine_tuning.enabled:
     FineTuneJob("finetune", FineTuneJobArgs(platform=platform, config=config.fine_tuning,
@@ -78,7 +79,7 @@ if config.inference.enabled:
 vector_db = None
 if config.qdrant.enabled:
     vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
-                                            namespace=namespace(qdrant.NAMESPACE), clients=clients.qdrant))
+                                            namespace=namespace(qdrant.NAMESPACE, claims_volumes=True), clients=clients.qdrant))
 rag_service = None
 if config.rag.enabled:
     rag_llm = (LlmEndpoint(config.rag.llm_base_url, config.rag.llm_model) if config.rag.llm_base_url else
@@ -99,7 +100,7 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("datasetsBucket", buckets.datasets.name)
 pulumi.export("modelAssetsBucket", buckets.model_assets.name)
 pulumi.export("imageRepositories", registries.urls)
-# In-cluster URLs and how to reach what is running (see the README's "Watching the workloads").
+# In-cluster URLs and how to reach what is running (see the README's "Watching slow workloads").
 if hub is not None and hub.password is not None:
     pulumi.export("jupyterhubPassword", hub.password)
     pulumi.export("jupyterhubAdminPassword", hub.admin_password)

@@ -174,6 +174,14 @@ def test_awaited_charts_wait_for_volumes_and_nothing_else_slow(graph: Graph):
             assert not graph.depends_on(release, group), f"{chart} waits for {group.name}"
 
 
+def test_namespaces_with_volumes_are_destroyed_before_the_csi_driver(graph: Graph):
+    addon = graph.one("aws:eks/addon:Addon")
+    for name in ("ns-jupyterhub", "ns-vector-db"):
+        assert graph.depends_on(graph.one("kubernetes:core/v1:Namespace", name), addon), name
+    for name in ("ns-inference", "ns-rag", "ns-chatbot"):  # emptyDir only: no reason to wait
+        assert not graph.depends_on(graph.one("kubernetes:core/v1:Namespace", name), addon), name
+
+
 def test_clients_do_not_wait_for_the_services_they_call(dev: Graph):
     rag = resource(dev, "apps/v1:Deployment", "rag")
     chatbot = resource(dev, "apps/v1:Deployment", "chatbot")

@@ -33,8 +33,8 @@ MODELS_DIR = "/models"
 SCRIPTS = Path(__file__).parent / "scripts"
 
 # Pinned engine and sync images (the vLLM image is ~10 GB: a GPU node's first pull takes minutes).
-VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
-AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.31.13"
+VLLM_IMAGE = "vllm/vllm-openai:v0.31.0"
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.37.9"
 VLLM_UID = 1000
 
 ENDPOINT = kube.ServiceEndpoint(NAMESPACE, SERVICE, PORT, POD_LABELS, PORT, path="/v1")

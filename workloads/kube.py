@@ -139,6 +139,9 @@ class NamespaceArgs:
     provider: k8s.Provider
     # "restricted" unless a workload in it cannot run so (the README names each exception).
     pod_security: str = "restricted"
+    # For namespaces whose pods claim EBS volumes: on destroy, the namespace (and the volumes its
+    # claims provisioned) goes before the CSI driver that must delete them, or the volumes are orphaned.
+    volumes_ready: Sequence[pulumi.Resource] = ()
 
 
 class WorkloadNamespace(pulumi.ComponentResource):
@@ -154,7 +157,7 @@ class WorkloadNamespace(pulumi.ComponentResource):
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/audit": "restricted",
             PART_OF_LABEL: PART_OF,
-        }), opts=child)
+        }), opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.volumes_ready))))
         ns_child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
         net.NetworkPolicy(f"{name}-default-deny", metadata=object_meta("default-deny", args.name), spec=net.NetworkPolicySpecArgs(
             pod_selector=meta.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]), opts=ns_child)
