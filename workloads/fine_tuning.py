@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.identity import BucketAccess, IrsaRole, IrsaRoleArgs, bucket_access_policy
+from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
 from stack_config import FineTuningConfig
 from workloads import kube
@@ -103,11 +103,9 @@ class FineTuneJob(pulumi.ComponentResource):
 
         policy = pulumi.Output.all(platform.datasets_bucket.arn, platform.model_assets_bucket.arn).apply(
             lambda arns: json.dumps(training_policy(arns[0], arns[1], config)))
-        self.role = IrsaRole(f"{name}-role", IrsaRoleArgs(
-            oidc=platform.oidc, namespace=namespace, service_account=SERVICE_ACCOUNT, policy_json=policy),
-            opts=pulumi.ResourceOptions(parent=self))
-        account = kube.irsa_service_account(f"{name}-sa", account=SERVICE_ACCOUNT, namespace=namespace,
-                                            role_arn=self.role.arn, labels=POD_LABELS, opts=k8s_opts)
+        self.role, account = kube.workload_identity(
+            name, oidc=platform.oidc, namespace=namespace, account=SERVICE_ACCOUNT, policy_json=policy,
+            labels=POD_LABELS, parent=self, k8s_opts=k8s_opts)
 
         env_vars = kube.env(training_environment(config, platform.datasets_bucket.name, platform.model_assets_bucket.name))
         token_env = []

@@ -15,7 +15,7 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.identity import BucketAccess, IrsaRole, IrsaRoleArgs, bucket_access_policy
+from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
 from stack_config import InferenceConfig
 from workloads import kube
@@ -96,11 +96,9 @@ class InferenceService(pulumi.ComponentResource):
         k8s_opts = args.namespace.child_opts(self, platform.provider)
 
         policy = platform.model_assets_bucket.arn.apply(lambda arn: json.dumps(reading_policy(arn, config)))
-        self.role = IrsaRole(f"{name}-role", IrsaRoleArgs(
-            oidc=platform.oidc, namespace=namespace, service_account=SERVICE_ACCOUNT, policy_json=policy),
-            opts=pulumi.ResourceOptions(parent=self))
-        account = kube.irsa_service_account(f"{name}-sa", account=SERVICE_ACCOUNT, namespace=namespace,
-                                            role_arn=self.role.arn, labels=POD_LABELS, opts=k8s_opts)
+        self.role, account = kube.workload_identity(
+            name, oidc=platform.oidc, namespace=namespace, account=SERVICE_ACCOUNT, policy_json=policy,
+            labels=POD_LABELS, parent=self, k8s_opts=k8s_opts)
         scripts = core.ConfigMap(f"{name}-scripts", metadata=kube.object_meta("llm-scripts", namespace, POD_LABELS),
                                  data={p.name: p.read_text() for p in sorted(SCRIPTS.glob("*.sh"))}, opts=k8s_opts)
         depends: list[pulumi.Resource] = [account, scripts]

@@ -16,7 +16,6 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.identity import bucket_prefix_read_only
-from infra.identity import IrsaRole, IrsaRoleArgs
 from infra.platform import Platform
 from stack_config import JupyterHubConfig
 from workloads import kube
@@ -184,13 +183,12 @@ class JupyterHub(pulumi.ComponentResource):
         config, platform = args.config, args.platform
         k8s_opts = args.namespace.child_opts(self, platform.provider)
 
-        self.role = IrsaRole(f"{name}-notebook-role", IrsaRoleArgs(
-            oidc=platform.oidc, namespace=NAMESPACE, service_account=NOTEBOOK_SERVICE_ACCOUNT,
-            policy_json=platform.datasets_bucket.arn.apply(lambda arn: json.dumps(bucket_prefix_read_only(arn, "")))),
-            opts=pulumi.ResourceOptions(parent=self))
-        depends: list[pulumi.Resource] = [kube.irsa_service_account(
-            f"{name}-notebook-sa", account=NOTEBOOK_SERVICE_ACCOUNT, namespace=NAMESPACE, role_arn=self.role.arn,
-            labels=kube.app_labels("notebook"), opts=k8s_opts)]
+        # Notebooks read the whole datasets bucket, and nothing else.
+        read_datasets = platform.datasets_bucket.arn.apply(lambda arn: json.dumps(bucket_prefix_read_only(arn, "")))
+        self.role, account = kube.workload_identity(
+            f"{name}-notebook", oidc=platform.oidc, namespace=NAMESPACE, account=NOTEBOOK_SERVICE_ACCOUNT,
+            policy_json=read_datasets, labels=kube.app_labels("notebook"), parent=self, k8s_opts=k8s_opts)
+        depends: list[pulumi.Resource] = [account]
 
         self.password: pulumi.Output[str] | None = None
         if config.authenticator == "github":

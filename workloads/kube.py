@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.identity import ClusterOidc, IrsaRole, IrsaRoleArgs
+
 meta = k8s.meta.v1
 core = k8s.core.v1
 net = k8s.networking.v1
@@ -210,10 +212,15 @@ def opaque_secret(name: str, *, secret_name: str, namespace: str, data: Mapping[
                        string_data={k: pulumi.Output.secret(v) for k, v in data.items()}, opts=opts)
 
 
-def irsa_service_account(name: str, *, account: str, namespace: str, role_arn: pulumi.Input[str],
-                         labels: Mapping[str, str], opts: pulumi.ResourceOptions) -> core.ServiceAccount:
-    """A service account whose pods get the IRSA role's credentials (the EKS webhook injects them)."""
-    return core.ServiceAccount(name, metadata=meta.ObjectMetaArgs(
+def workload_identity(name: str, *, oidc: ClusterOidc, namespace: str, account: str,
+                      policy_json: pulumi.Input[str], labels: Mapping[str, str], parent: pulumi.Resource,
+                      k8s_opts: pulumi.ResourceOptions) -> tuple[IrsaRole, core.ServiceAccount]:
+    """An IAM role only this service account may assume, and the account, annotated for IRSA
+    (the EKS webhook injects the web-identity token into its pods)."""
+    role = IrsaRole(f"{name}-role", IrsaRoleArgs(oidc=oidc, namespace=namespace, service_account=account,
+                                                 policy_json=policy_json), opts=pulumi.ResourceOptions(parent=parent))
+    service_account = core.ServiceAccount(f"{name}-sa", metadata=meta.ObjectMetaArgs(
         name=account, namespace=namespace, labels=dict(labels),
-        annotations={"eks.amazonaws.com/role-arn": role_arn, "eks.amazonaws.com/sts-regional-endpoints": "true"}),
-        automount_service_account_token=False, opts=opts)
+        annotations={"eks.amazonaws.com/role-arn": role.arn, "eks.amazonaws.com/sts-regional-endpoints": "true"}),
+        automount_service_account_token=False, opts=k8s_opts)
+    return role, service_account

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import pulumi
 
-from infra.identity import BucketAccess, IrsaRole, IrsaRoleArgs, bucket_access_policy
+from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
 from stack_config import RagConfig
 from workloads import apps, kube
@@ -60,12 +60,11 @@ class RagService(pulumi.ComponentResource):
         k8s_opts = args.namespace.child_opts(self, platform.provider)
 
         policy = platform.datasets_bucket.arn.apply(lambda arn: json.dumps(catalog_policy(arn, config)))
-        self.role = IrsaRole(f"{name}-role", IrsaRoleArgs(
-            oidc=platform.oidc, namespace=namespace, service_account=SERVICE_ACCOUNT, policy_json=policy),
-            opts=pulumi.ResourceOptions(parent=self))
+        self.role, account = kube.workload_identity(
+            name, oidc=platform.oidc, namespace=namespace, account=SERVICE_ACCOUNT, policy_json=policy,
+            labels=POD_LABELS, parent=self, k8s_opts=k8s_opts)
         depends: list[pulumi.Resource] = [
-            kube.irsa_service_account(f"{name}-sa", account=SERVICE_ACCOUNT, namespace=namespace,
-                                      role_arn=self.role.arn, labels=POD_LABELS, opts=k8s_opts),
+            account,
             # Secrets do not cross namespaces: the RAG service gets its own copy of Qdrant's key.
             kube.opaque_secret(f"{name}-qdrant-key", secret_name=QDRANT_KEY_SECRET, namespace=namespace,
                                data={"api-key": args.qdrant_api_key}, opts=k8s_opts),
