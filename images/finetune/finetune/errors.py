@@ -1,0 +1,25 @@
+"""The errors the entry point turns into exit codes (importable without torch)."""
+
+
+class BadInput(Exception):
+    """Input that cannot work however often the pod is retried: exit code 2."""
+
+
+class DataError(BadInput, ValueError):
+    """A dataset that cannot be used; the message names the file (and the line)."""
+
+
+class ModelError(BadInput, RuntimeError):
+    """A base model this program cannot fine-tune (e.g. no chat template)."""
+
+
+class ConfigurationChanged(BadInput, ValueError):
+    """The checkpoints under CHECKPOINT_URI were made from other data or settings."""
+
+
+class StorageError(RuntimeError):
+    """A read or write that failed (missing object, no access, ...); the message names the URI."""
+
+
+class NotFound(StorageError):
+    pass

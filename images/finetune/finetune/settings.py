@@ -1,0 +1,164 @@
+"""The run's settings, read from the environment (the contract with `workloads/fine_tuning.py`).
+
+Every value is checked before anything heavy is imported or downloaded: a bad value stops the
+program at once with exit code 2 and one line naming the variable, the value and what is allowed.
+`HF_TOKEN` is never printed, not even when something else is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping, TypeVar
+
+TUNING_METHODS = ("lora", "qlora")
+RUN_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$")
+S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/(?P<key>.*))?$")
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """An environment variable the program cannot use."""
+
+    def __init__(self, name: str, value: str | None, allowed: str):
+        self.name, self.value, self.allowed = name, value, allowed
+        shown = "not set" if value is None else f"{value!r} is not valid"
+        super().__init__(f"{name}: {shown}; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.05
+    learning_rate: float = 2.5e-5
+    max_steps: int = 200
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 4
+    max_seq_length: int = 1024
+    checkpoint_every_steps: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_model: str                      # a Hugging Face id or a local folder in the Hugging Face layout
+    tuning_method: str                   # "lora" or "qlora"
+    train_data: str                      # s3://bucket/key.jsonl or a local file
+    validation_data: str
+    output_uri: str                      # s3://bucket/prefix/ or a local folder: the published adapter
+    checkpoint_uri: str                  # s3://bucket/prefix/ or a local folder: checkpoints of this run
+    run_id: str
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    hf_token: str | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        """One line for the log, without the token."""
+        hp = ", ".join(f"{k}={v}" for k, v in asdict(self.hyperparameters).items())
+        return (f"run {self.run_id}: {self.tuning_method} on {self.base_model}; train {self.train_data}, "
+                f"validation {self.validation_data}; output {self.output_uri}; checkpoints {self.checkpoint_uri}; "
+                f"{hp}; HF_TOKEN {'set' if self.hf_token else 'not set'}")
+
+
+def _integer(low: int, high: int) -> tuple[Callable[[str], int], str]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not low <= value <= high:
+            raise ValueError
+        return value
+    return parse, f"an integer from {low} to {high}"
+
+
+def _number(low: float, high: float, low_open: bool = False) -> tuple[Callable[[str], float], str]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not ((low < value if low_open else low <= value) and value <= high):  # NaN fails both
+            raise ValueError
+        return value
+    return parse, f"a number {'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}"
+
+
+def _choice(choices: tuple[str, ...]) -> tuple[Callable[[str], str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError
+        return raw
+    return parse, " or ".join(choices)
+
+
+def _pattern(regex: re.Pattern, describe: str) -> tuple[Callable[[str], str], str]:
+    def parse(raw: str) -> str:
+        if not regex.match(raw):
+            raise ValueError
+        return raw
+    return parse, describe
+
+
+def _location(kind: str) -> tuple[Callable[[str], str], str]:
+    """s3://bucket/key (kind 'file') or s3://bucket/prefix/ (kind 'folder'), or a local path."""
+    def parse(raw: str) -> str:
+        raw = raw.strip()
+        if not raw:
+            raise ValueError
+        if "://" in raw:
+            match = S3_URI.match(raw)
+            if not match or ".." in match["bucket"]:
+                raise ValueError
+            key = match["key"] or ""
+            if kind == "file" and (not key or key.endswith("/")):
+                raise ValueError
+            if kind == "folder" and key and not key.endswith("/"):
+                raw += "/"
+        return raw
+    what = "an object" if kind == "file" else "a prefix"
+    return parse, f"s3://<bucket>/<key> ({what}) or a local path"
+
+
+def _model(raw: str) -> str:
+    raw = raw.strip()
+    if not raw or raw.startswith(("s3://", "http://", "https://")):
+        raise ValueError
+    return raw
+
+
+def _read(env: Mapping[str, str], name: str, parser: tuple[Callable[[str], T], str], default: T | None = None) -> T:
+    parse, allowed = parser
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        if default is None:
+            raise SettingsError(name, None, allowed)
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise SettingsError(name, raw, allowed) from None
+
+
+def from_env(env: Mapping[str, str]) -> Settings:
+    """Parses and checks the settings; raises SettingsError for the first bad or missing one."""
+    defaults = Hyperparameters()
+    hp = Hyperparameters(
+        lora_r=_read(env, "LORA_R", _integer(1, 256), defaults.lora_r),
+        lora_alpha=_read(env, "LORA_ALPHA", _integer(1, 1024), defaults.lora_alpha),
+        lora_dropout=_read(env, "LORA_DROPOUT", _number(0.0, 0.5), defaults.lora_dropout),
+        learning_rate=_read(env, "LEARNING_RATE", _number(0.0, 0.01, low_open=True), defaults.learning_rate),
+        max_steps=_read(env, "MAX_STEPS", _integer(1, 1_000_000), defaults.max_steps),
+        batch_size=_read(env, "BATCH_SIZE", _integer(1, 512), defaults.batch_size),
+        gradient_accumulation_steps=_read(env, "GRADIENT_ACCUMULATION_STEPS", _integer(1, 1024),
+                                          defaults.gradient_accumulation_steps),
+        max_seq_length=_read(env, "MAX_SEQ_LENGTH", _integer(64, 131072), defaults.max_seq_length),
+        checkpoint_every_steps=_read(env, "CHECKPOINT_EVERY_STEPS", _integer(1, 1_000_000),
+                                     defaults.checkpoint_every_steps),
+    )
+    token = env.get("HF_TOKEN", "").strip() or None
+    return Settings(
+        base_model=_read(env, "BASE_MODEL", (_model, "a Hugging Face model id (org/name) or a local folder")),
+        tuning_method=_read(env, "TUNING_METHOD", _choice(TUNING_METHODS), "qlora"),
+        train_data=_read(env, "TRAIN_DATA", _location("file")),
+        validation_data=_read(env, "VALIDATION_DATA", _location("file")),
+        output_uri=_read(env, "OUTPUT_URI", _location("folder")),
+        checkpoint_uri=_read(env, "CHECKPOINT_URI", _location("folder")),
+        run_id=_read(env, "RUN_ID", _pattern(RUN_ID, "1 to 16 lower-case letters, digits or '-'")),
+        hyperparameters=hp,
+        hf_token=token,
+    )
