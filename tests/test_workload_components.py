@@ -37,8 +37,11 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
     assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"]) == (
         cfg.backoff_limit, cfg.active_deadline_hours * 3600, cfg.ttl_hours_after_finished * 3600)
     # A spot reclaim does not use up a retry.
-    assert spec["podFailurePolicy"]["rules"] == [{"action": "Ignore", "onPodConditions": [
-        {"type": "DisruptionTarget", "status": "True"}]}]
+    assert spec["podFailurePolicy"]["rules"] == [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        # Bad settings or data (the image exits 2) fail the Job at once instead of retrying.
+        {"action": "FailJob", "onExitCodes": {"containerName": "finetune", "operator": "In", "values": [2]}},
+    ]
     assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "finetune"
     (container,) = pod["containers"]
     assert container["image"].endswith(f"genai-dev/finetune:{parsed(dev).registries.image_tag}")
@@ -110,6 +113,11 @@ def test_inference_disruption_budget_covers_its_pods(dev: Graph):
     labels = manifest(dev, "Deployment", "llm")["spec"]["template"]["metadata"]["labels"]
     assert wm.matches(pdb["spec"]["selector"]["matchLabels"], labels)
     assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_rag_sessions_stick_to_one_replica(graph: Graph):
+    # The RAG service keeps conversation history in memory, per replica.
+    assert manifest(graph, "Service", "rag")["spec"]["sessionAffinity"] == "ClientIP"
 
 
 # --- Helm releases -----------------------------------------------------------------------------

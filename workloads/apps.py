@@ -36,6 +36,7 @@ class WebAppSpec:
 
 def web_app(name: str, spec: WebAppSpec, *, service_type: str = "ClusterIP",
             load_balancer_source_ranges: Sequence[str] = (), service_annotations: Mapping[str, str] | None = None,
+            session_affinity: str | None = None,
             opts: pulumi.ResourceOptions) -> tuple[k8s.apps.v1.Deployment, core.Service]:
     labels = kube.app_labels(spec.app)
     container = core.ContainerArgs(
@@ -76,7 +77,7 @@ def web_app(name: str, spec: WebAppSpec, *, service_type: str = "ClusterIP",
     svc = core.Service(
         f"{name}-svc", metadata=kube.object_meta(spec.app, spec.namespace, labels, service_annotations),
         spec=core.ServiceSpecArgs(
-            type=service_type, selector=labels,
+            type=service_type, selector=labels, session_affinity=session_affinity,
             load_balancer_source_ranges=list(load_balancer_source_ranges) or None,
             ports=[core.ServicePortArgs(name="http", port=spec.service_port, target_port="http", protocol="TCP")]),
         opts=opts)

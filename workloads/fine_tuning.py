@@ -26,6 +26,7 @@ APP = "finetune"
 HF_TOKEN_SECRET = "huggingface-token"
 POD_LABELS = kube.app_labels(APP)
 CONTAINER_UID = 1000  # the finetune image's non-root user
+BAD_INPUT_EXIT_CODE = 2  # images/finetune exits so on bad settings or data
 
 
 def adapter_prefix(adapter: str) -> str:
@@ -142,6 +143,10 @@ class FineTuneJob(pulumi.ComponentResource):
                 pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
                     k8s.batch.v1.PodFailurePolicyRuleArgs(action="Ignore", on_pod_conditions=[
                         k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(type="DisruptionTarget", status="True")]),
+                    # Exit 2 is bad settings or data (images/finetune): retrying cannot help.
+                    k8s.batch.v1.PodFailurePolicyRuleArgs(action="FailJob", on_exit_codes=
+                        k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                            container_name="finetune", operator="In", values=[BAD_INPUT_EXIT_CODE])),
                 ]),
                 template=core.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=POD_LABELS),

@@ -93,8 +93,9 @@ class RagService(pulumi.ComponentResource):
             cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="3Gi",  # embeddings run on the CPU
             cache_size="4Gi",
         )
+        # Conversation history lives in each replica's memory: a client keeps talking to one replica.
         self.deployment, self.service = apps.web_app(
-            name, spec, opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)))
+            name, spec, session_affinity="ClientIP", opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)))
         upstreams = [args.qdrant] + ([args.llm.in_cluster] if args.llm.in_cluster else [])
         # 443 out: S3 and STS for catalogues, Hugging Face for the embedding model, an external LLM API.
         kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS, ingress_from=args.clients,
