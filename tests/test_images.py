@@ -77,6 +77,19 @@ def test_requirements_are_pinned_and_agree_across_images():
     assert seen["torch"][0] == "2.13.0"
 
 
+def test_pins_are_what_the_tests_run_with():
+    """The versions the images pin are the versions their tests ran with in this environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for path in sorted(IMAGES.glob("*/requirements.txt")):
+        for name, pinned in pins(path).items():
+            try:
+                installed = version(name).split("+")[0]  # torch's local "+cpu" build is the same release
+            except PackageNotFoundError:
+                pytest.fail(f"{path.relative_to(ROOT)}: {name} is pinned but not installed")
+            assert installed == pinned, f"{path.relative_to(ROOT)}: {name} pinned {pinned}, tests run with {installed}"
+
+
 def source_text(image: str) -> str:
     return "\n".join(p.read_text() for p in (IMAGES / image / PACKAGES[image]).rglob("*.py"))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -23,16 +22,15 @@ from typing import Any, Iterable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from testing.local_server import LocalServer
 
 
-class OpenAIServer:
+class OpenAIServer(LocalServer):
+    name = "test OpenAI server"
+
     def __init__(self, model_dir: Path, served_names: Iterable[str] = ("tiny",), max_new_tokens: int = 12,
                  port: int | None = None, api_key: str | None = None):
+        super().__init__(port)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -41,15 +39,12 @@ class OpenAIServer:
         self.served_names = tuple(served_names)
         self.max_new_tokens = max_new_tokens
         self.api_key = api_key
-        self.port = port or free_port()
         self.requests: list[dict[str, Any]] = []   # request bodies, in order
         self.answers: list[str] = []               # generated texts, in order
         # Only word-like tokens are sampled, so answers are readable text (in a browser too).
         self._suppressed = [i for i in range(len(self.tokenizer))
                             if not re.fullmatch(r" ?[A-Za-z]+[.,]?", self.tokenizer.decode([i]))]
         self._lock = threading.Lock()
-        self._server = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -139,31 +134,3 @@ class OpenAIServer:
             {"index": 0, "text": text, "finish_reason": "length"}
         return {"id": ident, "object": kind, "created": created, "model": model, "choices": [choice],
                 "usage": {"prompt_tokens": 0, "completion_tokens": len(pieces), "total_tokens": len(pieces)}}
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> "OpenAIServer":
-        import uvicorn
-
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the test OpenAI server did not start on port {self.port}")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-            self._server = None
-
-    def __enter__(self) -> "OpenAIServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

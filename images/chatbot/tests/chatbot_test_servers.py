@@ -7,12 +7,11 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
-import time
 from typing import Any
 
 from pydantic import BaseModel
 
-from testing.openai_server import free_port
+from testing.local_server import LocalServer, free_port
 
 LOYALTY_MODEL = "loyalty"
 PRIVATE_MODEL = "private-llama"
@@ -23,19 +22,19 @@ class GenerateRequest(BaseModel):
     session_id: str | None = None
 
 
-class RagStandIn:
+class RagStandIn(LocalServer):
     """`POST /generate` as the RAG service has it: `{"prompt", "session_id"}` in, `{"response",
     "session_id"}` out. Answers "RAG answer #n for <prompt>"; a prompt that starts with "fail"
     gets a 503 with a FastAPI `detail`, "too long" a 422, "garble" a 200 in another shape. Records every request body and answer."""
 
+    name = "RAG stand-in"
+
     def __init__(self, port: int | None = None):
-        self.port = port or free_port()
+        super().__init__(port)
         self.requests: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []   # the answers that were not errors
         self._count = itertools.count(1)
         self._sessions = itertools.count(1)
-        self._server = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -61,32 +60,6 @@ class RagStandIn:
             return answer
 
         return app
-
-    def start(self) -> "RagStandIn":
-        import uvicorn
-
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the RAG stand-in did not start on port {self.port}")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-            self._server = None
-
-    def __enter__(self) -> "RagStandIn":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class SilentServer:

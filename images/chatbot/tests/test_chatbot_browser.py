@@ -20,7 +20,7 @@ from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, RagStandIn
 from chatbot_ui.app import build_app, launch
 from chatbot_ui.backends import unavailable_message
 from chatbot_ui.config import LOYALTY, PRIVATE, SHOPPING, Settings
-from testing.openai_server import free_port
+from testing.local_server import free_port
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402

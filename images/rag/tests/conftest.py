@@ -92,7 +92,7 @@ def catalog_text() -> str:
 @pytest.fixture
 def closed_port() -> int:
     """A localhost port nothing listens on."""
-    from testing.openai_server import free_port
+    from testing.local_server import free_port
 
     return free_port()
 

@@ -17,7 +17,7 @@ RAG_DIR = Path(__file__).resolve().parents[1]
 
 def test_python_m_rag_service_serves_the_api_from_the_environment(tmp_path, llm_server, embedding_model_path,
                                                                    catalog_text):
-    from testing.openai_server import free_port
+    from testing.local_server import free_port
 
     port = free_port()
     home = tmp_path / "cache" / "home"  # like the pod: HOME on an empty volume, not there yet
