@@ -11,15 +11,17 @@ from infra.platform import Platform
 from infra.registries import ImageRepositories, RegistriesArgs
 from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
 from stack_config import load_stack_config
-from workloads import chatbot, fine_tuning, inference, jupyterhub, qdrant, rag
+from workloads import chatbot, fine_tuning, inference, jupyterhub, private_model, qdrant, rag
 from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
 from workloads.fine_tuning import FineTuneJob, FineTuneJobArgs
 from workloads.flows import plan_clients
 from workloads.inference import InferenceService, InferenceServiceArgs
 from workloads.jupyterhub import JupyterHub, JupyterHubArgs
 from workloads.kube import NamespaceArgs, WorkloadNamespace
+from workloads.private_model import PrivateModelSite, PrivateModelSiteArgs
 from workloads.qdrant import Qdrant, QdrantArgs
 from workloads.rag import LlmEndpoint, RagService, RagServiceArgs
+from workloads.skupper import SkupperController, SkupperControllerArgs
 
 config = load_stack_config()
 check_admins_exclude_deployer(config.cluster)
@@ -58,9 +60,10 @@ clients = plan_clients(config)
 hf_token = pulumi.Output.secret(config.hugging_face_token.value) if config.hugging_face_token else None
 
 
-def namespace(ns: str, claims_volumes: bool = False) -> WorkloadNamespace:
+def namespace(ns: str, claims_volumes: bool = False, pod_security: str = "restricted") -> WorkloadNamespace:
     return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(
-        name=ns, provider=cluster.provider, volumes_ready=platform.volumes_ready if claims_volumes else ()))
+        name=ns, provider=cluster.provider, pod_security=pod_security,
+        volumes_ready=platform.volumes_ready if claims_volumes else ()))
 
 
 hub = None
@@ -80,10 +83,23 @@ vector_db = None
 if config.qdrant.enabled:
     vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
                                             namespace=namespace(qdrant.NAMESPACE, claims_volumes=True), clients=clients.qdrant))
+private_site = None
+if config.private_model.enabled:
+    skupper = SkupperController("skupper", SkupperControllerArgs(provider=cluster.provider,
+                                                                 version=config.private_model.skupper_version))
+    # Pod Security "baseline": Skupper's router Deployment sets no seccomp profile (README: security).
+    private_site = PrivateModelSite("private-model", PrivateModelSiteArgs(
+        platform=platform, config=config.private_model, controller=skupper, site_name=name,
+        namespace=namespace(private_model.NAMESPACE, pod_security="baseline"), clients=clients.private_model))
 rag_service = None
 if config.rag.enabled:
-    rag_llm = (LlmEndpoint(config.rag.llm_base_url, config.rag.llm_model) if config.rag.llm_base_url else
-               LlmEndpoint(llm.endpoint.url, config.rag.llm_model or config.inference.served_model_name, llm.endpoint))
+    if config.rag.llm_base_url:
+        rag_llm = LlmEndpoint(config.rag.llm_base_url, config.rag.llm_model)
+    elif config.private_model.rag_uses_private_model:
+        rag_llm = LlmEndpoint(private_site.endpoint.url, config.rag.llm_model or config.private_model.served_model_name,
+                              private_site.endpoint)
+    else:
+        rag_llm = LlmEndpoint(llm.endpoint.url, config.rag.llm_model or config.inference.served_model_name, llm.endpoint)
     rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace(rag.NAMESPACE),
                                                    qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
                                                    llm=rag_llm, clients=clients.rag))
@@ -92,7 +108,9 @@ if config.chatbot.enabled:
     Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace(chatbot.NAMESPACE),
                                    assistants=Assistants(shopping=rag_service.endpoint if rag_service else None,
                                                          loyalty=llm.endpoint if loyalty_adapter else None,
-                                                         loyalty_model=loyalty_adapter)))
+                                                         loyalty_model=loyalty_adapter,
+                                                         private=private_site.endpoint if private_site else None,
+                                                         private_model=config.private_model.served_model_name)))
 
 pulumi.export("region", config.region)
 pulumi.export("clusterName", cluster.name)
@@ -108,5 +126,9 @@ if llm is not None:
     pulumi.export("inferenceUrl", llm.endpoint.url)
 if rag_service is not None:
     pulumi.export("ragUrl", rag_service.endpoint.url)
+if private_site is not None:
+    # The contract with the private site's bundle (workloads/private_model.py): plain, and secret.
+    pulumi.export(private_model.OUTPUT_PRIVATE_MODEL, private_site.outputs)
+    pulumi.export(private_model.OUTPUT_PRIVATE_MODEL_LINK, private_site.link_bundle)
 if config.fine_tuning.enabled:
     pulumi.export("fineTuningJob", f"{fine_tuning.NAMESPACE}/{fine_tuning.job_name(config.fine_tuning)}")

@@ -35,6 +35,10 @@ INFERENCE_DTYPES = ("auto", "bfloat16", "float16")
 # Organisations whose Hugging Face repositories are gated: downloading them needs a token.
 GATED_MODEL_ORGANISATIONS = ("meta-llama", "mistralai", "google")
 SECRET_KEYS = ("huggingFaceToken", "githubClientSecret", "ragLlmApiKey")
+# The Skupper release the private-model link is built and tested against (its CRDs are in the
+# test reference schemas): a patch release of 2.2 only.
+SKUPPER_VERSION = "2.2.1"
+DEFAULT_PRIVATE_MODEL = "deepseek-r1-distill-qwen-1.5b"
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -274,6 +278,17 @@ class ChatbotConfig:
 
 
 @dataclass(frozen=True)
+class PrivateModelConfig:
+    """A model served outside AWS, reached over a Skupper link (workloads/private_model.py)."""
+    enabled: bool = False
+    routing_key: str = "private-llm"                   # the private site's Connector must use the same
+    port: int = 8000                                   # the Listener's port in the cluster
+    served_model_name: str = DEFAULT_PRIVATE_MODEL     # the model name clients ask the private server for
+    rag_uses_private_model: bool = False               # the RAG service asks the private model instead of vLLM
+    skupper_version: str = SKUPPER_VERSION             # the Skupper controller release installed in the cluster
+
+
+@dataclass(frozen=True)
 class StackConfig:
     region: str
     cluster: ClusterConfig
@@ -289,6 +304,7 @@ class StackConfig:
     qdrant: QdrantConfig = field(default_factory=QdrantConfig)
     rag: RagConfig = field(default_factory=RagConfig)
     chatbot: ChatbotConfig = field(default_factory=ChatbotConfig)
+    private_model: PrivateModelConfig = field(default_factory=PrivateModelConfig)
     hugging_face_token: SecretValue | None = None
 
 
@@ -691,6 +707,24 @@ def _parse_chatbot(s: _Section) -> ChatbotConfig:
     return config
 
 
+def _parse_private_model(s: _Section) -> PrivateModelConfig:
+    config = PrivateModelConfig(
+        enabled=s.boolean("enabled", False),
+        routing_key=s.string("routingKey", "private-llm", pattern=re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"),
+                             describe="1 to 63 lower-case letters, digits, '.' or '-' (the private site's Connector uses the same key)"),
+        port=s.integer("port", 8000, low=1, high=65535),
+        served_model_name=s.string("servedModelName", DEFAULT_PRIVATE_MODEL, pattern=re.compile(r"^[\w./:-]{1,128}$"),
+                                   describe="the model name the private server serves, e.g. deepseek-r1-distill-qwen-1.5b"),
+        rag_uses_private_model=s.boolean("ragUsesPrivateModel", False),
+        skupper_version=s.string("skupperVersion", SKUPPER_VERSION, pattern=re.compile(r"^2\.2\.\d{1,3}$"),
+                                 describe=f"a Skupper 2.2 release, e.g. {SKUPPER_VERSION} (the CRDs this program is tested against)"),
+    )
+    if config.rag_uses_private_model and not config.enabled:
+        raise ConfigError(s.path("ragUsesPrivateModel"), True, "false unless privateModel.enabled is true")
+    s.done()
+    return config
+
+
 def _check_workloads(config: StackConfig) -> None:
     """Rules that span sections: what one workload needs from another and from the node groups."""
     key = lambda section, name: f"{PROJECT}:{section}.{name}"
@@ -701,8 +735,16 @@ def _check_workloads(config: StackConfig) -> None:
             raise ConfigError(key(section, "enabled"), True, f"false, or '{image}' in registries.images (its image repository)")
     if config.rag.enabled and not config.qdrant.enabled:
         raise ConfigError(key("rag", "enabled"), True, "false, or qdrant.enabled true (the RAG service stores its vectors there)")
-    if config.rag.enabled and config.rag.llm_base_url is None and not config.inference.enabled:
-        raise ConfigError(key("rag", "llmBaseUrl"), _MISSING, "an external LLM API URL when inference.enabled is false")
+    private = config.private_model
+    if private.rag_uses_private_model and not config.rag.enabled:
+        raise ConfigError(key("privateModel", "ragUsesPrivateModel"), True, "false unless rag.enabled is true")
+    if private.rag_uses_private_model and config.rag.llm_base_url is not None:
+        raise ConfigError(key("privateModel", "ragUsesPrivateModel"), True,
+                          "false when rag.llmBaseUrl names an external API (the RAG service asks one LLM)")
+    if (config.rag.enabled and config.rag.llm_base_url is None and not private.rag_uses_private_model
+            and not config.inference.enabled):
+        raise ConfigError(key("rag", "llmBaseUrl"), _MISSING,
+                          "an external LLM API URL when inference.enabled is false (or privateModel.ragUsesPrivateModel true)")
     tuning, inference = config.fine_tuning, config.inference
     if tuning.enabled and inference.enabled and tuning.adapter_name in inference.adapters and tuning.base_model != inference.model:
         raise ConfigError(key("fineTuning", "baseModel"), tuning.base_model,
@@ -724,7 +766,7 @@ def _check_workloads(config: StackConfig) -> None:
 
 
 _TOP_LEVEL_KEYS = ("network", "cluster", "systemNodeGroup", "gpuNodeGroups", "storage", "registries", "buckets",
-                   "jupyterhub", "fineTuning", "inference", "qdrant", "rag", "chatbot", *SECRET_KEYS)
+                   "jupyterhub", "fineTuning", "inference", "qdrant", "rag", "chatbot", "privateModel", *SECRET_KEYS)
 
 
 def _parse_secrets(ours: Mapping[str, Any], secret_keys: Collection[str]) -> dict[str, SecretValue]:
@@ -783,6 +825,7 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
         qdrant=_parse_qdrant(section("qdrant")),
         rag=_parse_rag(section("rag"), secrets),
         chatbot=_parse_chatbot(section("chatbot")),
+        private_model=_parse_private_model(section("privateModel")),
         hugging_face_token=secrets.get("huggingFaceToken"),
     )
     _check_workloads(config)

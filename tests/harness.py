@@ -8,10 +8,11 @@ markers, so tests can assert what is secret and that no mock gap leaks into inpu
 
 from __future__ import annotations
 
+import base64
 import json
 import runpy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -32,6 +33,10 @@ ACCOUNT = "123456789012"
 DEPLOYER_ROLE = "deployer"  # the role the mocked `pulumi up` runs as
 SECRET_MARK = "MOCKSECRET"  # every generated password starts with it
 STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
+# What the mocked Skupper controller reports: the router's load balancer, and the client
+# certificate it issues (recognisable, so tests can prove it reaches only the secret output).
+LINK_HOST = "a0123456789abcdef0123456789abcd-1234567890.us-west-2.elb.amazonaws.com"
+LINK_CREDENTIAL_MARK = SECRET_MARK + "LINKKEY"
 
 
 def stack_names() -> list[str]:
@@ -136,6 +141,7 @@ class Graph:
     resources: list[Registered]
     exports: dict[str, Any]
     seconds: float
+    reads: list[Registered] = field(default_factory=list)  # Resource.get(...): existing objects the program reads
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -234,7 +240,28 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(self._cluster_outputs(inputs))
         elif t == "pulumi:providers:kubernetes":
             rid = "k8s-provider-id"
+        elif t.startswith("kubernetes:skupper.io/"):
+            meta = inputs.get("metadata") or {}
+            rid = f"{meta.get('namespace')}/{meta.get('name')}"  # the provider's id: <namespace>/<name>
+            state["status"] = self._skupper_status(t.split(":")[-1])
+        elif t == "kubernetes:core/v1:Secret" and args.resource_id:
+            # A Secret read by id: the one the Skupper controller issued for a Certificate.
+            namespace, secret = args.resource_id.split("/")
+            pem = lambda kind: base64.b64encode(f"-----BEGIN {kind}-----\n{LINK_CREDENTIAL_MARK}{kind}\n-----END {kind}-----\n".encode()).decode()
+            rid, state = args.resource_id, {
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": secret, "namespace": namespace},
+                "data": {"ca.crt": pem("CERTIFICATE"), "tls.crt": pem("CERTIFICATE"), "tls.key": pem("PRIVATE KEY")}}
         return rid, state
+
+    @staticmethod
+    def _skupper_status(kind: str) -> dict[str, Any]:
+        ready = {"status": "Ready", "message": "OK"}
+        if kind == "Site":
+            return {**ready, "defaultIssuer": "skupper-site-ca", "sitesInNetwork": 1, "endpoints": [
+                {"name": "inter-router", "host": LINK_HOST, "port": "55671", "group": "skupper-router"},
+                {"name": "edge", "host": LINK_HOST, "port": "45671", "group": "skupper-router"}]}
+        return ready
 
     def _cluster_outputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         cluster_name = inputs["name"]
@@ -268,6 +295,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         mocks.monitor = self
         self.registered: list[Registered] = []
+        self.reads: list[Registered] = []
 
     def register_state(self, type_: str, name: str, id_: str, state: dict[str, Any]) -> dict[str, Any]:
         """Registers state that a remote component created, and returns a reference to it."""
@@ -294,6 +322,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         obj = _sync_await(rpc.serialize_properties(_plain(state), {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
+
+    def ReadResource(self, request):
+        """Records the read (type, name, id as `id`, provider, parent), then answers as the stock monitor."""
+        self.reads.append(Registered(
+            type=request.type, name=request.name, urn=self.make_urn(request.parent, request.type, request.name),
+            custom=True, parent=request.parent, provider=request.provider, dependencies=list(request.dependencies),
+            property_dependencies={}, raw_inputs=_decode(json_format.MessageToDict(request.properties)), id=request.id))
+        return super().ReadResource(request)
 
 
 def _plain(value: Any) -> Any:
@@ -339,18 +375,28 @@ def run_program(stack: str, config: dict[str, Any] | None = None, secret_keys: I
     for key, value in (getattr(root, "outputs", None) or {}).items():
         output = pulumi.Output.from_input(value)
         exports[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
-    return Graph(stack=stack, resources=list(monitor.registered), exports=exports, seconds=seconds)
+    return Graph(stack=stack, resources=list(monitor.registered), exports=exports, seconds=seconds,
+                 reads=list(monitor.reads))
+
+
+CUSTOM_API_GROUPS = ("skupper.io",)  # custom resources: validated against their CRDs, not Kubernetes' schemas
+
+
+def is_custom(manifest: dict[str, Any]) -> bool:
+    return manifest["apiVersion"].split("/")[0] in CUSTOM_API_GROUPS
 
 
 def kubernetes_objects(graph: Graph) -> list[tuple[Registered, dict[str, Any]]]:
     """Each plain Kubernetes object the program registers, as the manifest the API server receives.
 
-    Patches and Helm charts are left out: a patch is partial by design, and a chart is rendered
-    by the engine (its values are checked against the chart's own schema instead).
+    Patches, Helm charts and YAML files are left out: a patch is partial by design, and a chart
+    or a release manifest is rendered by the engine (a chart's values are checked against the
+    chart's own schema instead). Custom resources are in: `CUSTOM_API_GROUPS` tells them apart.
     """
     objects = []
     for r in graph.resources:
-        if not r.type.startswith("kubernetes:") or r.type.endswith("Patch") or "helm.sh" in r.type:
+        if (not r.type.startswith("kubernetes:") or r.type.endswith("Patch") or "helm.sh" in r.type
+                or r.type.startswith("kubernetes:yaml/")):
             continue
         group_version, kind = r.type[len("kubernetes:"):].split(":")
         api_version = group_version[len("core/"):] if group_version.startswith("core/") else group_version

@@ -22,6 +22,7 @@ from stack_config import (
     JupyterHubConfig,
     LoraHyperparameters,
     NetworkConfig,
+    PrivateModelConfig,
     QdrantConfig,
     RagConfig,
     RegistryConfig,
@@ -45,6 +46,7 @@ INFERENCE = "genai-eks:inference"
 QDRANT = "genai-eks:qdrant"
 RAG = "genai-eks:rag"
 CHATBOT = "genai-eks:chatbot"
+PRIVATE_MODEL = "genai-eks:privateModel"
 HF_TOKEN = "genai-eks:huggingFaceToken"
 GITHUB_SECRET = "genai-eks:githubClientSecret"
 RAG_API_KEY = "genai-eks:ragLlmApiKey"
@@ -550,6 +552,20 @@ BAD_WORKLOAD_VALUES = [
     pytest.param(lambda c: c[CHATBOT].update(ingressHost="chat.example.com"),
                  f"{CHATBOT}.ingressHost", "chat.example.com", "no value unless exposure is ingress",
                  id="chatbot-ingress-host-with-load-balancer"),
+    # privateModel
+    bad_value(PRIVATE_MODEL, "enabled", "yes", "true or false"),
+    bad_value(PRIVATE_MODEL, "routingKey", "Private LLM", "1 to 63 lower-case letters, digits, '.' or '-'"),
+    bad_value(PRIVATE_MODEL, "routingKey", "-llm", "1 to 63 lower-case letters, digits, '.' or '-'"),
+    bad_value(PRIVATE_MODEL, "routingKey", 8000, "1 to 63 lower-case letters, digits, '.' or '-'"),
+    bad_value(PRIVATE_MODEL, "port", 0, "a whole number from 1 to 65535"),
+    bad_value(PRIVATE_MODEL, "port", 65536, "a whole number from 1 to 65535"),
+    bad_value(PRIVATE_MODEL, "port", "8000", "a whole number from 1 to 65535"),
+    bad_value(PRIVATE_MODEL, "servedModelName", "deepseek r1", "the model name the private server serves"),
+    bad_value(PRIVATE_MODEL, "servedModelName", 1.5, "the model name the private server serves"),
+    bad_value(PRIVATE_MODEL, "ragUsesPrivateModel", "no", "true or false"),
+    bad_value(PRIVATE_MODEL, "skupperVersion", "2.1.3", "a Skupper 2.2 release, e.g. 2.2.1"),
+    bad_value(PRIVATE_MODEL, "skupperVersion", "v2.2.1", "a Skupper 2.2 release"),
+    bad_value(PRIVATE_MODEL, "skupperVersion", 2.2, "a Skupper 2.2 release"),
     # an unknown key in each section (a misspelling, or a key that belongs elsewhere)
     bad_value(JUPYTERHUB, "password", "hunter2", "the known keys of 'genai-eks:jupyterhub'"),
     pytest.param(lambda c: github_auth(c, team="ml"),
@@ -562,10 +578,23 @@ BAD_WORKLOAD_VALUES = [
     bad_value(RAG, "topK", 5, "the known keys of 'genai-eks:rag'"),
     bad_value(CHATBOT, "port", 8080, "the known keys of 'genai-eks:chatbot'"),
     bad_value(REGISTRIES, "tag", "0.1.0", "the known keys of 'genai-eks:registries'"),
+    bad_value(PRIVATE_MODEL, "listenerPort", 8000, "the known keys of 'genai-eks:privateModel'"),
 ]
 
 # Rules that span sections: each names the key to change.
 CROSS_SECTION_RULES = [
+    pytest.param(lambda c: c.update({PRIVATE_MODEL: {"ragUsesPrivateModel": True}}),
+                 f"{PRIVATE_MODEL}.ragUsesPrivateModel", True, "false unless privateModel.enabled is true",
+                 id="rag-uses-private-model-that-is-off"),
+    pytest.param(lambda c: (c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), c[RAG].update(enabled=False)),
+                 f"{PRIVATE_MODEL}.ragUsesPrivateModel", True, "false unless rag.enabled is true",
+                 id="rag-uses-private-model-without-rag"),
+    pytest.param(lambda c: (c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), external_llm(c)),
+                 f"{PRIVATE_MODEL}.ragUsesPrivateModel", True, "false when rag.llmBaseUrl names an external API",
+                 id="rag-uses-private-model-and-an-external-llm"),
+    pytest.param(lambda c: (c[PRIVATE_MODEL].update(enabled=False), c.update({INFERENCE: {"enabled": False}})),
+                 f"{RAG}.llmBaseUrl", NO_VALUE, "(or privateModel.ragUsesPrivateModel true)",
+                 id="rag-without-inference-external-llm-or-private-model"),
     pytest.param(lambda c: c.update({GITHUB_SECRET: "gh-secret-value"}),
                  GITHUB_SECRET, "[secret]", "no value unless jupyterhub.authenticator is github",
                  id="github-client-secret-without-github-authenticator"),
@@ -708,6 +737,20 @@ def test_chatbot_behind_an_ingress_parses() -> None:
                                            ingress_tls_secret="chat-tls")
 
 
+def test_dev_private_model_values() -> None:
+    config = parse_stack_config(stack_config("dev"), "dev")
+    assert config.private_model == PrivateModelConfig(enabled=True, routing_key="private-llm", port=8000,
+                                                      served_model_name="deepseek-r1-distill-qwen-1.5b",
+                                                      rag_uses_private_model=False, skupper_version="2.2.1")
+    assert not parse_stack_config(stack_config("prod"), "prod").private_model.enabled
+
+
+def test_rag_with_the_private_model_needs_no_inference() -> None:
+    config = parse_stack_config(bad(lambda c: (
+        c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), c.update({INFERENCE: {"enabled": False}}))), "dev")
+    assert config.private_model.rag_uses_private_model and not config.inference.enabled
+
+
 def test_rag_with_an_external_llm_needs_no_inference() -> None:
     config = parse_stack_config(
         bad(changes(external_llm, lambda c: c.update({INFERENCE: {"enabled": False}, RAG_API_KEY: SECRET}))),
@@ -734,7 +777,7 @@ def test_gpu_pods_that_fit_max_size_parse(replicas: int, fine_tuning: bool, max_
 
 
 WORKLOADS = {JUPYTERHUB: "jupyterhub", FINE_TUNING: "fine_tuning", INFERENCE: "inference",
-             QDRANT: "qdrant", RAG: "rag", CHATBOT: "chatbot"}
+             QDRANT: "qdrant", RAG: "rag", CHATBOT: "chatbot", PRIVATE_MODEL: "private_model"}
 
 
 @pytest.mark.parametrize("switched_off", [
@@ -744,6 +787,7 @@ WORKLOADS = {JUPYTERHUB: "jupyterhub", FINE_TUNING: "fine_tuning", INFERENCE: "i
     pytest.param([QDRANT, RAG], id="qdrant-with-rag"),         # alone: rag-without-qdrant
     pytest.param([RAG], id="rag"),
     pytest.param([CHATBOT], id="chatbot"),
+    pytest.param([PRIVATE_MODEL], id="privateModel"),
     pytest.param(list(WORKLOADS), id="all"),
 ])
 def test_workloads_can_be_switched_off(switched_off: list[str]) -> None:
@@ -763,6 +807,7 @@ def test_workloads_can_be_switched_off(switched_off: list[str]) -> None:
         (QDRANT, "qdrant", QdrantConfig()),
         (RAG, "rag", RagConfig()),
         (CHATBOT, "chatbot", ChatbotConfig()),
+        (PRIVATE_MODEL, "private_model", PrivateModelConfig()),
         (REGISTRIES, "registries", RegistryConfig()),
         (BUCKETS, "buckets", BucketConfig()),
         (STORAGE, "storage", StorageConfig()),

@@ -64,6 +64,8 @@ def check_gpu_pods(graph: Graph) -> None:
 
 def check_resources_and_probes(graph: Graph) -> None:
     for pod in wm.pods(graph):
+        if pod.from_upstream:
+            continue  # Skupper's controller and router: their Deployments are made as Skupper publishes them
         for c in pod.containers():
             for kind in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(c["resources"].get(kind) or {}), f"{pod.owner}/{c['name']}: no {kind}"
@@ -72,9 +74,17 @@ def check_resources_and_probes(graph: Graph) -> None:
                 assert c.get("readinessProbe") and c.get("livenessProbe"), f"{pod.owner}/{c['name']} lacks probes"
 
 
+# Pods that cannot run with the runtime's seccomp profile, and why (README: security exceptions).
+SECCOMP_EXCEPTIONS = {"skupper-router": "Skupper 2.2.1's router Deployment sets no seccomp profile"}
+
+
 def check_hardened(graph: Graph) -> None:
     for pod in wm.pods(graph):
         pod_context = pod.spec.get("securityContext") or {}
+        excepted = pod.from_upstream and pod.labels.get("app.kubernetes.io/name") in SECCOMP_EXCEPTIONS
+        if excepted:
+            assert not pod_context.get("seccompProfile"), f"{pod.owner}: has a seccomp profile now: drop the exception"
+            pod_context = {**pod_context, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
         assert pod_context.get("runAsNonRoot") is True, f"{pod.owner}: runAsNonRoot"
         for c in pod.containers():
             ctx = c.get("securityContext") or {}
@@ -87,15 +97,23 @@ def check_hardened(graph: Graph) -> None:
             assert ctx.get("runAsUser", pod_context.get("runAsUser", 1)) != 0, f"{where}: runs as root"
 
 
+# Namespaces that cannot enforce Pod Security "restricted" (README: security exceptions).
+POD_SECURITY_EXCEPTIONS = {
+    "nvidia-device-plugin": "privileged",  # the plugin mounts the kubelet's socket; no policies of ours
+    "private-model": "baseline",           # Skupper's router sets no seccomp profile (SECCOMP_EXCEPTIONS)
+}
+
+
 def check_namespaces(graph: Graph) -> None:
-    namespaces = {m["metadata"]["name"]: m["metadata"]["labels"] for _, m in wm.objects(graph, "Namespace")}
+    namespaces = wm.namespaces(graph)
     policies = {(m["metadata"]["namespace"], m["metadata"]["name"]): m for _, m in wm.objects(graph, "NetworkPolicy")}
     workload_namespaces = {p.namespace for p in wm.pods(graph)} | {c["namespace"] for c in wm.charts(graph).values()}
     for ns in workload_namespaces:
         assert ns in namespaces, f"namespace {ns} is not created"
         if ns == "nvidia-device-plugin":
             continue  # privileged by nature (README: security exceptions)
-        assert namespaces[ns]["pod-security.kubernetes.io/enforce"] == "restricted", ns
+        assert namespaces[ns]["pod-security.kubernetes.io/enforce"] == POD_SECURITY_EXCEPTIONS.get(ns, "restricted"), ns
+        assert namespaces[ns]["pod-security.kubernetes.io/warn"] == "restricted", ns
         deny = policies[(ns, "default-deny")]["spec"]
         assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, ns
         dns = policies[(ns, "allow-dns")]["spec"]["egress"][0]
@@ -166,6 +184,8 @@ EXPECTED_FLOWS = {
     ("chatbot", "rag", 8000), ("chatbot", "llm", 8000),
     ("rag", "qdrant", 6333), ("rag", "llm", 8000),
     ("notebook", "llm", 8000), ("notebook", "qdrant", 6333),
+    # The private model's Listener: the router pod port Skupper gives it (the first one, 1024).
+    ("chatbot", "skupper-router", wm.SKUPPER_FIRST_LISTENER_PORT),
 }
 
 
@@ -182,7 +202,10 @@ def test_internet_egress_is_https_only_and_never_the_metadata_service(graph: Gra
                     assert peer["ipBlock"] == {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}
                     assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
                     openers.add(m["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-    expected = {"llm", "rag"} | ({"finetune"} if parsed(graph).fine_tuning.enabled else set())
+    cfg = parsed(graph)
+    expected = ({"llm", "rag"} | ({"finetune"} if cfg.fine_tuning.enabled else set())
+                # Skupper's controller and router sidecar call the Kubernetes API (EKS control plane ENIs).
+                | ({"skupper-controller", "skupper-router"} if cfg.private_model.enabled else set()))
     assert openers == expected  # the chatbot and Qdrant reach nothing outside the cluster
 
 
@@ -191,6 +214,11 @@ def test_chatbot_is_the_only_public_entry(graph: Graph):
     public = [s for s in wm.services(graph) if s.type in ("LoadBalancer", "NodePort")]
     hub = wm.charts(graph)["jupyterhub"]["values"]["proxy"]["service"]
     assert hub["type"] == ("LoadBalancer" if cfg.jupyterhub.public else "ClusterIP")
+    if cfg.private_model.enabled:
+        # The Skupper router's link access: the private site links in (mutual TLS, site CA only).
+        (link,) = [s for s in public if s.namespace == "private-model"]
+        assert link.name == "skupper-router" and {p["port"] for p in link.ports} == set(wm.SKUPPER_LINK_PORTS.values())
+        public.remove(link)
     if cfg.chatbot.exposure == "loadBalancer":
         (svc,) = public
         assert (svc.namespace, svc.name) == ("chatbot", "chatbot")
@@ -209,6 +237,7 @@ OFF = {
     "qdrant+rag": {"genai-eks:qdrant": {"enabled": False}, "genai-eks:rag": {"enabled": False}},
     "rag": {"genai-eks:rag": {"enabled": False}},
     "chatbot": {"genai-eks:chatbot": {"enabled": False}},
+    "privateModel": {"genai-eks:privateModel": {"enabled": False}},
 }
 GONE = {  # what must disappear, by (type, name)
     "jupyterhub": {("kubernetes:helm.sh/v4:Chart", "jupyterhub")},
@@ -217,6 +246,8 @@ GONE = {  # what must disappear, by (type, name)
     "qdrant+rag": {("kubernetes:helm.sh/v4:Chart", "qdrant"), ("kubernetes:apps/v1:Deployment", "rag")},
     "rag": {("kubernetes:apps/v1:Deployment", "rag")},
     "chatbot": {("kubernetes:apps/v1:Deployment", "chatbot")},
+    "privateModel": {("kubernetes:yaml/v2:ConfigFile", "skupper-install"), ("kubernetes:skupper.io/v2alpha1:Site", "private-model-site"),
+                     ("kubernetes:skupper.io/v2alpha1:Listener", "private-model-listener")},
 }
 
 
@@ -227,7 +258,8 @@ def test_a_workload_switched_off_leaves_the_others_whole(dev: Graph, off: str):
     graph = run_program("dev", config)
     present = {(r.type, r.name) for r in graph.resources}
     assert GONE[off].isdisjoint(present)
-    workloads_before = {(r.type, r.name) for r in dev.resources if r.type.endswith((":Deployment", ":Job", ":Chart"))}
+    workloads_before = {(r.type, r.name) for r in dev.resources
+                        if r.type.endswith((":Deployment", ":Job", ":Chart", ":ConfigFile", ":Site", ":Listener"))}
     others = workloads_before - GONE[off]
     assert others <= present, f"switching off {off} removed {others - present}"
     for check in ALL_CHECKS:

@@ -17,6 +17,8 @@ import yaml
 from tests.harness import SCHEMAS, Graph, Registered, kubernetes_objects
 
 GPU = "nvidia.com/gpu"
+SKUPPER = "kubernetes:skupper.io/v2alpha1:"
+RELEASE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
 GPU_TAINT = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 CHART = "kubernetes:helm.sh/v4:Chart"
 
@@ -30,6 +32,7 @@ class Pod:
     spec: dict[str, Any]
     long_running: bool
     from_chart: bool = False
+    from_upstream: bool = False     # made by an operator or a release manifest: its resources and probes are not ours
 
     def containers(self, init: bool = True) -> Iterator[dict[str, Any]]:
         yield from self.spec.get("containers", [])
@@ -50,6 +53,7 @@ class Service:
     type: str = "ClusterIP"
     source_ranges: list[str] = field(default_factory=list)
     from_chart: bool = False
+    from_upstream: bool = False
 
 
 def objects(graph: Graph, kind: str) -> list[tuple[Registered, dict[str, Any]]]:
@@ -93,6 +97,7 @@ def pods(graph: Graph) -> list[Pod]:
                          {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": qdrant["name"]},
                          {"containers": [container], "securityContext": values["podSecurityContext"]},
                          long_running=True, from_chart=True))
+    found.extend(skupper_pods(graph))
     return found
 
 
@@ -106,6 +111,102 @@ def services(graph: Graph) -> list[Service]:
         found.append(Service(qdrant["namespace"], qdrant["name"],
                              {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": qdrant["name"]},
                              values["service"]["ports"], values["service"]["type"], from_chart=True))
+    found.extend(skupper_services(graph))
+    return found
+
+
+# --- what Skupper makes from the program's objects ---------------------------------------------
+# Facts of Skupper 2.2 (skupperproject/skupper), stated here independently of the program:
+# - the release manifest `skupper-cluster-scope.yaml` runs the controller Deployment in `skupper`
+#   (config/manifests/cluster-scope/bases/manager.yaml.in);
+# - a Site makes the router Deployment `skupper-router` (internal/kube/site/resources/
+#   skupper-router-deployment.yaml): containers `router` and `kube-adaptor`, init `config-init`;
+# - link access makes the RouterAccess `skupper-router` (roles inter-router 55671, edge 45671) and
+#   a LoadBalancer Service of that name selecting the router group (internal/kube/site/site.go);
+# - a Listener makes a Service named after its host, selecting the router pods, whose port maps to
+#   a router pod port the controller allocates from 1024 up (the first one here).
+
+SKUPPER_CONTROLLER_LABELS = {"app.kubernetes.io/part-of": "skupper", "application": "skupper-controller",
+                             "app.kubernetes.io/name": "skupper-controller", "skupper.io/component": "controller"}
+SKUPPER_ROUTER_LABELS = {"app.kubernetes.io/name": "skupper-router", "app.kubernetes.io/part-of": "skupper",
+                         "application": "skupper-router", "skupper.io/component": "router",
+                         "skupper.io/group": "skupper-router", "skupper.io/type": "site"}
+SKUPPER_LISTENER_SELECTOR = {"application": "skupper-router", "skupper.io/component": "router"}
+SKUPPER_LINK_PORTS = {"inter-router": 55671, "edge": 45671}
+SKUPPER_FIRST_LISTENER_PORT = 1024
+_UPSTREAM_HARDENING = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+
+
+def custom_resources(graph: Graph, kind: str) -> list[dict[str, Any]]:
+    return [{"apiVersion": r.type[len("kubernetes:"):].rsplit(":", 1)[0], "kind": kind, **r.inputs}
+            for r in graph.of_type(SKUPPER + kind)]
+
+
+def skupper_release(graph: Graph) -> dict[str, Any] | None:
+    found = [r.inputs for r in graph.of_type(RELEASE_MANIFEST) if r.inputs["file"].endswith("/skupper-cluster-scope.yaml")]
+    return found[0] if found else None
+
+
+def listener_pod_ports(graph: Graph, namespace: str) -> dict[str, int]:
+    """Listener name -> the router pod port the controller gives it."""
+    listeners = [m for m in custom_resources(graph, "Listener") if m["metadata"]["namespace"] == namespace]
+    return {m["metadata"]["name"]: SKUPPER_FIRST_LISTENER_PORT + i for i, m in enumerate(listeners)}
+
+
+def skupper_pods(graph: Graph) -> list[Pod]:
+    found = []
+    if skupper_release(graph):
+        found.append(Pod("Deployment skupper/skupper-controller (release manifest)", "skupper", SKUPPER_CONTROLLER_LABELS, {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "controller", "securityContext": _UPSTREAM_HARDENING, "resources": {}}],
+        }, long_running=True, from_upstream=True))
+    for site in custom_resources(graph, "Site"):
+        namespace = site["metadata"]["namespace"]
+        listener_ports = [{"name": name, "containerPort": port} for name, port in listener_pod_ports(graph, namespace).items()]
+        found.append(Pod(f"Deployment {namespace}/skupper-router (Skupper controller)", namespace, SKUPPER_ROUTER_LABELS, {
+            # Skupper 2.2.1's router pod sets no seccomp profile (NOTES; the README's security exceptions).
+            "containers": [
+                {"name": "router", "securityContext": _UPSTREAM_HARDENING, "resources": {},
+                 "ports": [{"name": "amqps", "containerPort": 5671}, {"name": "http", "containerPort": 9090},
+                           *({"name": n, "containerPort": p} for n, p in SKUPPER_LINK_PORTS.items()), *listener_ports],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 9090}},
+                 "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9090}}},
+                {"name": "kube-adaptor", "securityContext": _UPSTREAM_HARDENING, "resources": {},
+                 "ports": [{"name": "metrics", "containerPort": 9000}],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 9191}}},
+            ],
+            "initContainers": [{"name": "config-init", "securityContext": _UPSTREAM_HARDENING, "resources": {}}],
+        }, long_running=True, from_upstream=True))
+    return found
+
+
+def skupper_services(graph: Graph) -> list[Service]:
+    found = []
+    for site in custom_resources(graph, "Site"):
+        namespace = site["metadata"]["namespace"]
+        if site["spec"].get("linkAccess") not in (None, "none"):
+            found.append(Service(namespace, "skupper-router", {"skupper.io/component": "router", "skupper.io/group": "skupper-router"},
+                                 [{"name": n, "port": p, "targetPort": p} for n, p in SKUPPER_LINK_PORTS.items()],
+                                 "LoadBalancer", from_upstream=True))
+        pod_ports = listener_pod_ports(graph, namespace)
+        for listener in custom_resources(graph, "Listener"):
+            if listener["metadata"]["namespace"] == namespace:
+                name, spec = listener["metadata"]["name"], listener["spec"]
+                found.append(Service(namespace, spec["host"], SKUPPER_LISTENER_SELECTOR,
+                                     [{"name": name, "port": spec["port"], "targetPort": pod_ports[name]}],
+                                     from_upstream=True))
+    return found
+
+
+def namespaces(graph: Graph) -> dict[str, dict[str, str]]:
+    """Namespace name -> labels: the program's Namespaces, and the release manifest's as patched."""
+    found = {m["metadata"]["name"]: dict(m["metadata"].get("labels") or {}) for _, m in objects(graph, "Namespace")}
+    if skupper_release(graph):
+        found.setdefault("skupper", {})
+    for r in graph.of_type("kubernetes:core/v1:NamespacePatch"):
+        meta = r.inputs["metadata"]
+        if meta["name"] in found:
+            found[meta["name"]].update(meta.get("labels") or {})
     return found
 
 
@@ -192,7 +293,9 @@ def _peer_matches(peer: dict[str, Any], target: Endpoint) -> bool:
 
 
 def _port_ok(rule: dict[str, Any], port: int) -> bool:
-    return not rule.get("ports") or any(p.get("port") == port and p.get("protocol", "TCP") == "TCP" for p in rule["ports"])
+    return not rule.get("ports") or any(
+        p.get("protocol", "TCP") == "TCP" and isinstance(p.get("port"), int) and p["port"] <= port <= p.get("endPort", p["port"])
+        for p in rule["ports"])
 
 
 def allows(graph: Graph, source: Endpoint, target: Endpoint, port: int) -> bool:

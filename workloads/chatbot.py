@@ -34,10 +34,12 @@ class Assistants:
     shopping: kube.ServiceEndpoint | None = None      # the RAG service
     loyalty: kube.ServiceEndpoint | None = None       # the inference service...
     loyalty_model: str | None = None                  # ...and the fine-tuned adapter it serves
+    private: kube.ServiceEndpoint | None = None       # the private model's Skupper Listener...
+    private_model: str | None = None                  # ...and the model name it serves
 
     @property
     def upstreams(self) -> list[kube.ServiceEndpoint]:
-        return [e for e in (self.shopping, self.loyalty) if e is not None]
+        return [e for e in (self.shopping, self.loyalty, self.private) if e is not None]
 
 
 def chatbot_environment(assistants: Assistants) -> dict[str, str]:
@@ -47,6 +49,9 @@ def chatbot_environment(assistants: Assistants) -> dict[str, str]:
     if assistants.loyalty is not None and assistants.loyalty_model:
         environment["LLM_BASE_URL"] = assistants.loyalty.url
         environment["LOYALTY_MODEL"] = assistants.loyalty_model
+    if assistants.private is not None and assistants.private_model:
+        environment["PRIVATE_MODEL_URL"] = assistants.private.url
+        environment["PRIVATE_MODEL"] = assistants.private_model
     return environment
 
 

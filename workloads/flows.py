@@ -18,6 +18,7 @@ class Clients:
     inference: tuple[Peer, ...]
     qdrant: tuple[Peer, ...]
     rag: tuple[Peer, ...]
+    private_model: tuple[Peer, ...]
     notebook_upstreams: tuple[ServiceEndpoint, ...]
 
 
@@ -25,12 +26,15 @@ def plan_clients(config: StackConfig) -> Clients:
     notebooks = (jupyterhub.NOTEBOOK_PEER,) if config.jupyterhub.enabled else ()
     chat = (Peer(chatbot.NAMESPACE, chatbot.POD_LABELS),) if config.chatbot.enabled else ()
     rag_service = (Peer(rag.NAMESPACE, rag.POD_LABELS),) if config.rag.enabled else ()
-    rag_uses_inference = config.rag.enabled and config.rag.llm_base_url is None
+    rag_uses_private_model = config.rag.enabled and config.private_model.rag_uses_private_model
+    rag_uses_inference = config.rag.enabled and config.rag.llm_base_url is None and not rag_uses_private_model
     return Clients(
         # Notebooks may call the model and the vector database: that is what data scientists do there.
         inference=chat + (rag_service if rag_uses_inference else ()) + notebooks,
         qdrant=rag_service + notebooks,
         rag=chat,
+        # The private model is offered in the chatbot, and to the RAG service when it uses it.
+        private_model=(chat + (rag_service if rag_uses_private_model else ())) if config.private_model.enabled else (),
         notebook_upstreams=((inference.ENDPOINT,) if config.inference.enabled else ())
         + ((qdrant.ENDPOINT,) if config.qdrant.enabled else ()),
     )

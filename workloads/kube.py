@@ -46,6 +46,16 @@ class Peer:
 
 
 @dataclass(frozen=True)
+class PortRange:
+    """TCP ports `start` to `end` (inclusive) for a NetworkPolicy; `end` None: the one port."""
+    start: int
+    end: int | None = None
+
+    def as_policy_port(self) -> net.NetworkPolicyPortArgs:
+        return net.NetworkPolicyPortArgs(protocol="TCP", port=self.start, end_port=self.end)
+
+
+@dataclass(frozen=True)
 class ServiceEndpoint:
     """A Service a workload calls: who serves it (for egress rules) and the URL clients are given."""
     namespace: str
@@ -54,6 +64,12 @@ class ServiceEndpoint:
     pod_labels: Mapping[str, str]
     target_port: int  # the pods' port: NetworkPolicies match pod ports, not Service ports
     path: str = ""
+    # When the pods' port is not known in advance (Skupper allocates it), the ranges it may lie in.
+    target_port_ranges: tuple[PortRange, ...] = ()
+
+    @property
+    def target_ports(self) -> tuple[PortRange, ...]:
+        return self.target_port_ranges or (PortRange(self.target_port),)
 
     @property
     def url(self) -> str:
@@ -160,22 +176,26 @@ class WorkloadNamespace(pulumi.ComponentResource):
             "pod-security.kubernetes.io/audit": "restricted",
             PART_OF_LABEL: PART_OF,
         }), opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.volumes_ready))))
-        ns_child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
-        net.NetworkPolicy(f"{name}-default-deny", metadata=object_meta("default-deny", args.name), spec=net.NetworkPolicySpecArgs(
-            pod_selector=meta.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]), opts=ns_child)
-        net.NetworkPolicy(f"{name}-allow-dns", metadata=object_meta("allow-dns", args.name), spec=net.NetworkPolicySpecArgs(
-            pod_selector=meta.LabelSelectorArgs(), policy_types=["Egress"],
-            egress=[net.NetworkPolicyEgressRuleArgs(
-                to=[net.NetworkPolicyPeerArgs(
-                    namespace_selector=meta.LabelSelectorArgs(match_labels={NAMESPACE_NAME_LABEL: "kube-system"}),
-                    pod_selector=meta.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))],
-                ports=[net.NetworkPolicyPortArgs(protocol="UDP", port=53), net.NetworkPolicyPortArgs(protocol="TCP", port=53)],
-            )]), opts=ns_child)
+        isolate(name, args.name, opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace]))
         self.register_outputs({})
 
     def child_opts(self, component: pulumi.Resource, provider: k8s.Provider) -> pulumi.ResourceOptions:
         """Options for an object in this namespace: it needs the namespace to exist first."""
         return pulumi.ResourceOptions(parent=component, provider=provider, depends_on=[self.namespace])
+
+
+def isolate(name: str, namespace: str, *, opts: pulumi.ResourceOptions) -> None:
+    """A namespace's `default-deny` (all ingress and egress) and `allow-dns` (to CoreDNS) policies."""
+    net.NetworkPolicy(f"{name}-default-deny", metadata=object_meta("default-deny", namespace), spec=net.NetworkPolicySpecArgs(
+        pod_selector=meta.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]), opts=opts)
+    net.NetworkPolicy(f"{name}-allow-dns", metadata=object_meta("allow-dns", namespace), spec=net.NetworkPolicySpecArgs(
+        pod_selector=meta.LabelSelectorArgs(), policy_types=["Egress"],
+        egress=[net.NetworkPolicyEgressRuleArgs(
+            to=[net.NetworkPolicyPeerArgs(
+                namespace_selector=meta.LabelSelectorArgs(match_labels={NAMESPACE_NAME_LABEL: "kube-system"}),
+                pod_selector=meta.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))],
+            ports=[net.NetworkPolicyPortArgs(protocol="UDP", port=53), net.NetworkPolicyPortArgs(protocol="TCP", port=53)],
+        )]), opts=opts)
 
 
 def allow_traffic(name: str, *, namespace: str, pod_labels: Mapping[str, str], ingress_from: Sequence[Peer] = (),
@@ -190,11 +210,9 @@ def allow_traffic(name: str, *, namespace: str, pod_labels: Mapping[str, str], i
             ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=ingress_port)]))
     for target in egress_to:
         egress_rules.append(net.NetworkPolicyEgressRuleArgs(
-            to=[target.peer.as_policy_peer()], ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=target.target_port)]))
+            to=[target.peer.as_policy_peer()], ports=[r.as_policy_port() for r in target.target_ports]))
     if egress.https_to_internet:
-        egress_rules.append(net.NetworkPolicyEgressRuleArgs(
-            to=[net.NetworkPolicyPeerArgs(ip_block=net.IPBlockArgs(cidr="0.0.0.0/0", except_=[INSTANCE_METADATA]))],
-            ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=443)]))
+        egress_rules.append(https_to_internet())
     if not ingress_rules and not egress_rules:
         return None
     policy_types = (["Ingress"] if ingress_rules else []) + (["Egress"] if egress_rules else [])
@@ -203,6 +221,13 @@ def allow_traffic(name: str, *, namespace: str, pod_labels: Mapping[str, str], i
                                  pod_selector=meta.LabelSelectorArgs(match_labels=dict(pod_labels)),
                                  policy_types=policy_types, ingress=ingress_rules or None, egress=egress_rules or None),
                              opts=opts)
+
+
+def https_to_internet() -> net.NetworkPolicyEgressRuleArgs:
+    """TCP 443 to any address except the instance metadata service."""
+    return net.NetworkPolicyEgressRuleArgs(
+        to=[net.NetworkPolicyPeerArgs(ip_block=net.IPBlockArgs(cidr="0.0.0.0/0", except_=[INSTANCE_METADATA]))],
+        ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=443)])
 
 
 def opaque_secret(name: str, *, secret_name: str, namespace: str, data: Mapping[str, pulumi.Input[str]],
