@@ -67,7 +67,7 @@ def pins(path: Path) -> dict[str, str]:
 
 def test_requirements_are_pinned_and_agree_across_images():
     """One test environment installs them all: a package pinned twice must be pinned alike."""
-    files = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt", *sorted(IMAGES.glob("*/requirements.txt"))]
+    files = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt", *sorted(IMAGES.glob("*/requirements*.txt"))]
     seen: dict[str, tuple[str, Path]] = {}
     for path in files:
         for name, version in pins(path).items():
@@ -81,7 +81,7 @@ def test_pins_are_what_the_tests_run_with():
     """The versions the images pin are the versions their tests ran with in this environment."""
     from importlib.metadata import PackageNotFoundError, version
 
-    for path in sorted(IMAGES.glob("*/requirements.txt")):
+    for path in sorted(IMAGES.glob("*/requirements*.txt")):
         for name, pinned in pins(path).items():
             try:
                 installed = version(name).split("+")[0]  # torch's local "+cpu" build is the same release

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -72,44 +71,3 @@ def test_one_llama_cpp_python_version_everywhere():
     assert re.search(rf"^LLAMA_CPP_PYTHON_VERSION={re.escape(LLAMA_CPP_PYTHON_VERSION)}\b", CONVERT.read_text(), re.M)
     assert re.search(rf"^VERSION={re.escape(LLAMA_CPP_PYTHON_VERSION)}\b", INSTALL.read_text(), re.M)
     assert f"localhost/private-model:{LLAMA_CPP_PYTHON_VERSION}" in (PRIVATE_MODEL / "Dockerfile").read_text()
-
-
-def pins(path: Path) -> dict[str, str]:
-    found = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([\w.+!-]+)", line)
-        assert match, f"{path.name}: '{line}' is not pinned with =="
-        found[match.group(1).lower().replace("_", "-")] = match.group(3)
-    return found
-
-
-@pytest.mark.parametrize("requirements", ["requirements-server.txt", "requirements-convert.txt"])
-def test_pins_are_what_the_tests_run_with(requirements: str):
-    missing = []
-    for name, pinned in pins(PRIVATE_MODEL / requirements).items():
-        try:
-            installed = version(name).split("+")[0]   # torch's "+cpu" build is the same release
-        except PackageNotFoundError:
-            missing.append(name)
-            continue
-        assert installed == pinned, f"{requirements}: {name} pinned {pinned}, tests run with {installed}"
-    if missing:
-        pytest.skip(f"not installed here, so not compared: {', '.join(missing)}")
-
-
-def test_requirements_agree_with_the_rest_of_the_repository():
-    """One test environment installs everything: a package pinned here and elsewhere is pinned alike."""
-    root = PRIVATE_MODEL.parents[1]
-    elsewhere = [root / "requirements.txt", root / "requirements-dev.txt", *sorted(root.glob("images/*/requirements.txt"))]
-    seen = {}
-    for path in elsewhere:
-        if path.is_file():
-            for name, pinned in pins(path).items():
-                seen.setdefault(name, (pinned, path))
-    for requirements in ("requirements-server.txt", "requirements-convert.txt"):
-        for name, pinned in pins(PRIVATE_MODEL / requirements).items():
-            if name in seen:
-                assert seen[name][0] == pinned, f"{name}: {pinned} in {requirements} but {seen[name][0]} in {seen[name][1]}"
