@@ -1,7 +1,7 @@
 """The private host's files hold what the platform relies on: the Quadlet unit publishes the server
 on 127.0.0.1 only, restarts it, survives reboots and mounts the model read-only; the image is
-hardened and lints clean; the scripts pass shellcheck; one llama-cpp-python version throughout; the
-pins are the versions these tests ran with."""
+hardened and lints clean; the scripts pass shellcheck; one llama-cpp-python version throughout
+(the pins are checked with every image's in tests/test_images.py)."""
 
 from __future__ import annotations
 
