@@ -39,6 +39,13 @@ LINK_HOST = "a0123456789abcdef0123456789abcd-1234567890.us-west-2.elb.amazonaws.
 LINK_CREDENTIAL_MARK = SECRET_MARK + "LINKKEY"
 
 
+def parsed_config(graph: "Graph"):
+    """The typed config of the stack a graph was recorded from (its stack file)."""
+    from stack_config import parse_stack_config
+
+    return parse_stack_config(stack_config(graph.stack), graph.stack)
+
+
 def stack_names() -> list[str]:
     return [p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES]
 

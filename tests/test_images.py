@@ -4,6 +4,7 @@ in no secret; and every setting the Kubernetes side passes by env is one the ima
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ WORKLOAD_OF_IMAGE = {"finetune": "Job training/finetune-loyalty-1", "rag": "Depl
 
 
 def hadolint() -> str | None:
-    return shutil.which("hadolint", path=f"{Path(sys.executable).parent}:{shutil.os.environ.get('PATH', '')}")
+    return shutil.which("hadolint", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
 
 
 @pytest.mark.parametrize("image", RegistryConfig.images)

@@ -12,13 +12,10 @@ import yaml
 from stack_config import ConfigError, gpu_instance_catalog, parse_stack_config
 from tests import harness
 from tests.harness import ROOT, SCHEMAS, UNKNOWN, Graph, run_program, stack_config, walk
+from tests.harness import parsed_config as parsed
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 MNG = "eks:index:ManagedNodeGroup"
-
-
-def parsed(graph: Graph):
-    return parse_stack_config(stack_config(graph.stack), graph.stack)
 
 
 def launch_template_of(graph: Graph, group) -> dict:

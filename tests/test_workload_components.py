@@ -5,16 +5,12 @@ from __future__ import annotations
 
 
 
-from stack_config import parse_stack_config
 from tests import workload_model as wm
 from tests.harness import Graph, ROOT, run_program, stack_config
+from tests.harness import parsed_config as parsed
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
 MNG = "eks:index:ManagedNodeGroup"
-
-
-def parsed(graph: Graph):
-    return parse_stack_config(stack_config(graph.stack), graph.stack)
 
 
 def manifest(graph: Graph, kind: str, name: str) -> dict:

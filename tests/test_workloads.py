@@ -10,15 +10,11 @@ import jsonschema
 import pytest
 import yaml
 
-from stack_config import parse_stack_config
 from tests import workload_model as wm
 from tests.harness import ACCOUNT, SCHEMAS, SECRET_MARK, Graph, Secret, run_program, stack_config, walk
+from tests.harness import parsed_config as parsed
 
 HF_TOKEN = "hf_MOCKTOKENdoNotLeak0123456789"
-
-
-def parsed(graph: Graph):
-    return parse_stack_config(stack_config(graph.stack), graph.stack)
 
 
 # --- the cross-object rules, applied to any graph ----------------------------------------------
