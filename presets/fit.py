@@ -1,0 +1,287 @@
+"""Does a model fit a GPU instance, for serving and for tuning; and where in the stack's GPU node
+groups does a workspace go. Pure arithmetic on the two catalogues; README "Model presets" gives
+the formula and a worked example, tests/test_presets.py checks it against figures done by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Protocol, Sequence
+
+from presets.catalog import GIB, MIB, GpuInstanceType, ModelSpec, gpu_instance_catalog
+
+# --- serving (vLLM) ---------------------------------------------------------------------------
+TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
+KV_CACHE_BYTES = 2                  # bf16 keys and values
+# Per GPU, on top of weights and KV cache: the CUDA context, vLLM's profiled activation peak and
+# its CUDA graphs (1-2 GiB for the presets' sizes), and NCCL buffers when tensor-parallel.
+RUNTIME_RESERVE_BYTES = 2 * GIB
+
+# --- tuning (images/finetune: one GPU, activation checkpointing) ------------------------------
+TRAINING_MEMORY_FRACTION = 0.95     # of the GPU: what PyTorch's caching allocator loses to fragmentation
+NF4_BITS = 4.127                    # 4-bit NF4 + double-quantised block constants (block 64, then 256)
+FP32_BYTES = 4                      # QLoRA keeps the unquantised tensors (embeddings, head, norms) in fp32
+TRAINABLE_BYTES = 16                # per LoRA parameter: fp32 weight, gradient, two Adam moments
+ACTIVATION_BYTES_PER_LAYER = 34     # per token and hidden unit for one layer recomputed (Megatron-LM, flash attention)
+CHECKPOINT_BYTES = 2                # per token, hidden unit and layer: each layer's bf16 input kept for backward
+LOGIT_BYTES = 10                    # per token and vocabulary entry: bf16 logits, their fp32 copy and its gradient
+
+# --- the host side of a GPU pod -----------------------------------------------------------------
+NODE_RESERVED_VCPUS = 0.5           # kubelet, containerd and the platform's daemonsets
+NODE_MEMORY_FRACTION = 0.9          # EKS's kube-reserved and eviction threshold take ~10%
+NODE_RESERVED_MEMORY_GIB = 1        # the daemonsets
+NODE_RESERVED_DISK_GIB = 40         # the AMI and container images (vLLM's is ~20 GiB unpacked)
+SCRATCH_MARGIN_GIB = 10             # adapters, compile caches, tokenizer files next to the weights
+
+
+@dataclass(frozen=True)
+class PodShape:
+    """What one GPU pod asks of its node."""
+    gpus: int
+    cpu: int                    # vCPUs, request and limit
+    memory_gib: int             # request
+    memory_limit_gib: int
+    scratch_gib: int            # ephemeral storage for weights and caches
+
+
+def scratch_gib(model: ModelSpec) -> int:
+    return math.ceil(model.weight_bytes / GIB) + SCRATCH_MARGIN_GIB
+
+
+def serving_pod(model: ModelSpec, tensor_parallel_size: int) -> PodShape:
+    # One vLLM worker process per GPU, each with its CUDA libraries mapped (~4 GiB resident);
+    # weights are read through mmap and stay in the reclaimable page cache.
+    t = tensor_parallel_size
+    memory = 6 + 4 * t
+    return PodShape(gpus=t, cpu=1 + 2 * t, memory_gib=memory, memory_limit_gib=memory + 4, scratch_gib=scratch_gib(model))
+
+
+def tuning_pod(model: ModelSpec) -> PodShape:
+    # Weights go from safetensors straight to the GPU (device_map), so the host holds the runtime
+    # and the tokenised data set.
+    return PodShape(gpus=1, cpu=3, memory_gib=10, memory_limit_gib=14, scratch_gib=scratch_gib(model))
+
+
+def host_fits(instance: GpuInstanceType, pod: PodShape, disk_gib: int) -> bool:
+    """The pod fits its share of the node (its GPUs' fraction), so every GPU on the node can be used."""
+    share = pod.gpus / instance.gpus
+    return (pod.cpu <= (instance.vcpus - NODE_RESERVED_VCPUS) * share
+            and pod.memory_gib <= (instance.memory_gib * NODE_MEMORY_FRACTION - NODE_RESERVED_MEMORY_GIB) * share
+            and pod.scratch_gib <= (disk_gib - NODE_RESERVED_DISK_GIB) * share)
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    max_model_len: int
+    concurrency: int = 1                 # full-length sequences the KV cache must hold at once
+    gpu_memory_utilization: float = 0.9
+
+
+def tensor_parallel_sizes(model: ModelSpec, gpus: int) -> tuple[int, ...]:
+    """The sizes vLLM accepts: attention heads split evenly, KV heads split evenly or replicated."""
+    return tuple(t for t in TENSOR_PARALLEL_SIZES if t <= gpus and model.attention_heads % t == 0
+                 and (model.kv_heads % t == 0 or t % model.kv_heads == 0))
+
+
+def kv_cache_bytes_per_token(model: ModelSpec, tensor_parallel_size: int) -> int:
+    """Keys and values of every layer for one token, on one GPU (KV heads below t are replicated)."""
+    kv_heads_per_gpu = max(1, model.kv_heads // tensor_parallel_size)
+    return 2 * model.layers * kv_heads_per_gpu * model.head_dim * KV_CACHE_BYTES
+
+
+def serving_bytes_per_gpu(model: ModelSpec, tensor_parallel_size: int, settings: ServingSettings) -> int:
+    weights = math.ceil(model.weight_bytes / tensor_parallel_size)
+    kv_cache = kv_cache_bytes_per_token(model, tensor_parallel_size) * settings.max_model_len * settings.concurrency
+    return weights + kv_cache + RUNTIME_RESERVE_BYTES
+
+
+def serving_budget_bytes(instance: GpuInstanceType, gpu_memory_utilization: float) -> float:
+    return instance.gpu_memory_mib * MIB * gpu_memory_utilization
+
+
+@dataclass(frozen=True)
+class ServingFit:
+    instance: GpuInstanceType
+    tensor_parallel_size: int
+    bytes_per_gpu: int
+    budget_bytes_per_gpu: float
+    pod: PodShape
+
+
+def fit_serving(model: ModelSpec, instance: GpuInstanceType, settings: ServingSettings,
+                disk_gib: int | None = None) -> ServingFit | None:
+    """The smallest tensor-parallel size that fits one instance (GPU memory, then host), or None."""
+    budget = serving_budget_bytes(instance, settings.gpu_memory_utilization)
+    for t in tensor_parallel_sizes(model, instance.gpus):
+        need = serving_bytes_per_gpu(model, t, settings)
+        pod = serving_pod(model, t)
+        if need <= budget and (disk_gib is None or host_fits(instance, pod, disk_gib)):
+            return ServingFit(instance, t, need, budget, pod)
+    return None
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    method: str                          # lora | qlora
+    batch_size: int
+    sequence_length: int
+    lora_rank: int
+
+
+def linear_parameters(model: ModelSpec) -> int:
+    """The decoder's projection weights: q and o, k and v, and the three MLP projections, per layer."""
+    h, a, k, d, i = model.hidden_size, model.attention_heads, model.kv_heads, model.head_dim, model.intermediate_size
+    return model.layers * (2 * h * a * d + 2 * h * k * d + 3 * h * i)
+
+
+def lora_parameters(model: ModelSpec, rank: int) -> int:
+    """A and B of every projection: rank x (inputs + outputs) each (fused projections have fewer)."""
+    h, a, k, d, i = model.hidden_size, model.attention_heads, model.kv_heads, model.head_dim, model.intermediate_size
+    return rank * model.layers * (7 * h + 2 * a * d + 2 * k * d + 3 * i)
+
+
+@dataclass(frozen=True)
+class TuningMemory:
+    """The bytes one training step holds on its GPU."""
+    weights: int
+    adapter_and_optimizer: int
+    activations: int
+    logits: int
+    reserve: int = RUNTIME_RESERVE_BYTES
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.adapter_and_optimizer + self.activations + self.logits + self.reserve
+
+
+def tuning_memory(model: ModelSpec, settings: TuningSettings) -> TuningMemory:
+    if settings.method == "qlora":
+        linear = linear_parameters(model)
+        weights = math.ceil(linear * NF4_BITS / 8) + (model.parameters - linear) * FP32_BYTES
+    else:
+        weights = model.weight_bytes
+    tokens = settings.batch_size * settings.sequence_length
+    return TuningMemory(
+        weights=weights,
+        adapter_and_optimizer=lora_parameters(model, settings.lora_rank) * TRAINABLE_BYTES,
+        activations=tokens * model.hidden_size * (CHECKPOINT_BYTES * model.layers + ACTIVATION_BYTES_PER_LAYER),
+        logits=tokens * model.vocab_size * LOGIT_BYTES,
+    )
+
+
+def tuning_budget_bytes(instance: GpuInstanceType) -> float:
+    return instance.gpu_memory_mib * MIB * TRAINING_MEMORY_FRACTION
+
+
+@dataclass(frozen=True)
+class TuningFit:
+    instance: GpuInstanceType
+    memory: TuningMemory
+    budget_bytes: float
+    pod: PodShape
+
+
+def fit_tuning(model: ModelSpec, instance: GpuInstanceType, settings: TuningSettings,
+               disk_gib: int | None = None) -> TuningFit | None:
+    """One GPU of the instance holds the training step (images/finetune trains on one GPU), or None."""
+    memory, budget, pod = tuning_memory(model, settings), tuning_budget_bytes(instance), tuning_pod(model)
+    if memory.total <= budget and (disk_gib is None or host_fits(instance, pod, disk_gib)):
+        return TuningFit(instance, memory, budget, pod)
+    return None
+
+
+# --- placing a workspace on the stack's GPU node groups -----------------------------------------
+
+class NodeGroup(Protocol):
+    name: str
+    instance_types: tuple[str, ...]
+    disk_size_gib: int
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a workspace's pods run: the instance types (in the named groups) that fit, and their shape."""
+    node_groups: tuple[str, ...]
+    instance_types: tuple[str, ...]
+    pod: PodShape
+    tensor_parallel_size: int = 1
+
+
+class NoFit(ValueError):
+    """No GPU node group of the stack can host the workspace; the message says its need and the offer."""
+
+
+def _gib(n: float) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+def _fits_elsewhere(fit_one) -> str:
+    """The smallest instance of each family, anywhere in the catalogue, that would host it."""
+    found: dict[str, str] = {}
+    for instance in gpu_instance_catalog().values():
+        fit = fit_one(instance)
+        if fit is not None and instance.family not in found:
+            tp = getattr(fit, "tensor_parallel_size", 1)
+            found[instance.family] = instance.name + (f" (tensor-parallel {tp})" if tp > 1 else "")
+    return ", ".join(found.values()) or "no instance type in infra/gpu_instances.yaml"
+
+
+def _largest(groups: Sequence[NodeGroup]) -> tuple[NodeGroup, GpuInstanceType] | None:
+    catalog = gpu_instance_catalog()
+    pairs = [(g, catalog[t]) for g in groups for t in g.instance_types]
+    return max(pairs, key=lambda p: (p[1].gpus * p[1].gpu_memory_mib, p[1].memory_gib), default=None)
+
+
+def _offer(groups: Sequence[NodeGroup], budget_fraction: float, per_gpu: bool = True) -> str:
+    largest = _largest(groups)
+    if largest is None:
+        return "the stack has no GPU node groups"
+    group, instance = largest
+    usable = instance.gpu_memory_mib * MIB * budget_fraction
+    return (f"the largest GPU node group '{group.name}' offers {instance.name}: {instance.gpus} x {instance.gpu_model}, "
+            f"{_gib(usable)} usable per GPU ({instance.gpu_memory_mib} MiB x {budget_fraction:g}), "
+            f"{instance.vcpus} vCPUs, {instance.memory_gib} GiB memory, {group.disk_size_gib} GiB disk")
+
+
+def place_serving(model: ModelSpec, settings: ServingSettings, groups: Sequence[NodeGroup]) -> Placement:
+    catalog = gpu_instance_catalog()
+    fits = [(g, fit) for g in groups for t in g.instance_types
+            if (fit := fit_serving(model, catalog[t], settings, g.disk_size_gib)) is not None]
+    if not fits:
+        one_gpu = serving_bytes_per_gpu(model, 1, settings)
+        kv = kv_cache_bytes_per_token(model, 1) * settings.max_model_len * settings.concurrency
+        raise NoFit(
+            f"needs {_gib(one_gpu)} of GPU memory on one GPU (weights {_gib(model.weight_bytes)}, KV cache {_gib(kv)} "
+            f"for {settings.concurrency} x {settings.max_model_len} tokens, runtime {_gib(RUNTIME_RESERVE_BYTES)}) "
+            f"or less per GPU split over 2-8 GPUs of one node, with {serving_pod(model, 1).cpu}+ vCPUs, "
+            f"{serving_pod(model, 1).memory_gib}+ GiB memory and {scratch_gib(model)} GiB scratch disk; "
+            f"{_offer(groups, settings.gpu_memory_utilization)}. It would fit on: "
+            + _fits_elsewhere(lambda i: fit_serving(model, i, settings, 10_000)))
+    tp = min(fit.tensor_parallel_size for _, fit in fits)
+    chosen = [(g, fit) for g, fit in fits if fit.tensor_parallel_size == tp]
+    return Placement(node_groups=_unique(g.name for g, _ in chosen),
+                     instance_types=_unique(fit.instance.name for _, fit in chosen),
+                     pod=chosen[0][1].pod, tensor_parallel_size=tp)
+
+
+def place_tuning(model: ModelSpec, settings: TuningSettings, groups: Sequence[NodeGroup]) -> Placement:
+    catalog = gpu_instance_catalog()
+    fits = [(g, fit) for g in groups for t in g.instance_types
+            if (fit := fit_tuning(model, catalog[t], settings, g.disk_size_gib)) is not None]
+    if not fits:
+        memory = tuning_memory(model, settings)
+        pod = tuning_pod(model)
+        raise NoFit(
+            f"needs {_gib(memory.total)} of GPU memory on one GPU for {settings.method} (weights {_gib(memory.weights)}, "
+            f"adapter and optimizer {_gib(memory.adapter_and_optimizer)}, activations {_gib(memory.activations)}, "
+            f"logits {_gib(memory.logits)} for batch {settings.batch_size} x {settings.sequence_length} tokens, "
+            f"runtime {_gib(memory.reserve)}), with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory and "
+            f"{pod.scratch_gib} GiB scratch disk; {_offer(groups, TRAINING_MEMORY_FRACTION)}. It would fit on: "
+            + _fits_elsewhere(lambda i: fit_tuning(model, i, settings, 10_000)))
+    return Placement(node_groups=_unique(g.name for g, _ in fits), instance_types=_unique(f.instance.name for _, f in fits),
+                     pod=fits[0][1].pod)
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
