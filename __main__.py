@@ -71,14 +71,21 @@ if config.jupyterhub.enabled:
     hub = JupyterHub("jupyterhub", JupyterHubArgs(platform=platform, config=config.jupyterhub,
                                                   namespace=namespace(jupyterhub.NAMESPACE, claims_volumes=True),
                                                   upstreams=clients.notebook_upstreams))
-if config.fine_tuning.enabled:
-    FineTuneJob("finetune", FineTuneJobArgs(platform=platform, config=config.fine_tuning,
-                                            namespace=namespace(fine_tuning.NAMESPACE), hugging_face_token=hf_token))
-llm = None
-if config.inference.enabled:
-    llm = InferenceService("llm", InferenceServiceArgs(platform=platform, config=config.inference,
-                                                       namespace=namespace(inference.NAMESPACE), clients=clients.inference,
-                                                       hugging_face_token=hf_token))
+# Workspaces: each model's job, with the GPUs, instance types and engine arguments its preset fits.
+if config.fine_tuning_jobs:
+    training = namespace(fine_tuning.NAMESPACE)
+    for tuning in config.fine_tuning_jobs:
+        FineTuneJob(f"finetune-{tuning.adapter_name}", FineTuneJobArgs(platform=platform, config=tuning, namespace=training,
+                                                                       hugging_face_token=hf_token))
+models: dict[str, InferenceService] = {}
+if config.inference_services:
+    serving = namespace(inference.NAMESPACE)
+    for service in config.inference_services:
+        models[service.name] = InferenceService(service.name, InferenceServiceArgs(
+            platform=platform, config=service, namespace=serving, clients=clients.inference[service.name],
+            hugging_face_token=hf_token))
+default_llm = config.default_llm
+llm = models[default_llm.name] if default_llm else None
 vector_db = None
 if config.qdrant.enabled:
     vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
@@ -99,12 +106,12 @@ if config.rag.enabled:
         rag_llm = LlmEndpoint(private_site.endpoint.url, config.rag.llm_model or config.private_model.served_model_name,
                               private_site.endpoint)
     else:
-        rag_llm = LlmEndpoint(llm.endpoint.url, config.rag.llm_model or config.inference.served_model_name, llm.endpoint)
+        rag_llm = LlmEndpoint(llm.endpoint.url, config.rag.llm_model or default_llm.served_model_name, llm.endpoint)
     rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace(rag.NAMESPACE),
                                                    qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
                                                    llm=rag_llm, clients=clients.rag))
 if config.chatbot.enabled:
-    loyalty_adapter = config.inference.adapters[0] if llm and config.inference.adapters else None
+    loyalty_adapter = default_llm.adapters[0] if default_llm and default_llm.adapters else None
     Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace(chatbot.NAMESPACE),
                                    assistants=Assistants(shopping=rag_service.endpoint if rag_service else None,
                                                          loyalty=llm.endpoint if loyalty_adapter else None,
@@ -124,11 +131,13 @@ if hub is not None and hub.password is not None:
     pulumi.export("jupyterhubAdminPassword", hub.admin_password)
 if llm is not None:
     pulumi.export("inferenceUrl", llm.endpoint.url)
+if models:
+    pulumi.export("inferenceUrls", {name: model.endpoint.url for name, model in models.items()})
 if rag_service is not None:
     pulumi.export("ragUrl", rag_service.endpoint.url)
 if private_site is not None:
     # The contract with the private site's bundle (workloads/private_model.py): plain, and secret.
     pulumi.export(private_model.OUTPUT_PRIVATE_MODEL, private_site.outputs)
     pulumi.export(private_model.OUTPUT_PRIVATE_MODEL_LINK, private_site.link_bundle)
-if config.fine_tuning.enabled:
-    pulumi.export("fineTuningJob", f"{fine_tuning.NAMESPACE}/{fine_tuning.job_name(config.fine_tuning)}")
+if config.fine_tuning_jobs:
+    pulumi.export("fineTuningJobs", [f"{fine_tuning.NAMESPACE}/{fine_tuning.job_name(t)}" for t in config.fine_tuning_jobs])

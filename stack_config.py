@@ -8,15 +8,15 @@ value raises `ConfigError` naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import difflib
-import functools
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Collection, Mapping, TypeVar
 
-import yaml
+from presets.catalog import (TUNING_METHODS, GpuInstanceType, ModelSpec, UnknownPreset, find_preset,  # noqa: F401
+                             gpu_instance_catalog, model_presets)
+from presets.fit import NoFit, Placement, PodShape, ServingSettings, TuningSettings, place_serving, place_tuning
 
 PROJECT = "genai-eks"
 
@@ -28,7 +28,6 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 AVAILABILITY_ZONE_COUNT = 3
 DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-7B-Instruct"  # Apache-2.0, not gated: works without a Hugging Face token
-TUNING_METHODS = ("lora", "qlora")
 CHATBOT_EXPOSURES = ("none", "loadBalancer", "ingress")
 JUPYTERHUB_AUTHENTICATORS = ("sharedPassword", "github")
 INFERENCE_DTYPES = ("auto", "bfloat16", "float16")
@@ -67,35 +66,9 @@ def _show(value: Any) -> str:
 
 _MISSING = object()
 T = TypeVar("T")
-
-
-# --- the GPU catalogue -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GpuInstanceType:
-    name: str
-    gpus: int
-    gpu_model: str
-    gpu_memory_gib: int
-    vcpus: int
-    memory_gib: int
-
-
-@functools.cache
-def gpu_instance_catalog() -> Mapping[str, GpuInstanceType]:
-    data = yaml.safe_load((Path(__file__).parent / "infra" / "gpu_instances.yaml").read_text())
-    families = data["families"]
-    return {
-        name: GpuInstanceType(
-            name=name,
-            gpus=spec["gpus"],
-            gpu_model=families[name.split(".")[0]]["gpuModel"],
-            gpu_memory_gib=families[name.split(".")[0]]["gpuMemoryGiB"],
-            vcpus=spec["vcpus"],
-            memory_gib=spec["memoryGiB"],
-        )
-        for name, spec in data["instances"].items()
-    }
+# What a workspace config built in code (not parsed) carries; parsing always derives the real one.
+DEFAULT_PLACEMENT = Placement(node_groups=(), instance_types=(), pod=PodShape(
+    gpus=1, cpu=3, memory_gib=10, memory_limit_gib=14, scratch_gib=25))
 
 
 # --- the typed config --------------------------------------------------------------------------
@@ -220,10 +193,10 @@ class LoraHyperparameters:
 
 @dataclass(frozen=True)
 class FineTuningConfig:
-    enabled: bool = True
+    """A tuning workspace: one LoRA/QLoRA run whose adapter is named after the workspace."""
     adapter_name: str = "loyalty"
     run_id: str = "1"
-    base_model: str = DEFAULT_BASE_MODEL
+    base_model: str = DEFAULT_BASE_MODEL               # a Hugging Face id
     method: str = "qlora"
     train_data: str = "loyalty/train.jsonl"          # keys in the datasets bucket
     validation_data: str = "loyalty/validation.jsonl"
@@ -232,20 +205,37 @@ class FineTuningConfig:
     active_deadline_hours: int = 12
     ttl_hours_after_finished: int = 168
     shm_size_gib: int = 4
+    placement: Placement = DEFAULT_PLACEMENT           # derived: the instance types that fit, and the pod's shape
 
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    enabled: bool = True
-    model: str = DEFAULT_BASE_MODEL
+    """An inference workspace: a vLLM server for a base model and its LoRA adapters."""
+    name: str = "llm"                                  # the Deployment, Service and service account
+    model: str = DEFAULT_BASE_MODEL                    # a Hugging Face id
     served_model_name: str = "qwen2.5-7b-instruct"
     adapters: tuple[str, ...] = ("loyalty",)          # adapter names, published under adapters/<name>/
     replicas: int = 1
     max_model_len: int = 8192
+    concurrency: int = 1                               # full-length sequences the KV cache must hold at once
     gpu_memory_utilization: float = 0.9
     dtype: str = "bfloat16"
     max_lora_rank: int = 64
     shm_size_gib: int = 2
+    placement: Placement = DEFAULT_PLACEMENT           # derived: tensor-parallel size, instance types, pod shape
+
+    @property
+    def tensor_parallel_size(self) -> int:
+        return self.placement.tensor_parallel_size
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One model doing one job (README: Model presets and workspaces)."""
+    name: str
+    model: ModelSpec
+    inference: InferenceConfig | None = None
+    tuning: FineTuningConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -299,13 +289,25 @@ class StackConfig:
     registries: RegistryConfig = field(default_factory=RegistryConfig)
     buckets: BucketConfig = field(default_factory=BucketConfig)
     jupyterhub: JupyterHubConfig = field(default_factory=JupyterHubConfig)
-    fine_tuning: FineTuningConfig = field(default_factory=FineTuningConfig)
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    workspaces: tuple[Workspace, ...] = ()
     qdrant: QdrantConfig = field(default_factory=QdrantConfig)
     rag: RagConfig = field(default_factory=RagConfig)
     chatbot: ChatbotConfig = field(default_factory=ChatbotConfig)
     private_model: PrivateModelConfig = field(default_factory=PrivateModelConfig)
     hugging_face_token: SecretValue | None = None
+
+    @property
+    def inference_services(self) -> tuple[InferenceConfig, ...]:
+        return tuple(w.inference for w in self.workspaces if w.inference is not None)
+
+    @property
+    def fine_tuning_jobs(self) -> tuple[FineTuningConfig, ...]:
+        return tuple(w.tuning for w in self.workspaces if w.tuning is not None)
+
+    @property
+    def default_llm(self) -> InferenceConfig | None:
+        """The first inference workspace: the RAG service and the chatbot ask it."""
+        return next(iter(self.inference_services), None)
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -601,17 +603,19 @@ def _parse_hyperparameters(s: _Section) -> LoraHyperparameters:
     return config
 
 
-def _parse_fine_tuning(s: _Section) -> FineTuningConfig:
+def _parse_tuning(s: _Section, name: str, model: ModelSpec) -> FineTuningConfig:
     dataset = lambda name, default: s.string(
         name, default, pattern=_DATASET_KEY, describe="a .jsonl object key in a folder of the datasets bucket, e.g. loyalty/train.jsonl")
+    method = s.string("method", "qlora", choices=TUNING_METHODS)
+    if method not in model.tuning:
+        raise ConfigError(s.path("method"), method, f"one of {', '.join(model.tuning)} (what images/finetune supports for {model.name})"
+                          if model.tuning else f"no tuning: the platform does not tune {model.name} (choose another preset)")
     config = FineTuningConfig(
-        enabled=s.boolean("enabled", True),
-        adapter_name=s.string("adapterName", "loyalty", pattern=_DNS_LABEL,
-                              describe="1 to 32 lower-case letters, digits or '-', starting with a letter (it names the adapter and the Job)"),
+        adapter_name=name,
         run_id=s.string("runId", "1", pattern=_RUN_ID,
                         describe="1 to 16 lower-case letters, digits or '-' (change it to train again)"),
-        base_model=_model_id(s, "baseModel", DEFAULT_BASE_MODEL),
-        method=s.string("method", "qlora", choices=TUNING_METHODS),
+        base_model=model.hugging_face_id,
+        method=method,
         train_data=dataset("trainData", "loyalty/train.jsonl"),
         validation_data=dataset("validationData", "loyalty/validation.jsonl"),
         hyperparameters=_parse_hyperparameters(s.section("hyperparameters", {})),
@@ -624,25 +628,113 @@ def _parse_fine_tuning(s: _Section) -> FineTuningConfig:
     return config
 
 
-def _parse_inference(s: _Section) -> InferenceConfig:
+_SERVED_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def _parse_inference(s: _Section, name: str, model: ModelSpec) -> InferenceConfig:
+    default_served = re.sub(r"[^a-z0-9._-]", "-", model.name.split("/")[-1].lower())[:64]
     config = InferenceConfig(
-        enabled=s.boolean("enabled", True),
-        model=_model_id(s, "model", DEFAULT_BASE_MODEL),
-        served_model_name=s.string("servedModelName", "qwen2.5-7b-instruct", pattern=re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$"),
+        name=name,
+        model=model.hugging_face_id,
+        served_model_name=s.string("servedModelName", default_served, pattern=_SERVED_MODEL_NAME,
                                    describe="1 to 64 lower-case letters, digits, '.', '_' or '-' (the model name clients send)"),
-        adapters=s.strings("adapters", ["loyalty"], check=lambda k, v: _check_string(
-            k, v, pattern=_DNS_LABEL, describe="an adapter name (a fine-tuning adapterName)")),
+        adapters=s.strings("adapters", [], check=lambda k, v: _check_string(
+            k, v, pattern=_DNS_LABEL, describe="an adapter name (the name of a tuning workspace)")),
         replicas=s.integer("replicas", 1, low=0, high=64),
-        max_model_len=s.integer("maxModelLen", 8192, low=256, high=1_048_576),
+        max_model_len=s.integer("maxModelLen", model.default_context_length, low=256, high=1_048_576),
+        concurrency=s.integer("concurrency", 1, low=1, high=1024),
         gpu_memory_utilization=s.number("gpuMemoryUtilization", 0.9, low=0.1, high=0.98),
         dtype=s.string("dtype", "bfloat16", choices=INFERENCE_DTYPES),
         max_lora_rank=s.integer("maxLoraRank", 64, low=8, high=512),
         shm_size_gib=s.integer("shmSizeGiB", 2, low=1, high=256),
     )
+    if config.max_model_len > model.max_context_length:
+        raise ConfigError(s.path("maxModelLen"), config.max_model_len,
+                          f"at most {model.max_context_length}, the longest context {model.name} takes")
     if config.max_lora_rank not in (8, 16, 32, 64, 128, 256, 320, 512):
         raise ConfigError(s.path("maxLoraRank"), config.max_lora_rank, "one of 8, 16, 32, 64, 128, 256, 320, 512 (vLLM's choices)")
+    if config.adapters and not model.lora_adapters:
+        raise ConfigError(s.path("adapters"), list(config.adapters),
+                          f"an empty list: the platform serves no LoRA adapters on {model.name} (presets/models.yaml: loraAdapters)")
     s.done()
     return config
+
+
+def _parse_model_spec(s: _Section) -> ModelSpec:
+    """A model that is not a preset, given with the preset keys (copied from its config.json)."""
+    size = lambda name, low, high, default=_MISSING: s.integer(name, default, low=low, high=high)
+    hf_id = _model_id(s, "huggingFaceId", _MISSING)
+    parameters = size("parameters", 1_000_000, 2_000_000_000_000)
+    max_context = size("maxContextLength", 256, 1_048_576)
+    spec = ModelSpec(
+        name=hf_id, hugging_face_id=hf_id, parameters=parameters,
+        weight_bytes=size("weightBytes", 2_000_000, 4_000_000_000_000, 2 * parameters),
+        layers=size("layers", 1, 1000), hidden_size=size("hiddenSize", 64, 65536),
+        intermediate_size=size("intermediateSize", 64, 262144), attention_heads=size("attentionHeads", 1, 1024),
+        kv_heads=size("kvHeads", 1, 1024), head_dim=size("headDim", 8, 1024), vocab_size=size("vocabSize", 256, 1_000_000),
+        max_context_length=max_context, default_context_length=size("defaultContextLength", 256, max_context, min(max_context, 8192)),
+        gated=s.boolean("gated", hf_id.split("/")[0].lower() in GATED_MODEL_ORGANISATIONS),
+        tuning=s.strings("tuning", list(TUNING_METHODS), check=lambda k, v: _check_string(k, v, choices=TUNING_METHODS)),
+        lora_adapters=s.boolean("loraAdapters", True),
+    )
+    if spec.attention_heads % spec.kv_heads:
+        raise ConfigError(s.path("kvHeads"), spec.kv_heads, f"a divisor of attentionHeads ({spec.attention_heads})")
+    s.done()
+    return spec
+
+
+def _parse_workspaces(key: str, raw: Any, groups: tuple[GpuNodeGroupConfig, ...],
+                      hugging_face_token: SecretValue | None) -> tuple[Workspace, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(key, raw, "a list of workspaces (an empty list for none)")
+    workspaces: list[Workspace] = []
+    for i, entry in enumerate(raw):
+        s = _Section(f"{key}[{i}]", entry)
+        name = s.string("name", pattern=_DNS_LABEL, describe=(
+            "1 to 32 lower-case letters, digits or '-', starting with a letter (it names the Service, or the adapter and the Job)"))
+        if name in [w.name for w in workspaces]:
+            raise ConfigError(s.path("name"), name, "a name used by no other workspace")
+        preset, given = s.get("preset", None), s.section("model", None)
+        if (preset is None) == (given is None):
+            raise ConfigError(s.path("preset"), preset if preset is not None else _MISSING,
+                              "a preset name, or a model given in full under 'model' (one of the two)")
+        if preset is not None:
+            try:
+                model = find_preset(preset) if isinstance(preset, str) else None
+            except UnknownPreset as unknown:
+                model, near = None, unknown.suggestions
+            if model is None:
+                near = near if isinstance(preset, str) else ()
+                raise ConfigError(s.path("preset"), preset, "a preset from presets/models.yaml"
+                                  + (f"; the nearest: {', '.join(near)}" if near else f": {', '.join(model_presets())}"))
+            model_key, model_value = s.path("preset"), preset
+        else:
+            model = _parse_model_spec(given)
+            model_key, model_value = s.path("model.huggingFaceId"), model.hugging_face_id
+        if model.gated and hugging_face_token is None:
+            raise ConfigError(model_key, model_value, f"a model that is not gated, or a token: "
+                              f"pulumi config set --secret {PROJECT}:huggingFaceToken hf_... ({model.hugging_face_id} is gated)")
+        serving, tuning = s.section("inference", None), s.section("tuning", None)
+        if (serving is None) == (tuning is None):
+            raise ConfigError(s.path("inference"), serving.raw if serving else _MISSING,
+                              "exactly one of 'inference' or 'tuning': a workspace is one model doing one job")
+        s.done()
+        try:
+            if serving is not None:
+                config = _parse_inference(serving, name, model)
+                settings = ServingSettings(config.max_model_len, config.concurrency, config.gpu_memory_utilization)
+                workspace = Workspace(name, model, inference=replace(config, placement=place_serving(model, settings, groups)))
+            else:
+                config = _parse_tuning(tuning, name, model)
+                hp = config.hyperparameters
+                settings = TuningSettings(config.method, hp.batch_size, hp.max_sequence_length, hp.rank)
+                workspace = Workspace(name, model, tuning=replace(config, placement=place_tuning(model, settings, groups)))
+        except NoFit as no_fit:
+            job = "serving" if serving is not None else f"{config.method} tuning"
+            raise ConfigError(model_key, model_value,
+                              f"a model the stack's gpuNodeGroups can host: workspace '{name}' ({job}) {no_fit}") from None
+        workspaces.append(workspace)
+    return tuple(workspaces)
 
 
 def _parse_qdrant(s: _Section) -> QdrantConfig:
@@ -729,8 +821,11 @@ def _check_workloads(config: StackConfig) -> None:
     """Rules that span sections: what one workload needs from another and from the node groups."""
     key = lambda section, name: f"{PROJECT}:{section}.{name}"
     images = set(config.registries.images)
-    for section, enabled, image in (("fineTuning", config.fine_tuning.enabled, "finetune"),
-                                    ("rag", config.rag.enabled, "rag"), ("chatbot", config.chatbot.enabled, "chatbot")):
+    if config.fine_tuning_jobs and "finetune" not in images:
+        tuning = next(i for i, w in enumerate(config.workspaces) if w.tuning is not None)
+        raise ConfigError(f"{PROJECT}:workspaces[{tuning}].tuning", config.workspaces[tuning].name,
+                          "no tuning workspace, or 'finetune' in registries.images (its image repository)")
+    for section, enabled, image in (("rag", config.rag.enabled, "rag"), ("chatbot", config.chatbot.enabled, "chatbot")):
         if enabled and image not in images:
             raise ConfigError(key(section, "enabled"), True, f"false, or '{image}' in registries.images (its image repository)")
     if config.rag.enabled and not config.qdrant.enabled:
@@ -742,31 +837,36 @@ def _check_workloads(config: StackConfig) -> None:
         raise ConfigError(key("privateModel", "ragUsesPrivateModel"), True,
                           "false when rag.llmBaseUrl names an external API (the RAG service asks one LLM)")
     if (config.rag.enabled and config.rag.llm_base_url is None and not private.rag_uses_private_model
-            and not config.inference.enabled):
+            and config.default_llm is None):
         raise ConfigError(key("rag", "llmBaseUrl"), _MISSING,
-                          "an external LLM API URL when inference.enabled is false (or privateModel.ragUsesPrivateModel true)")
-    tuning, inference = config.fine_tuning, config.inference
-    if tuning.enabled and inference.enabled and tuning.adapter_name in inference.adapters and tuning.base_model != inference.model:
-        raise ConfigError(key("fineTuning", "baseModel"), tuning.base_model,
-                          f"the inference model {inference.model}: adapter '{tuning.adapter_name}' is served on top of it")
-    if (tuning.enabled and inference.enabled and tuning.adapter_name in inference.adapters
-            and tuning.hyperparameters.rank > inference.max_lora_rank):
-        raise ConfigError(key("fineTuning", "hyperparameters.loraR"), tuning.hyperparameters.rank,
-                          f"at most inference.maxLoraRank ({inference.max_lora_rank})")
-    for section, model, enabled in (("fineTuning.baseModel", tuning.base_model, tuning.enabled),
-                                    ("inference.model", inference.model, inference.enabled)):
-        if enabled and model.split("/")[0].lower() in GATED_MODEL_ORGANISATIONS and config.hugging_face_token is None:
-            raise ConfigError(f"{PROJECT}:{section}", model, f"a model that is not gated, or a token: pulumi config set --secret {PROJECT}:huggingFaceToken hf_...")
-    # GPU pods the stack starts on `pulumi up`: they must fit the GPU groups' maximum size.
-    gpu_pods = (inference.replicas if inference.enabled else 0) + (1 if tuning.enabled else 0)
+                          "an external LLM API URL when no workspace serves a model (or privateModel.ragUsesPrivateModel true)")
+    # An adapter served by an inference workspace is trained on that workspace's model, at a rank it can load.
+    where = {w.name: i for i, w in enumerate(config.workspaces)}
+    for tuning in config.fine_tuning_jobs:
+        for inference in config.inference_services:
+            if tuning.adapter_name not in inference.adapters:
+                continue
+            at = f"{PROJECT}:workspaces[{where[tuning.adapter_name]}]"
+            if tuning.base_model != inference.model:
+                raise ConfigError(f"{at}.preset", tuning.base_model,
+                                  f"the model of workspace '{inference.name}', {inference.model}: it serves adapter '{tuning.adapter_name}'")
+            if tuning.hyperparameters.rank > inference.max_lora_rank:
+                raise ConfigError(f"{at}.tuning.hyperparameters.loraR", tuning.hyperparameters.rank,
+                                  f"at most workspace '{inference.name}' inference.maxLoraRank ({inference.max_lora_rank})")
+    # GPUs the stack's pods claim on `pulumi up`: they must fit the GPU groups' maximum size.
+    gpus = (sum(i.replicas * i.tensor_parallel_size for i in config.inference_services)
+            + sum(t.placement.pod.gpus for t in config.fine_tuning_jobs))
     capacity = sum(g.max_size * g.gpus_per_node for g in config.gpu_node_groups)
-    if gpu_pods > capacity:
+    if gpus > capacity:
         raise ConfigError(f"{PROJECT}:gpuNodeGroups", [g.name for g in config.gpu_node_groups],
-                          f"GPU node groups with room for {gpu_pods} one-GPU pods (inference replicas and the fine-tuning Job); their maxSize allows {capacity}")
+                          f"GPU node groups with room for the workspaces' {gpus} GPUs (inference replicas x tensor-parallel size, "
+                          f"one per tuning Job); their maxSize allows {capacity}")
 
 
 _TOP_LEVEL_KEYS = ("network", "cluster", "systemNodeGroup", "gpuNodeGroups", "storage", "registries", "buckets",
-                   "jupyterhub", "fineTuning", "inference", "qdrant", "rag", "chatbot", "privateModel", *SECRET_KEYS)
+                   "jupyterhub", "workspaces", "qdrant", "rag", "chatbot", "privateModel", *SECRET_KEYS)
+# Sections that became workspaces: say where they went rather than "unknown key".
+_MOVED_KEYS = {"inference": "an inference workspace", "fineTuning": "a tuning workspace"}
 
 
 def _parse_secrets(ours: Mapping[str, Any], secret_keys: Collection[str]) -> dict[str, SecretValue]:
@@ -796,6 +896,9 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
 
     ours = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith(f"{PROJECT}:")}
     for key in sorted(ours):
+        if key in _MOVED_KEYS:
+            raise ConfigError(f"{PROJECT}:{key}", ours[key], f"no value: it is now {_MOVED_KEYS[key]} in {PROJECT}:workspaces "
+                              "(README: Model presets and workspaces)")
         if key not in _TOP_LEVEL_KEYS:
             # A misspelt secret key is still a secret: never echo a value set with --secret.
             shown = "[secret]" if f"{PROJECT}:{key}" in secret_keys else ours[key]
@@ -820,14 +923,16 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
         registries=_parse_registries(section("registries")),
         buckets=_parse_buckets(section("buckets")),
         jupyterhub=_parse_jupyterhub(section("jupyterhub"), secrets),
-        fine_tuning=_parse_fine_tuning(section("fineTuning")),
-        inference=_parse_inference(section("inference")),
+        workspaces=(),
         qdrant=_parse_qdrant(section("qdrant")),
         rag=_parse_rag(section("rag"), secrets),
         chatbot=_parse_chatbot(section("chatbot")),
         private_model=_parse_private_model(section("privateModel")),
         hugging_face_token=secrets.get("huggingFaceToken"),
     )
+    # Workspaces are placed on the GPU node groups parsed above.
+    config = replace(config, workspaces=_parse_workspaces(f"{PROJECT}:workspaces", ours.get("workspaces", []),
+                                                          config.gpu_node_groups, config.hugging_face_token))
     _check_workloads(config)
     return config
 

@@ -24,3 +24,8 @@ def graph(request) -> Graph:
 @pytest.fixture
 def dev() -> Graph:
     return graph_of("dev")
+
+
+@pytest.fixture
+def prod() -> Graph:
+    return graph_of("prod")

@@ -56,6 +56,12 @@ def stack_config(stack: str) -> dict[str, Any]:
     return {(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in raw.items()}
 
 
+def without_workspaces(config: dict[str, Any], job: str) -> dict[str, Any]:
+    """The config with its `inference` or `tuning` workspaces removed (that workload switched off)."""
+    key = f"{PROJECT}:workspaces"
+    return {**config, key: [w for w in config.get(key, []) if job not in w]}
+
+
 # --- markers for what the raw request carries --------------------------------------------------
 
 class _Unknown:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from stack_config import InferenceConfig
-from tests.harness import ROOT
+from stack_config import InferenceConfig, parse_stack_config
+from tests.harness import ROOT, stack_config
 from workloads.inference import model_prefix, server_environment
 
 SCRIPTS = ROOT / "workloads" / "scripts"
@@ -150,7 +150,8 @@ def serve_env(pod: Pod, config: InferenceConfig = CONFIG) -> dict[str, str]:
 def engine_args(pod: Pod, model: str, config: InferenceConfig = CONFIG) -> list[str]:
     return ["serve", model, "--served-model-name", config.served_model_name, "--host", "0.0.0.0", "--port", "8000",
             "--download-dir", f"{pod.models}/hub", "--dtype", config.dtype, "--max-model-len", str(config.max_model_len),
-            "--gpu-memory-utilization", repr(config.gpu_memory_utilization)]
+            "--gpu-memory-utilization", repr(config.gpu_memory_utilization),
+            "--tensor-parallel-size", str(config.tensor_parallel_size)]
 
 
 def fetch_and_serve(pod: Pod, config: InferenceConfig = CONFIG) -> tuple[subprocess.CompletedProcess, list[str]]:
@@ -187,6 +188,29 @@ def test_mirrored_base_and_one_published_adapter(pod: Pod):
                     "--max-lora-rank", str(CONFIG.max_lora_rank),
                     "--lora-modules", f"loyalty={pod.models}/adapters/loyalty"]
     assert not any("support" in arg for arg in argv)
+
+
+def test_the_dev_workspace_starts_vllm_with_the_derived_engine_arguments(pod: Pod):
+    """Dev's `llm` workspace (qwen2.5-7b-instruct, 8192 x 4 on an L4): the argv, written out in full."""
+    config = parse_stack_config(stack_config("dev"), "dev").default_llm
+    pod.publish("adapters/loyalty", *ADAPTER_FILES)
+    _, argv = fetch_and_serve(pod, config)
+    assert argv == ["serve", "Qwen/Qwen2.5-7B-Instruct", "--served-model-name", "qwen2.5-7b-instruct",
+                    "--host", "0.0.0.0", "--port", "8000", "--download-dir", f"{pod.models}/hub",
+                    "--dtype", "bfloat16", "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",
+                    "--tensor-parallel-size", "1",
+                    "--enable-lora", "--max-loras", "1", "--max-lora-rank", "64",
+                    "--lora-modules", f"loyalty={pod.models}/adapters/loyalty"]
+
+
+def test_a_tensor_parallel_workspace_splits_the_model_over_its_gpus(pod: Pod):
+    """Prod's `coder` workspace: 4 x 32768 tokens need two L4s, so vLLM gets --tensor-parallel-size 2."""
+    config = next(s for s in parse_stack_config(stack_config("prod"), "prod").inference_services if s.name == "coder")
+    _, argv = fetch_and_serve(pod, config)
+    assert argv == ["serve", "Qwen/Qwen2.5-Coder-7B-Instruct", "--served-model-name", "qwen2.5-coder-7b-instruct",
+                    "--host", "0.0.0.0", "--port", "8000", "--download-dir", f"{pod.models}/hub",
+                    "--dtype", "bfloat16", "--max-model-len", "32768", "--gpu-memory-utilization", "0.9",
+                    "--tensor-parallel-size", "2"]
 
 
 def test_nothing_mirrored_serves_the_hugging_face_id_without_lora(pod: Pod):

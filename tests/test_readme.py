@@ -50,7 +50,7 @@ def tuple_literal(name: str) -> set[str]:
 
 def test_the_parser_is_read_whole():
     assert {"s", "existing", "gh"} <= section_variables()
-    assert {"vpcId", "clientId", "loraR", "baseModel", "model", "trainData", "ingressTlsSecret"} <= parsed_keys()
+    assert {"vpcId", "clientId", "loraR", "huggingFaceId", "preset", "model", "trainData", "ingressTlsSecret"} <= parsed_keys()
     # Plain dictionaries and Section.path are no config reads.
     assert not {"huggingFaceToken", "ragLlmApiKey", "gpuNodeGroups"} & parsed_keys()
 

@@ -274,8 +274,7 @@ def test_device_plugin_waits_for_its_namespace_and_the_cluster_only(graph: Graph
 def test_no_gpu_groups_means_no_device_plugin():
     config = stack_config("dev")
     config["genai-eks:gpuNodeGroups"] = []
-    config["genai-eks:fineTuning"] = {"enabled": False}
-    config["genai-eks:inference"] = {"enabled": False}
+    config["genai-eks:workspaces"] = []
     config["genai-eks:rag"] = {"enabled": False}
     graph = run_program("dev", config)
     assert "nvidia-device-plugin" not in {r.name for r in graph.of_type("kubernetes:helm.sh/v4:Chart")}

@@ -25,7 +25,7 @@ def resource(graph: Graph, type_: str, name: str):
 # --- fine-tuning -------------------------------------------------------------------------------
 
 def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
-    cfg = parsed(dev).fine_tuning
+    (cfg,) = parsed(dev).fine_tuning_jobs
     job = manifest(dev, "Job", f"finetune-{cfg.adapter_name}-{cfg.run_id}")
     spec, pod = job["spec"], job["spec"]["template"]["spec"]
     assert job["metadata"]["namespace"] == "training"
@@ -38,7 +38,7 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
         # Bad settings or data (the image exits 2) fail the Job at once instead of retrying.
         {"action": "FailJob", "onExitCodes": {"containerName": "finetune", "operator": "In", "values": [2]}},
     ]
-    assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "finetune"
+    assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "finetune-loyalty"
     (container,) = pod["containers"]
     assert container["image"].endswith(f"genai-dev/finetune:{parsed(dev).registries.image_tag}")
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -46,11 +46,11 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": f"{cfg.shm_size_gib}Gi"}
     assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
     # A Job's template is immutable: a changed run replaces the Job, deleting the old one first.
-    assert resource(dev, "batch/v1:Job", "finetune").delete_before_replace
+    assert resource(dev, "batch/v1:Job", "finetune-loyalty").delete_before_replace
 
 
 def test_fine_tuning_environment_is_the_image_contract(dev: Graph):
-    cfg = parsed(dev).fine_tuning
+    (cfg,) = parsed(dev).fine_tuning_jobs
     env = {e["name"]: e.get("value") for e in manifest(dev, "Job", "finetune-loyalty-1")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["BASE_MODEL"] == cfg.base_model and env["TUNING_METHOD"] == cfg.method
     assert env["TRAIN_DATA"] == "s3://genai-dev-datasets-1a2b3c4d/loyalty/train.jsonl"
@@ -65,7 +65,8 @@ def test_fine_tuning_environment_is_the_image_contract(dev: Graph):
 
 def test_changing_the_run_id_names_a_new_job():
     config = stack_config("dev")
-    config["genai-eks:fineTuning"] = {**config["genai-eks:fineTuning"], "runId": "2"}
+    (tuning,) = [w for w in config["genai-eks:workspaces"] if "tuning" in w]
+    tuning["tuning"]["runId"] = "2"
     graph = run_program("dev", config)
     assert [m["metadata"]["name"] for _, m in wm.objects(graph, "Job")] == ["finetune-loyalty-2"]
 
@@ -73,7 +74,7 @@ def test_changing_the_run_id_names_a_new_job():
 # --- inference ---------------------------------------------------------------------------------
 
 def test_inference_serves_the_model_and_adapters_from_a_pinned_vllm(graph: Graph):
-    cfg = parsed(graph).inference
+    cfg = parsed(graph).default_llm
     deployment = manifest(graph, "Deployment", "llm")
     pod = deployment["spec"]["template"]["spec"]
     (server,) = pod["containers"]

@@ -160,7 +160,7 @@ def _tamper(graph: Graph, type_: str, name: str, change) -> Graph:
     (check_referenced_secrets_exist, "kubernetes:apps/v1:Deployment", "rag",
      lambda i: i["spec"]["template"]["spec"]["containers"][0]["env"].append(
          {"name": "X", "valueFrom": {"secretKeyRef": {"name": "qdrant-api-key", "key": "apikey"}}})),
-    (check_gpu_pods, "kubernetes:batch/v1:Job", "finetune",
+    (check_gpu_pods, "kubernetes:batch/v1:Job", "finetune-loyalty",
      lambda i: i["spec"]["template"]["spec"].update(tolerations=[])),
     (check_resources_and_probes, "kubernetes:apps/v1:Deployment", "llm",
      lambda i: i["spec"]["template"]["spec"]["containers"][0].pop("livenessProbe")),
@@ -199,7 +199,7 @@ def test_internet_egress_is_https_only_and_never_the_metadata_service(graph: Gra
                     assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
                     openers.add(m["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
     cfg = parsed(graph)
-    expected = ({"llm", "rag"} | ({"finetune"} if cfg.fine_tuning.enabled else set())
+    expected = ({"rag"} | {s.name for s in cfg.inference_services} | {f"finetune-{t.adapter_name}" for t in cfg.fine_tuning_jobs}
                 # Skupper's controller and router sidecar call the Kubernetes API (EKS control plane ENIs).
                 | ({"skupper-controller", "skupper-router"} if cfg.private_model.enabled else set()))
     assert openers == expected  # the chatbot and Qdrant reach nothing outside the cluster
@@ -225,10 +225,11 @@ def test_chatbot_is_the_only_public_entry(graph: Graph):
 
 # --- each workload can be switched off ---------------------------------------------------------
 
+DEV_WORKSPACES = stack_config("dev")["genai-eks:workspaces"]
 OFF = {
     "jupyterhub": {"genai-eks:jupyterhub": {"enabled": False}},
-    "fineTuning": {"genai-eks:fineTuning": {"enabled": False}},
-    "inference": {"genai-eks:inference": {"enabled": False},
+    "tuning": {"genai-eks:workspaces": [w for w in DEV_WORKSPACES if "tuning" not in w]},
+    "inference": {"genai-eks:workspaces": [w for w in DEV_WORKSPACES if "inference" not in w],
                   "genai-eks:rag": {"llmBaseUrl": "https://llm.example.com/v1", "llmModel": "gpt-x"}},
     "qdrant+rag": {"genai-eks:qdrant": {"enabled": False}, "genai-eks:rag": {"enabled": False}},
     "rag": {"genai-eks:rag": {"enabled": False}},
@@ -237,7 +238,7 @@ OFF = {
 }
 GONE = {  # what must disappear, by (type, name)
     "jupyterhub": {("kubernetes:helm.sh/v4:Chart", "jupyterhub")},
-    "fineTuning": {("kubernetes:batch/v1:Job", "finetune")},
+    "tuning": {("kubernetes:batch/v1:Job", "finetune-loyalty")},
     "inference": {("kubernetes:apps/v1:Deployment", "llm")},
     "qdrant+rag": {("kubernetes:helm.sh/v4:Chart", "qdrant"), ("kubernetes:apps/v1:Deployment", "rag")},
     "rag": {("kubernetes:apps/v1:Deployment", "rag")},
@@ -268,7 +269,7 @@ def test_a_workload_switched_off_leaves_the_others_whole(dev: Graph, off: str):
 
 def test_chatbot_offers_only_assistants_whose_backends_run():
     config = stack_config("dev")
-    config.update({"genai-eks:rag": {"enabled": False}, "genai-eks:inference": {"enabled": False}})
+    config.update({"genai-eks:rag": {"enabled": False}, "genai-eks:workspaces": OFF["inference"]["genai-eks:workspaces"]})
     graph = run_program("dev", config)
     env = wm.env_of(next(p for p in wm.pods(graph) if p.owner == "Deployment chatbot/chatbot").spec["containers"][0])
     assert not {"RAG_URL", "LLM_BASE_URL", "LOYALTY_MODEL"} & set(env)
@@ -282,14 +283,15 @@ def test_hugging_face_token_reaches_pods_only_through_secrets():
     config["genai-eks:huggingFaceToken"] = HF_TOKEN
     graph = run_program("dev", config, secret_keys=["genai-eks:huggingFaceToken"])
     check_no_secret_in_plain_values(graph, extra=(HF_TOKEN,))
-    tokens = [m for _, m in wm.objects(graph, "Secret") if m["metadata"]["name"] == "huggingface-token"]
-    assert {m["metadata"]["namespace"] for m in tokens} == {"training", "inference"}
+    tokens = [m for _, m in wm.objects(graph, "Secret") if m["metadata"]["name"].endswith("huggingface-token")]
+    assert {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in tokens} == {
+        ("training", "finetune-loyalty-huggingface-token"), ("inference", "llm-huggingface-token")}
     assert all(m["stringData"] == {"token": HF_TOKEN} for m in tokens)
     for pod in wm.pods(graph):
         if pod.namespace in ("training", "inference"):
             main = pod.spec["containers"][0]
             assert wm.env_of(main)["HF_TOKEN"] == {"name": "HF_TOKEN", "valueFrom": {
-                "secretKeyRef": {"name": "huggingface-token", "key": "token"}}}
+                "secretKeyRef": {"name": f"{pod.spec['serviceAccountName']}-huggingface-token", "key": "token"}}}
     check_referenced_secrets_exist(graph)
 
 
@@ -405,7 +407,7 @@ def test_workload_roles_reach_only_their_prefixes(dev: Graph):
     objects = lambda policy: {r for r, a in grants(policy) if a == "s3:GetObject"}
     writes = lambda policy: {r for r, a in grants(policy) if a == "s3:PutObject"}
 
-    training = policy_of(dev, "finetune-role")
+    training = policy_of(dev, "finetune-loyalty-role")
     assert objects(training) == {f"{datasets}/loyalty/*", f"{assets}/adapters/loyalty/*", f"{assets}/checkpoints/loyalty/*"}
     assert writes(training) == {f"{assets}/adapters/loyalty/*", f"{assets}/checkpoints/loyalty/*"}
 

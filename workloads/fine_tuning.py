@@ -1,4 +1,5 @@
-"""`FineTuneJob`: one LoRA/QLoRA training run as a Kubernetes Job on a GPU node.
+"""`FineTuneJob`: a tuning workspace's LoRA/QLoRA run as a Kubernetes Job on a GPU instance type
+its placement found room on (presets/fit.py).
 
 Data comes from the datasets bucket and the adapter goes to the model-assets bucket, under an
 IRSA role that can read exactly the dataset prefixes and write exactly this adapter's prefixes.
@@ -21,10 +22,7 @@ from workloads import kube
 from workloads.kube import core
 
 NAMESPACE = "training"
-SERVICE_ACCOUNT = "finetune"
-APP = "finetune"
-HF_TOKEN_SECRET = "huggingface-token"
-POD_LABELS = kube.app_labels(APP)
+CONTAINER = "finetune"
 CONTAINER_UID = 1000  # the finetune image's non-root user
 BAD_INPUT_EXIT_CODE = 2  # images/finetune exits so on bad settings or data
 
@@ -36,6 +34,11 @@ def adapter_prefix(adapter: str) -> str:
 
 def checkpoint_prefix(adapter: str) -> str:
     return f"checkpoints/{adapter}"
+
+
+def workload_name(config: FineTuningConfig) -> str:
+    """The run's service account and pod label: one per tuning workspace, each with its own S3 grants."""
+    return f"finetune-{config.adapter_name}"
 
 
 def job_name(config: FineTuningConfig) -> str:
@@ -89,41 +92,38 @@ class FineTuneJobArgs:
     config: FineTuningConfig
     namespace: kube.WorkloadNamespace
     hugging_face_token: pulumi.Input[str] | None = None
-    cpu: str = "3"
-    memory: str = "10Gi"
-    memory_limit: str = "14Gi"
-    cache_size: str = "60Gi"  # base model download (a 7-8B model is ~16 GB in bf16)
 
 
 class FineTuneJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: FineTuneJobArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:workloads:FineTuneJob", name, None, opts)
-        config, platform = args.config, args.platform
+        config, platform, pod = args.config, args.platform, args.config.placement.pod
         k8s_opts = args.namespace.child_opts(self, platform.provider)
         namespace = args.namespace.name
+        account_name, labels = workload_name(config), kube.app_labels(workload_name(config))
+        token_secret = f"{workload_name(config)}-huggingface-token"
 
         policy = pulumi.Output.all(platform.datasets_bucket.arn, platform.model_assets_bucket.arn).apply(
             lambda arns: json.dumps(training_policy(arns[0], arns[1], config)))
         self.role, account = kube.workload_identity(
-            name, oidc=platform.oidc, namespace=namespace, account=SERVICE_ACCOUNT, policy_json=policy,
-            labels=POD_LABELS, parent=self, k8s_opts=k8s_opts)
+            name, oidc=platform.oidc, namespace=namespace, account=account_name, policy_json=policy,
+            labels=labels, parent=self, k8s_opts=k8s_opts)
 
         env_vars = kube.env(training_environment(config, platform.datasets_bucket.name, platform.model_assets_bucket.name))
         token_env = []
         depends = [account]
         if args.hugging_face_token is not None:
-            token = kube.opaque_secret(f"{name}-hf-token", secret_name=HF_TOKEN_SECRET, namespace=namespace,
+            token = kube.opaque_secret(f"{name}-hf-token", secret_name=token_secret, namespace=namespace,
                                        data={"token": args.hugging_face_token}, opts=k8s_opts)
-            token_env = [kube.secret_env("HF_TOKEN", HF_TOKEN_SECRET, "token")]
+            token_env = [kube.secret_env("HF_TOKEN", token_secret, "token")]
             depends.append(token)
 
         gpu = platform.gpu_scheduling
         container = core.ContainerArgs(
-            name="finetune",
+            name=CONTAINER,
             image=pulumi.Output.concat(platform.image_repositories["finetune"], ":", platform.image_tag),
             env=[*env_vars, *token_env],
-            resources=kube.resources(args.cpu, args.memory, args.cpu, args.memory_limit, gpus=1,
-                                     ephemeral_storage=args.cache_size),
+            resources=kube.pod_resources(pod),
             security_context=kube.container_security_context(),
             volume_mounts=[
                 core.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
@@ -134,7 +134,7 @@ class FineTuneJob(pulumi.ComponentResource):
         deadline = config.active_deadline_hours * 3600
         self.job = k8s.batch.v1.Job(
             name,
-            metadata=kube.object_meta(job_name(config), namespace, POD_LABELS, kube.SKIP_AWAIT),
+            metadata=kube.object_meta(job_name(config), namespace, labels, kube.SKIP_AWAIT),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=config.backoff_limit,
                 active_deadline_seconds=deadline,
@@ -146,20 +146,21 @@ class FineTuneJob(pulumi.ComponentResource):
                     # Exit 2 is bad settings or data (images/finetune): retrying cannot help.
                     k8s.batch.v1.PodFailurePolicyRuleArgs(action="FailJob", on_exit_codes=
                         k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
-                            container_name="finetune", operator="In", values=[BAD_INPUT_EXIT_CODE])),
+                            container_name=CONTAINER, operator="In", values=[BAD_INPUT_EXIT_CODE])),
                 ]),
                 template=core.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=POD_LABELS),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=core.PodSpecArgs(
-                        service_account_name=SERVICE_ACCOUNT,
+                        service_account_name=account_name,
                         restart_policy="Never",
                         security_context=kube.pod_security_context(CONTAINER_UID),
                         node_selector=dict(gpu.node_selector),
+                        affinity=kube.instance_types_affinity(config.placement.instance_types),
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         termination_grace_period_seconds=60,  # time to write a last checkpoint on a spot notice
                         containers=[container],
                         volumes=[kube.memory_volume("dshm", config.shm_size_gib),
-                                 kube.scratch_volume("cache", args.cache_size),
+                                 kube.scratch_volume("cache", f"{pod.scratch_gib}Gi"),
                                  kube.scratch_volume("tmp", "1Gi")],
                     ),
                 ),
@@ -168,7 +169,7 @@ class FineTuneJob(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
                 depends_on=depends, delete_before_replace=True)),
         )
-        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS,
+        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=labels,
                            egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
         self.job_name = job_name(config)
         self.register_outputs({"job": self.job_name})

@@ -15,7 +15,7 @@ from workloads.kube import Peer, ServiceEndpoint
 
 @dataclass(frozen=True)
 class Clients:
-    inference: tuple[Peer, ...]
+    inference: dict[str, tuple[Peer, ...]]     # by inference workspace
     qdrant: tuple[Peer, ...]
     rag: tuple[Peer, ...]
     private_model: tuple[Peer, ...]
@@ -28,13 +28,16 @@ def plan_clients(config: StackConfig) -> Clients:
     rag_service = (Peer(rag.NAMESPACE, rag.POD_LABELS),) if config.rag.enabled else ()
     rag_uses_private_model = config.rag.enabled and config.private_model.rag_uses_private_model
     rag_uses_inference = config.rag.enabled and config.rag.llm_base_url is None and not rag_uses_private_model
+    default_llm = config.default_llm.name if config.default_llm else None
     return Clients(
-        # Notebooks may call the model and the vector database: that is what data scientists do there.
-        inference=chat + (rag_service if rag_uses_inference else ()) + notebooks,
+        # Notebooks may call every model and the vector database: that is what data scientists do
+        # there. The chatbot and the RAG service ask only the default LLM (the first inference workspace).
+        inference={s.name: (chat + (rag_service if rag_uses_inference else ()) if s.name == default_llm else ()) + notebooks
+                   for s in config.inference_services},
         qdrant=rag_service + notebooks,
         rag=chat,
         # The private model is offered in the chatbot, and to the RAG service when it uses it.
         private_model=(chat + (rag_service if rag_uses_private_model else ())) if config.private_model.enabled else (),
-        notebook_upstreams=((inference.ENDPOINT,) if config.inference.enabled else ())
+        notebook_upstreams=tuple(inference.endpoint(s) for s in config.inference_services)
         + ((qdrant.ENDPOINT,) if config.qdrant.enabled else ()),
     )

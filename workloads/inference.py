@@ -1,4 +1,6 @@
-"""`InferenceService`: an OpenAI-compatible vLLM server for a base model and its LoRA adapters.
+"""`InferenceService`: an OpenAI-compatible vLLM server for an inference workspace's model and its
+LoRA adapters, with the GPU count, instance types, resources and engine arguments its placement
+derived (presets/fit.py).
 
 Weights are not baked into an image: an init container copies the base model (when it is
 mirrored in the model-assets bucket, else vLLM downloads it from Hugging Face) and each published
@@ -23,12 +25,7 @@ from workloads.fine_tuning import adapter_prefix
 from workloads.kube import core
 
 NAMESPACE = "inference"
-SERVICE = "llm"
-APP = "llm"
-SERVICE_ACCOUNT = "llm"
 PORT = 8000
-POD_LABELS = kube.app_labels(APP)
-HF_TOKEN_SECRET = "huggingface-token"
 MODELS_DIR = "/models"
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -37,7 +34,11 @@ VLLM_IMAGE = "vllm/vllm-openai:v0.31.0"
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.37.9"
 VLLM_UID = 1000
 
-ENDPOINT = kube.ServiceEndpoint(NAMESPACE, SERVICE, PORT, POD_LABELS, PORT, path="/v1")
+
+
+def endpoint(config: InferenceConfig) -> kube.ServiceEndpoint:
+    """The workspace's Service: its name is the workspace's, e.g. http://llm.inference.svc:8000/v1."""
+    return kube.ServiceEndpoint(NAMESPACE, config.name, PORT, kube.app_labels(config.name), PORT, path="/v1")
 
 
 def model_prefix(model: str) -> str:
@@ -62,6 +63,7 @@ def server_environment(config: InferenceConfig) -> dict[str, str]:
         "PORT": str(PORT),
         "DTYPE": config.dtype,
         "MAX_MODEL_LEN": str(config.max_model_len),
+        "TENSOR_PARALLEL_SIZE": str(config.tensor_parallel_size),
         "GPU_MEMORY_UTILIZATION": repr(config.gpu_memory_utilization),
         "MAX_LORA_RANK": str(config.max_lora_rank),
         # Caches under the writable scratch volume: the container runs as a non-root user.
@@ -82,31 +84,29 @@ class InferenceServiceArgs:
     namespace: kube.WorkloadNamespace
     clients: Sequence[kube.Peer] = ()  # who may call the API
     hugging_face_token: pulumi.Input[str] | None = None
-    cpu: str = "3"
-    memory: str = "10Gi"
-    memory_limit: str = "14Gi"
-    scratch_size: str = "50Gi"  # weights (a 7-8B model is ~16 GB in bf16), adapters and caches
 
 
 class InferenceService(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:workloads:InferenceService", name, None, opts)
-        config, platform = args.config, args.platform
+        config, platform, pod = args.config, args.platform, args.config.placement.pod
         namespace = args.namespace.name
         k8s_opts = args.namespace.child_opts(self, platform.provider)
+        service, labels = config.name, kube.app_labels(config.name)
+        scripts_name, token_secret = f"{config.name}-scripts", f"{config.name}-huggingface-token"
 
         policy = platform.model_assets_bucket.arn.apply(lambda arn: json.dumps(reading_policy(arn, config)))
         self.role, account = kube.workload_identity(
-            name, oidc=platform.oidc, namespace=namespace, account=SERVICE_ACCOUNT, policy_json=policy,
-            labels=POD_LABELS, parent=self, k8s_opts=k8s_opts)
-        scripts = core.ConfigMap(f"{name}-scripts", metadata=kube.object_meta("llm-scripts", namespace, POD_LABELS),
+            name, oidc=platform.oidc, namespace=namespace, account=service, policy_json=policy,
+            labels=labels, parent=self, k8s_opts=k8s_opts)
+        scripts = core.ConfigMap(f"{name}-scripts", metadata=kube.object_meta(scripts_name, namespace, labels),
                                  data={p.name: p.read_text() for p in sorted(SCRIPTS.glob("*.sh"))}, opts=k8s_opts)
         depends: list[pulumi.Resource] = [account, scripts]
         token_env = []
         if args.hugging_face_token is not None:
-            depends.append(kube.opaque_secret(f"{name}-hf-token", secret_name=HF_TOKEN_SECRET, namespace=namespace,
+            depends.append(kube.opaque_secret(f"{name}-hf-token", secret_name=token_secret, namespace=namespace,
                                               data={"token": args.hugging_face_token}, opts=k8s_opts))
-            token_env = [kube.secret_env("HF_TOKEN", HF_TOKEN_SECRET, "token")]
+            token_env = [kube.secret_env("HF_TOKEN", token_secret, "token")]
 
         environment = server_environment(config)
         mounts = [core.VolumeMountArgs(name="models", mount_path=MODELS_DIR),
@@ -133,8 +133,7 @@ class InferenceService(pulumi.ComponentResource):
             command=["/bin/sh", "/scripts/serve.sh"],
             env=[*kube.env(environment), *token_env],
             ports=[core.ContainerPortArgs(name="http", container_port=PORT, protocol="TCP")],
-            resources=kube.resources(args.cpu, args.memory, args.cpu, args.memory_limit, gpus=1,
-                                     ephemeral_storage=args.scratch_size),
+            resources=kube.pod_resources(pod),
             # A model load takes minutes (longer on a first download): the startup probe allows 30 minutes
             # before liveness takes over, and readiness keeps traffic away until /health answers.
             startup_probe=kube.http_probe("/health", "http", period=10, failures=180),
@@ -148,27 +147,28 @@ class InferenceService(pulumi.ComponentResource):
         self.deployment = k8s.apps.v1.Deployment(
             name,
             # Skip await: the first start waits for a GPU node, a 10 GB image and the weights.
-            metadata=kube.object_meta(SERVICE, namespace, POD_LABELS, kube.SKIP_AWAIT),
+            metadata=kube.object_meta(service, namespace, labels, kube.SKIP_AWAIT),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=config.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=POD_LABELS),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 # No surge: a rollout must not need a GPU more than the replicas hold.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
                     max_surge=0, max_unavailable=1)),
                 template=core.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=POD_LABELS),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=core.PodSpecArgs(
-                        service_account_name=SERVICE_ACCOUNT,
+                        service_account_name=service,
                         security_context=kube.pod_security_context(VLLM_UID),
                         node_selector=dict(gpu.node_selector),
+                        affinity=kube.instance_types_affinity(config.placement.instance_types),
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         init_containers=[fetch],
                         containers=[server],
-                        volumes=[kube.scratch_volume("models", args.scratch_size),
+                        volumes=[kube.scratch_volume("models", f"{pod.scratch_gib}Gi"),
                                  kube.scratch_volume("tmp", "1Gi"),
                                  kube.memory_volume("dshm", config.shm_size_gib),
                                  core.VolumeArgs(name="scripts", config_map=core.ConfigMapVolumeSourceArgs(
-                                     name="llm-scripts", default_mode=0o555))],
+                                     name=scripts_name, default_mode=0o555))],
                     ),
                 ),
             ),
@@ -176,18 +176,18 @@ class InferenceService(pulumi.ComponentResource):
         )
         self.service = core.Service(
             f"{name}-svc",
-            metadata=kube.object_meta(SERVICE, namespace, POD_LABELS),
-            spec=core.ServiceSpecArgs(type="ClusterIP", selector=POD_LABELS, ports=[
+            metadata=kube.object_meta(service, namespace, labels),
+            spec=core.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=[
                 core.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")]),
             opts=k8s_opts,
         )
         # Voluntary evictions (node upgrades, scale-in) take one replica at a time.
         k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb", metadata=kube.object_meta(SERVICE, namespace, POD_LABELS),
+            f"{name}-pdb", metadata=kube.object_meta(service, namespace, labels),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=POD_LABELS)),
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)),
             opts=k8s_opts)
-        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS, ingress_from=args.clients,
+        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=labels, ingress_from=args.clients,
                            ingress_port=PORT, egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
-        self.endpoint = ENDPOINT
-        self.register_outputs({"url": ENDPOINT.url})
+        self.endpoint = endpoint(config)
+        self.register_outputs({"url": self.endpoint.url})

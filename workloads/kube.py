@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.identity import ClusterOidc, IrsaRole, IrsaRoleArgs
+from presets.fit import PodShape
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -119,6 +120,23 @@ def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str, gpus: in
         # Extended resources: the request must equal the limit.
         requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(gpus)
     return core.ResourceRequirementsArgs(requests=requests, limits=limits)
+
+
+def pod_resources(pod: PodShape) -> core.ResourceRequirementsArgs:
+    """A GPU pod's requests and limits, as its workspace's placement derived them (presets/fit.py)."""
+    return resources(str(pod.cpu), f"{pod.memory_gib}Gi", str(pod.cpu), f"{pod.memory_limit_gib}Gi", gpus=pod.gpus,
+                     ephemeral_storage=f"{pod.scratch_gib}Gi")
+
+
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+
+
+def instance_types_affinity(instance_types: Sequence[str]) -> core.AffinityArgs:
+    """Only the instance types the workspace fits (a node's GPU count, memory and disk vary by type)."""
+    return core.AffinityArgs(node_affinity=core.NodeAffinityArgs(
+        required_during_scheduling_ignored_during_execution=core.NodeSelectorArgs(node_selector_terms=[
+            core.NodeSelectorTermArgs(match_expressions=[core.NodeSelectorRequirementArgs(
+                key=INSTANCE_TYPE_LABEL, operator="In", values=list(instance_types))])])))
 
 
 def memory_volume(name: str, size_gib: int) -> core.VolumeArgs:

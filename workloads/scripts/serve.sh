@@ -14,7 +14,7 @@ fi
 
 set -- "${model}" --served-model-name "${SERVED_MODEL_NAME}" --host 0.0.0.0 --port "${PORT}" \
   --download-dir "${MODELS_DIR}/hub" --dtype "${DTYPE:-auto}" --max-model-len "${MAX_MODEL_LEN:?}" \
-  --gpu-memory-utilization "${GPU_MEMORY_UTILIZATION:?}"
+  --gpu-memory-utilization "${GPU_MEMORY_UTILIZATION:?}" --tensor-parallel-size "${TENSOR_PARALLEL_SIZE:-1}"
 
 # --lora-modules takes every adapter after one flag (given twice, the second would replace the first).
 # Adapter names are DNS labels and the paths have no spaces, so plain word splitting is safe.
