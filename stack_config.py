@@ -214,7 +214,7 @@ class InferenceConfig:
     name: str = "llm"                                  # the Deployment, Service and service account
     model: str = DEFAULT_BASE_MODEL                    # a Hugging Face id
     served_model_name: str = "qwen2.5-7b-instruct"
-    adapters: tuple[str, ...] = ("loyalty",)          # adapter names, published under adapters/<name>/
+    adapters: tuple[str, ...] = ()                     # adapter names (tuning workspaces), published under adapters/<name>/
     replicas: int = 1
     max_model_len: int = 8192
     concurrency: int = 1                               # full-length sequences the KV cache must hold at once

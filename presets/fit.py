@@ -217,13 +217,15 @@ def _gib(n: float) -> str:
 
 
 def _fits_elsewhere(fit_one) -> str:
-    """The smallest instance of each family, anywhere in the catalogue, that would host it."""
+    """The smallest instance of each family, anywhere in the catalogue, that would host it, and the
+    diskSizeGiB its group would need for every GPU of a node to run such a pod."""
     found: dict[str, str] = {}
     for instance in gpu_instance_catalog().values():
         fit = fit_one(instance)
         if fit is not None and instance.family not in found:
             tp = getattr(fit, "tensor_parallel_size", 1)
-            found[instance.family] = instance.name + (f" (tensor-parallel {tp})" if tp > 1 else "")
+            disk = math.ceil(NODE_RESERVED_DISK_GIB + fit.pod.scratch_gib * instance.gpus / fit.pod.gpus)
+            found[instance.family] = f"{instance.name} ({f'tensor-parallel {tp}, ' if tp > 1 else ''}diskSizeGiB >= {disk})"
     return ", ".join(found.values()) or "no instance type in infra/gpu_instances.yaml"
 
 
