@@ -688,6 +688,7 @@ def _parse_workspaces(key: str, raw: Any, groups: tuple[GpuNodeGroupConfig, ...]
     if not isinstance(raw, list):
         raise ConfigError(key, raw, "a list of workspaces (an empty list for none)")
     workspaces: list[Workspace] = []
+    named_by: list[tuple[str, Any]] = []    # per workspace: the key that names its model, and the value there
     for i, entry in enumerate(raw):
         s = _Section(f"{key}[{i}]", entry)
         name = s.string("name", pattern=_DNS_LABEL, describe=(
@@ -734,7 +735,24 @@ def _parse_workspaces(key: str, raw: Any, groups: tuple[GpuNodeGroupConfig, ...]
             raise ConfigError(model_key, model_value,
                               f"a model the stack's gpuNodeGroups can host: workspace '{name}' ({job}) {no_fit}") from None
         workspaces.append(workspace)
+        named_by.append((model_key, model_value))
+    _check_adapters_match_their_server(key, workspaces, named_by)
     return tuple(workspaces)
+
+
+def _check_adapters_match_their_server(key: str, workspaces: list[Workspace], named_by: list[tuple[str, Any]]) -> None:
+    """An adapter served by an inference workspace is trained on that workspace's model, at a rank it can load."""
+    for i, workspace in enumerate(workspaces):
+        tuning = workspace.tuning
+        for inference in (w.inference for w in workspaces if w.inference is not None):
+            if tuning is None or tuning.adapter_name not in inference.adapters:
+                continue
+            if tuning.base_model != inference.model:
+                raise ConfigError(*named_by[i], f"the model of workspace '{inference.name}', {inference.model}: "
+                                  f"it serves adapter '{tuning.adapter_name}'")
+            if tuning.hyperparameters.rank > inference.max_lora_rank:
+                raise ConfigError(f"{key}[{i}].tuning.hyperparameters.loraR", tuning.hyperparameters.rank,
+                                  f"at most workspace '{inference.name}' inference.maxLoraRank ({inference.max_lora_rank})")
 
 
 def _parse_qdrant(s: _Section) -> QdrantConfig:
@@ -840,19 +858,6 @@ def _check_workloads(config: StackConfig) -> None:
             and config.default_llm is None):
         raise ConfigError(key("rag", "llmBaseUrl"), _MISSING,
                           "an external LLM API URL when no workspace serves a model (or privateModel.ragUsesPrivateModel true)")
-    # An adapter served by an inference workspace is trained on that workspace's model, at a rank it can load.
-    where = {w.name: i for i, w in enumerate(config.workspaces)}
-    for tuning in config.fine_tuning_jobs:
-        for inference in config.inference_services:
-            if tuning.adapter_name not in inference.adapters:
-                continue
-            at = f"{PROJECT}:workspaces[{where[tuning.adapter_name]}]"
-            if tuning.base_model != inference.model:
-                raise ConfigError(f"{at}.preset", tuning.base_model,
-                                  f"the model of workspace '{inference.name}', {inference.model}: it serves adapter '{tuning.adapter_name}'")
-            if tuning.hyperparameters.rank > inference.max_lora_rank:
-                raise ConfigError(f"{at}.tuning.hyperparameters.loraR", tuning.hyperparameters.rank,
-                                  f"at most workspace '{inference.name}' inference.maxLoraRank ({inference.max_lora_rank})")
     # GPUs the stack's pods claim on `pulumi up`: they must fit the GPU groups' maximum size.
     gpus = (sum(i.replicas * i.tensor_parallel_size for i in config.inference_services)
             + sum(t.placement.pod.gpus for t in config.fine_tuning_jobs))

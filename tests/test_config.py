@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from dataclasses import replace
 from typing import Any, Callable
 
 import pytest
 
+from presets.fit import PodShape
 from stack_config import (
     SECRET_KEYS,
     BucketConfig,
@@ -28,9 +31,12 @@ from stack_config import (
     RegistryConfig,
     SecretValue,
     StorageConfig,
+    Workspace,
+    model_presets,
     parse_stack_config,
 )
-from tests.harness import stack_config
+from tests import harness
+from tests.harness import run_program, stack_config
 
 REGION = "aws:region"
 NETWORK = "genai-eks:network"
@@ -41,6 +47,12 @@ REGISTRIES = "genai-eks:registries"
 BUCKETS = "genai-eks:buckets"
 STORAGE = "genai-eks:storage"
 JUPYTERHUB = "genai-eks:jupyterhub"
+WORKSPACES = "genai-eks:workspaces"
+# The dev stack's two workspaces, and where their jobs' keys live.
+WS0, WS1 = f"{WORKSPACES}[0]", f"{WORKSPACES}[1]"   # llm (serving), loyalty (tuning)
+LLM = f"{WS0}.inference"
+LOYALTY = f"{WS1}.tuning"
+# The sections that became workspaces: refused, saying where they went.
 FINE_TUNING = "genai-eks:fineTuning"
 INFERENCE = "genai-eks:inference"
 QDRANT = "genai-eks:qdrant"
@@ -55,10 +67,29 @@ RAG_API_KEY = "genai-eks:ragLlmApiKey"
 # that adds one tests the rule it is about; the plain-text refusal has tests of its own.
 DECLARED_SECRETS = frozenset(f"genai-eks:{k}" for k in SECRET_KEYS)
 SECRET = "hf_d0NotPr1ntMe0123456789"  # a value no error message or repr may show
-GATED_MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
+GATED_PRESET = "llama-3.1-8b-instruct"
+GATED_MODEL = "meta-llama/Llama-3.1-8B-Instruct"  # its Hugging Face id
 VALID_GITHUB = {"clientId": "Iv1.0123456789abcdef", "allowedOrganizations": ["example-org"]}
 
 NO_VALUE = object()  # the expected value of a missing key: the message says "no value"
+
+# A model that is no preset, given in full (Qwen2.5-3B-Instruct's config.json).
+SMALL_MODEL = {
+    "huggingFaceId": "Qwen/Qwen2.5-3B-Instruct", "parameters": 3085938688, "layers": 36, "hiddenSize": 2048,
+    "intermediateSize": 11008, "attentionHeads": 16, "kvHeads": 2, "headDim": 128, "vocabSize": 151936,
+    "maxContextLength": 32768,
+}
+# Llama-3.2-3B-Instruct's: gated (a meta-llama repository).
+GATED_SMALL_MODEL = {
+    "huggingFaceId": "meta-llama/Llama-3.2-3B-Instruct", "parameters": 3212749824, "layers": 28, "hiddenSize": 3072,
+    "intermediateSize": 8192, "attentionHeads": 24, "kvHeads": 8, "headDim": 128, "vocabSize": 128256,
+    "maxContextLength": 131072,
+}
+# Four L4s a node: where a model too big for one L4 is served tensor-parallel.
+L4X4_GROUP = {"name": "gpu-l4x4", "instanceTypes": ["g6.12xlarge"], "capacityType": "SPOT",
+              "minSize": 0, "desiredSize": 0, "maxSize": 1, "diskSizeGiB": 100}
+# 4 x 32768 tokens of KV cache next to the weights: more than one L4 holds, so tensor-parallel 2.
+CODER = {"name": "coder", "preset": "qwen2.5-coder-7b-instruct", "inference": {"maxModelLen": 32768, "concurrency": 4}}
 
 VALID_EXISTING_VPC = {
     "vpcId": "vpc-0123456789abcdef0",
@@ -90,11 +121,21 @@ def with_existing_vpc(c: dict[str, Any], **changes: Any) -> None:
     c[NETWORK] = {"existingVpc": {**copy.deepcopy(VALID_EXISTING_VPC), **changes}}
 
 
+def at(c: dict[str, Any], section: str) -> Any:
+    """The object `section` names: a top-level key, then `.name` and `[index]` steps
+    (e.g. genai-eks:workspaces[0].inference), objects created where missing."""
+    top, rest = re.fullmatch(r"([^.\[]+)(.*)", section).groups()
+    target = c.setdefault(top, {})
+    for name, index in re.findall(r"\.([\w-]+)|\[(\d+)\]", rest):
+        target = target[int(index)] if index else target.setdefault(name, {})
+    return target
+
+
 def put(section: str, path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     """A mutation setting `path` (dots for nested objects) in `section`, creating what is missing."""
     def mutate(c: dict[str, Any]) -> None:
         *parents, last = path.split(".")
-        target = c.setdefault(section, {})
+        target = at(c, section)
         for name in parents:
             target = target.setdefault(name, {})
         target[last] = value
@@ -125,9 +166,29 @@ def github_auth(c: dict[str, Any], **github: Any) -> None:
     c[GITHUB_SECRET] = SECRET
 
 
+def no_inference(c: dict[str, Any]) -> None:
+    """No inference workspace: what switching inference off now is."""
+    c[WORKSPACES] = [w for w in c[WORKSPACES] if "inference" not in w]
+
+
+def no_tuning(c: dict[str, Any]) -> None:
+    """No tuning workspace: what switching fine-tuning off now is."""
+    c[WORKSPACES] = [w for w in c[WORKSPACES] if "tuning" not in w]
+
+
+def add_workspace(entry: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    return lambda c: c[WORKSPACES].append(copy.deepcopy(entry))
+
+
+def four_l4_nodes(c: dict[str, Any]) -> None:
+    c[GPU].append(copy.deepcopy(L4X4_GROUP))
+
+
 def gated_models(c: dict[str, Any]) -> None:
-    c[FINE_TUNING]["baseModel"] = GATED_MODEL
-    c[INFERENCE]["model"] = GATED_MODEL
+    """Both dev workspaces on a gated preset (two sequences of 8192 tokens: what one L4 holds next to it)."""
+    for w in c[WORKSPACES]:
+        w["preset"] = GATED_PRESET
+    at(c, LLM)["concurrency"] = 2
 
 
 def external_llm(c: dict[str, Any]) -> None:
@@ -173,24 +234,67 @@ def test_prod_values() -> None:
     assert config.cluster.admin_role_arns == ("arn:aws:iam::123456789012:role/platform-admin",)
 
 
+ONE_L4_POD = PodShape(gpus=1, cpu=3, memory_gib=10, memory_limit_gib=14, scratch_gib=25)
+DEV_L4_TYPES = ("g6.xlarge", "g6.2xlarge", "g6.4xlarge")
+
+
 def test_dev_workload_values() -> None:
     config = parse_stack_config(stack_config("dev"), "dev")
 
     assert config.registries.image_tag == "0.1.0"
     assert config.jupyterhub.authenticator == "sharedPassword" and config.jupyterhub.github is None
     assert not config.jupyterhub.public
-    tuning = config.fine_tuning
+    assert [w.name for w in config.workspaces] == ["llm", "loyalty"]
+    llm_workspace, loyalty_workspace = config.workspaces
+    qwen = model_presets()["qwen2.5-7b-instruct"]
+    assert llm_workspace.model == loyalty_workspace.model == qwen
+    assert loyalty_workspace.inference is None and llm_workspace.tuning is None
+
+    llm = llm_workspace.inference
+    assert (llm.name, llm.model, llm.served_model_name) == ("llm", "Qwen/Qwen2.5-7B-Instruct", "qwen2.5-7b-instruct")
+    assert (llm.max_model_len, llm.concurrency, llm.adapters, llm.replicas) == (8192, 4, ("loyalty",), 1)
+    assert llm.tensor_parallel_size == 1
+    assert llm.placement.node_groups == ("gpu-l4",)
+    assert llm.placement.instance_types == DEV_L4_TYPES
+    assert llm.placement.pod == ONE_L4_POD
+    assert config.default_llm is llm and config.inference_services == (llm,)
+
+    tuning = loyalty_workspace.tuning
     assert (tuning.adapter_name, tuning.run_id, tuning.method) == ("loyalty", "1", "qlora")
+    assert tuning.base_model == "Qwen/Qwen2.5-7B-Instruct"
     assert tuning.train_data == "loyalty/train.jsonl"
     assert tuning.hyperparameters.rank == 32 and tuning.hyperparameters.learning_rate == 2.5e-5
-    assert config.inference.model == tuning.base_model == "Qwen/Qwen2.5-7B-Instruct"
-    assert config.inference.adapters == ("loyalty",)
+    assert tuning.placement.instance_types == DEV_L4_TYPES
+    assert tuning.placement.pod.gpus == 1
+    assert config.fine_tuning_jobs == (tuning,)
+
     assert config.rag.llm_base_url is None  # the in-cluster inference service
     assert config.chatbot.exposure == "loadBalancer" and config.chatbot.source_ranges == ("0.0.0.0/0",)
     assert config.hugging_face_token is None
-    # The comment in the stack file: the fine-tuning Job and the inference server hold one GPU each.
+    # The comment in the stack file: the tuning Job and the inference server hold one GPU each.
     (gpu,) = config.gpu_node_groups
-    assert config.inference.replicas + 1 <= gpu.desired_size <= gpu.max_size
+    assert llm.replicas * llm.tensor_parallel_size + tuning.placement.pod.gpus <= gpu.desired_size <= gpu.max_size
+
+
+def test_prod_workload_values() -> None:
+    config = parse_stack_config(stack_config("prod"), "prod")
+
+    assert [w.name for w in config.workspaces] == ["llm", "coder"]
+    assert config.fine_tuning_jobs == ()  # training runs are launched on purpose
+    llm, coder = config.inference_services
+    assert config.default_llm is llm
+    assert (llm.replicas, llm.max_model_len, llm.concurrency, llm.adapters) == (2, 16384, 4, ("loyalty",))
+    assert llm.tensor_parallel_size == 1
+    assert llm.placement.node_groups == ("gpu-l4", "gpu-l4x4")
+    assert llm.placement.instance_types == ("g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.12xlarge", "g6.24xlarge")
+    assert llm.placement.pod == ONE_L4_POD
+    # The comment in the stack file: 4 x 32768 tokens do not fit one L4, so two of a four-L4 node.
+    assert (coder.model, coder.served_model_name) == ("Qwen/Qwen2.5-Coder-7B-Instruct", "qwen2.5-coder-7b-instruct")
+    assert (coder.max_model_len, coder.concurrency, coder.adapters) == (32768, 4, ())
+    assert coder.tensor_parallel_size == 2
+    assert coder.placement.node_groups == ("gpu-l4x4",)
+    assert coder.placement.instance_types == ("g6.12xlarge", "g6.24xlarge")
+    assert coder.placement.pod == PodShape(gpus=2, cpu=5, memory_gib=14, memory_limit_gib=18, scratch_gib=25)
 
 
 def test_existing_vpc_parses() -> None:
@@ -354,6 +458,16 @@ BAD_CONFIGS = [
     pytest.param(lambda c: c.update({GPU: {"name": "gpu-l4"}}),
                  GPU, {"name": "gpu-l4"}, "a list of GPU node groups",
                  id="gpu-node-groups-not-a-list"),
+    # the sections that became workspaces
+    pytest.param(lambda c: c.update({INFERENCE: {"model": "Qwen/Qwen2.5-7B-Instruct"}}),
+                 INFERENCE, {"model": "Qwen/Qwen2.5-7B-Instruct"}, "no value: it is now an inference workspace in genai-eks:workspaces",
+                 id="old-inference-section"),
+    pytest.param(lambda c: c.update({FINE_TUNING: {"adapterName": "loyalty"}}),
+                 FINE_TUNING, {"adapterName": "loyalty"}, "no value: it is now a tuning workspace in genai-eks:workspaces",
+                 id="old-fine-tuning-section"),
+    pytest.param(lambda c: c.update({INFERENCE: {"enabled": False}}),
+                 INFERENCE, {"enabled": False}, "genai-eks:workspaces",
+                 id="old-inference-section-switched-off"),
     # registries, buckets, storage
     pytest.param(lambda c: c[REGISTRIES].update(images=["finetune", "Rag", "chatbot"]),
                  f"{REGISTRIES}.images[1]", "Rag", "a lower-case image name",
@@ -415,75 +529,144 @@ BAD_WORKLOAD_VALUES = [
     pytest.param(lambda c: github_auth(c, allowedOrganizations=["-example-org"]),
                  f"{JUPYTERHUB}.github.allowedOrganizations[0]", "-example-org", "a GitHub organisation name",
                  id="jupyterhub.github.allowedOrganizations-bad-name"),
-    # fineTuning
-    bad_value(FINE_TUNING, "enabled", "true", "true or false"),
-    bad_value(FINE_TUNING, "adapterName", "Loyalty", "1 to 32 lower-case letters"),
-    bad_value(FINE_TUNING, "adapterName", "a" * 33, "1 to 32 lower-case letters"),
-    bad_value(FINE_TUNING, "adapterName", 7, "1 to 32 lower-case letters"),
-    bad_value(FINE_TUNING, "runId", 1, "1 to 16 lower-case letters"),  # YAML `runId: 1` is a number
-    bad_value(FINE_TUNING, "runId", "run_1", "1 to 16 lower-case letters"),
-    bad_value(FINE_TUNING, "baseModel", "Qwen2.5-7B-Instruct", "a Hugging Face model id"),
-    bad_value(FINE_TUNING, "baseModel", 7, "a Hugging Face model id"),
-    bad_value(FINE_TUNING, "method", "full", "one of lora, qlora"),
-    bad_value(FINE_TUNING, "method", 4, "one of lora, qlora"),
-    bad_value(FINE_TUNING, "trainData", "train.jsonl", "a .jsonl object key in a folder"),
-    bad_value(FINE_TUNING, "trainData", "loyalty/train.csv", "a .jsonl object key in a folder"),
-    bad_value(FINE_TUNING, "trainData", ["loyalty/train.jsonl"], "a .jsonl object key in a folder"),
-    bad_value(FINE_TUNING, "validationData", "validation.jsonl", "a .jsonl object key in a folder"),
-    bad_value(FINE_TUNING, "validationData", 5, "a .jsonl object key in a folder"),
-    bad_value(FINE_TUNING, "hyperparameters", "fast", "an object (a YAML mapping)"),
-    bad_value(FINE_TUNING, "backoffLimit", 21, "a whole number from 0 to 20"),
-    bad_value(FINE_TUNING, "backoffLimit", "4", "a whole number from 0 to 20"),
-    bad_value(FINE_TUNING, "activeDeadlineHours", 0, "a whole number from 1 to 168"),
-    bad_value(FINE_TUNING, "activeDeadlineHours", True, "a whole number from 1 to 168"),
-    bad_value(FINE_TUNING, "ttlHoursAfterFinished", 8761, "a whole number from 1 to 8760"),
-    bad_value(FINE_TUNING, "ttlHoursAfterFinished", "1w", "a whole number from 1 to 8760"),
-    bad_value(FINE_TUNING, "shmSizeGiB", 0, "a whole number from 1 to 256"),
-    bad_value(FINE_TUNING, "shmSizeGiB", 4.5, "a whole number from 1 to 256"),
-    # fineTuning.hyperparameters
-    bad_value(FINE_TUNING, "hyperparameters.loraR", 0, "a whole number from 1 to 256"),
-    bad_value(FINE_TUNING, "hyperparameters.loraR", 257, "a whole number from 1 to 256"),
-    bad_value(FINE_TUNING, "hyperparameters.loraR", "32", "a whole number from 1 to 256"),
-    bad_value(FINE_TUNING, "hyperparameters.loraAlpha", 1025, "a whole number from 1 to 1024"),
-    bad_value(FINE_TUNING, "hyperparameters.loraAlpha", 16.0, "a whole number from 1 to 1024"),
-    bad_value(FINE_TUNING, "hyperparameters.loraDropout", 0.6, "a number from 0.0 to 0.5"),
-    bad_value(FINE_TUNING, "hyperparameters.loraDropout", "0.05", "a number from 0.0 to 0.5"),
-    bad_value(FINE_TUNING, "hyperparameters.learningRate", 0, "a number above 0.0 and at most 0.01"),
-    bad_value(FINE_TUNING, "hyperparameters.learningRate", 0.1, "a number above 0.0 and at most 0.01"),
+    # workspaces: the list and its entries
+    pytest.param(lambda c: c.update({WORKSPACES: {"name": "llm"}}),
+                 WORKSPACES, {"name": "llm"}, "a list of workspaces",
+                 id="workspaces-not-a-list"),
+    pytest.param(lambda c: c[WORKSPACES].__setitem__(0, "llm"),
+                 WS0, "llm", "an object (a YAML mapping)",
+                 id="workspace-not-an-object"),
+    bad_value(WS1, "name", "Loyalty", "1 to 32 lower-case letters"),
+    bad_value(WS1, "name", "a" * 33, "1 to 32 lower-case letters"),
+    bad_value(WS1, "name", 7, "1 to 32 lower-case letters"),
+    pytest.param(lambda c: c[WORKSPACES][0].pop("name"),
+                 f"{WS0}.name", NO_VALUE, "a value is required",
+                 id="workspace-without-a-name"),
+    pytest.param(lambda c: c[WORKSPACES][1].update(name="llm"),
+                 f"{WS1}.name", "llm", "a name used by no other workspace",
+                 id="duplicate-workspace-names"),
+    pytest.param(add_workspace({"name": "llm", "preset": "phi-4-mini-instruct", "inference": {}}),
+                 f"{WORKSPACES}[2].name", "llm", "a name used by no other workspace",
+                 id="duplicate-workspace-names-different-models"),
+    pytest.param(lambda c: c[WORKSPACES][0].update(model=copy.deepcopy(SMALL_MODEL)),
+                 f"{WS0}.preset", "qwen2.5-7b-instruct", "a preset name, or a model given in full under 'model' (one of the two)",
+                 id="workspace-with-preset-and-model"),
+    pytest.param(lambda c: c[WORKSPACES][0].pop("preset"),
+                 f"{WS0}.preset", NO_VALUE, "a preset name, or a model given in full under 'model' (one of the two)",
+                 id="workspace-without-preset-or-model"),
+    pytest.param(lambda c: c[WORKSPACES][0].update(tuning={"runId": "1"}),
+                 f"{WS0}.inference", stack_config("dev")[WORKSPACES][0]["inference"],
+                 "exactly one of 'inference' or 'tuning'",
+                 id="workspace-with-inference-and-tuning"),
+    pytest.param(lambda c: c[WORKSPACES][1].pop("tuning"),
+                 f"{WS1}.inference", NO_VALUE, "exactly one of 'inference' or 'tuning'",
+                 id="workspace-without-inference-or-tuning"),
+    bad_value(WS0, "inference", "on", "an object (a YAML mapping)"),
+    bad_value(WS1, "tuning", [], "an object (a YAML mapping)"),
+    pytest.param(lambda c: (c[WORKSPACES][0].pop("preset"), c[WORKSPACES][0].update(model="Qwen/Qwen2.5-3B-Instruct")),
+                 f"{WS0}.model", "Qwen/Qwen2.5-3B-Instruct", "an object (a YAML mapping)",
+                 id="workspace-model-a-string"),
+    # workspaces: the preset
+    bad_value(WS0, "preset", "llama-3.1-8b", "a preset from presets/models.yaml; the nearest: llama-3.1-8b-instruct"),
+    bad_value(WS0, "preset", "qwen2.5-7b", "a preset from presets/models.yaml; the nearest: qwen2.5-7b-instruct"),
+    bad_value(WS1, "preset", "Qwen/Qwen2.5-3B-Instruct", "the nearest: qwen2.5-7b-instruct"),
+    bad_value(WS0, "preset", 7, "a preset from presets/models.yaml: deepseek-r1-distill-qwen-1.5b, llama-3-8b-instruct"),
+    # workspaces: a model given in full
+    pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "kvHeads": 3}, "inference": {}}),
+                 f"{WORKSPACES}[2].model.kvHeads", 3, "a divisor of attentionHeads (16)",
+                 id="model-kv-heads-not-dividing-attention-heads"),
+    pytest.param(add_workspace({"name": "small", "model": {k: v for k, v in SMALL_MODEL.items() if k != "layers"},
+                                "inference": {}}),
+                 f"{WORKSPACES}[2].model.layers", NO_VALUE, "a value is required",
+                 id="model-without-layers"),
+    pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "huggingFaceId": "Qwen2.5-3B-Instruct"},
+                                "inference": {}}),
+                 f"{WORKSPACES}[2].model.huggingFaceId", "Qwen2.5-3B-Instruct", "a Hugging Face model id",
+                 id="model-hugging-face-id-without-organisation"),
+    pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "hiddenSize": "2048"}, "inference": {}}),
+                 f"{WORKSPACES}[2].model.hiddenSize", "2048", "a whole number from 64 to 65536",
+                 id="model-hidden-size-a-string"),
+    pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "tuning": ["full"]}, "inference": {}}),
+                 f"{WORKSPACES}[2].model.tuning[0]", "full", "one of lora, qlora",
+                 id="model-unknown-tuning-method"),
+    pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "contextLength": 8192}, "inference": {}}),
+                 f"{WORKSPACES}[2].model.contextLength", 8192, "the known keys of 'genai-eks:workspaces[2].model'",
+                 id="model-unknown-key"),
+    # tuning workspace
+    bad_value(LOYALTY, "runId", 1, "1 to 16 lower-case letters"),  # YAML `runId: 1` is a number
+    bad_value(LOYALTY, "runId", "run_1", "1 to 16 lower-case letters"),
+    bad_value(LOYALTY, "method", "full", "one of lora, qlora"),
+    bad_value(LOYALTY, "method", 4, "one of lora, qlora"),
+    pytest.param(changes(lambda c: c.update({HF_TOKEN: SECRET}), put(WS1, "preset", "gemma-3-4b-it")),
+                 f"{LOYALTY}.method", "qlora", "no tuning: the platform does not tune gemma-3-4b-it",
+                 id="tuning-a-preset-that-is-not-tuned"),
+    pytest.param(add_workspace({"name": "small-lora", "model": {**SMALL_MODEL, "tuning": ["lora"]}, "tuning": {"method": "qlora"}}),
+                 f"{WORKSPACES}[2].tuning.method", "qlora", "one of lora (what images/finetune supports for Qwen/Qwen2.5-3B-Instruct)",
+                 id="tuning-a-method-the-model-does-not-support"),
+    bad_value(LOYALTY, "trainData", "train.jsonl", "a .jsonl object key in a folder"),
+    bad_value(LOYALTY, "trainData", "loyalty/train.csv", "a .jsonl object key in a folder"),
+    bad_value(LOYALTY, "trainData", ["loyalty/train.jsonl"], "a .jsonl object key in a folder"),
+    bad_value(LOYALTY, "validationData", "validation.jsonl", "a .jsonl object key in a folder"),
+    bad_value(LOYALTY, "validationData", 5, "a .jsonl object key in a folder"),
+    bad_value(LOYALTY, "hyperparameters", "fast", "an object (a YAML mapping)"),
+    bad_value(LOYALTY, "backoffLimit", 21, "a whole number from 0 to 20"),
+    bad_value(LOYALTY, "backoffLimit", "4", "a whole number from 0 to 20"),
+    bad_value(LOYALTY, "activeDeadlineHours", 0, "a whole number from 1 to 168"),
+    bad_value(LOYALTY, "activeDeadlineHours", True, "a whole number from 1 to 168"),
+    bad_value(LOYALTY, "ttlHoursAfterFinished", 8761, "a whole number from 1 to 8760"),
+    bad_value(LOYALTY, "ttlHoursAfterFinished", "1w", "a whole number from 1 to 8760"),
+    bad_value(LOYALTY, "shmSizeGiB", 0, "a whole number from 1 to 256"),
+    bad_value(LOYALTY, "shmSizeGiB", 4.5, "a whole number from 1 to 256"),
+    # tuning workspace: hyperparameters
+    bad_value(LOYALTY, "hyperparameters.loraR", 0, "a whole number from 1 to 256"),
+    bad_value(LOYALTY, "hyperparameters.loraR", 257, "a whole number from 1 to 256"),
+    bad_value(LOYALTY, "hyperparameters.loraR", "32", "a whole number from 1 to 256"),
+    bad_value(LOYALTY, "hyperparameters.loraAlpha", 1025, "a whole number from 1 to 1024"),
+    bad_value(LOYALTY, "hyperparameters.loraAlpha", 16.0, "a whole number from 1 to 1024"),
+    bad_value(LOYALTY, "hyperparameters.loraDropout", 0.6, "a number from 0.0 to 0.5"),
+    bad_value(LOYALTY, "hyperparameters.loraDropout", "0.05", "a number from 0.0 to 0.5"),
+    bad_value(LOYALTY, "hyperparameters.learningRate", 0, "a number above 0.0 and at most 0.01"),
+    bad_value(LOYALTY, "hyperparameters.learningRate", 0.1, "a number above 0.0 and at most 0.01"),
     # YAML 1.1 reads an unsigned exponent without a dot (2e-5 is fine, 2e5 and 1e-5 are not) as a string
-    bad_value(FINE_TUNING, "hyperparameters.learningRate", "1e-5", "a number above 0.0 and at most 0.01"),
-    bad_value(FINE_TUNING, "hyperparameters.maxSteps", 0, "a whole number from 1 to 1000000"),
-    bad_value(FINE_TUNING, "hyperparameters.maxSteps", "200", "a whole number from 1 to 1000000"),
-    bad_value(FINE_TUNING, "hyperparameters.batchSize", 513, "a whole number from 1 to 512"),
-    bad_value(FINE_TUNING, "hyperparameters.batchSize", False, "a whole number from 1 to 512"),
-    bad_value(FINE_TUNING, "hyperparameters.gradientAccumulationSteps", 0, "a whole number from 1 to 1024"),
-    bad_value(FINE_TUNING, "hyperparameters.gradientAccumulationSteps", "4", "a whole number from 1 to 1024"),
-    bad_value(FINE_TUNING, "hyperparameters.maxSequenceLength", 63, "a whole number from 64 to 131072"),
-    bad_value(FINE_TUNING, "hyperparameters.maxSequenceLength", 1024.5, "a whole number from 64 to 131072"),
-    bad_value(FINE_TUNING, "hyperparameters.checkpointEverySteps", 0, "a whole number from 1 to 1000000"),
-    bad_value(FINE_TUNING, "hyperparameters.checkpointEverySteps", "50", "a whole number from 1 to 1000000"),
-    # inference
-    bad_value(INFERENCE, "enabled", "false", "true or false"),
-    bad_value(INFERENCE, "model", "meta-llama", "a Hugging Face model id"),
-    bad_value(INFERENCE, "model", 7, "a Hugging Face model id"),
-    bad_value(INFERENCE, "servedModelName", "Qwen2.5", "1 to 64 lower-case letters"),
-    bad_value(INFERENCE, "servedModelName", 2.5, "1 to 64 lower-case letters"),
-    bad_value(INFERENCE, "adapters", "loyalty", "a list"),
-    bad_value(INFERENCE, "adapters", ["Loyalty"], "an adapter name", index=0),
-    bad_value(INFERENCE, "adapters", ["loyalty", "loyalty"], "a list without duplicates"),
-    bad_value(INFERENCE, "replicas", -1, "a whole number from 0 to 64"),
-    bad_value(INFERENCE, "replicas", "1", "a whole number from 0 to 64"),
-    bad_value(INFERENCE, "maxModelLen", 255, "a whole number from 256 to 1048576"),
-    bad_value(INFERENCE, "maxModelLen", 8192.0, "a whole number from 256 to 1048576"),
-    bad_value(INFERENCE, "gpuMemoryUtilization", 0.99, "a number from 0.1 to 0.98"),
-    bad_value(INFERENCE, "gpuMemoryUtilization", "0.9", "a number from 0.1 to 0.98"),
-    bad_value(INFERENCE, "dtype", "float32", "one of auto, bfloat16, float16"),
-    bad_value(INFERENCE, "dtype", 16, "one of auto, bfloat16, float16"),
-    bad_value(INFERENCE, "maxLoraRank", 48, "one of 8, 16, 32, 64, 128, 256, 320, 512"),
-    bad_value(INFERENCE, "maxLoraRank", 1024, "a whole number from 8 to 512"),
-    bad_value(INFERENCE, "maxLoraRank", "64", "a whole number from 8 to 512"),
-    bad_value(INFERENCE, "shmSizeGiB", 0, "a whole number from 1 to 256"),
-    bad_value(INFERENCE, "shmSizeGiB", "2Gi", "a whole number from 1 to 256"),
+    bad_value(LOYALTY, "hyperparameters.learningRate", "1e-5", "a number above 0.0 and at most 0.01"),
+    bad_value(LOYALTY, "hyperparameters.maxSteps", 0, "a whole number from 1 to 1000000"),
+    bad_value(LOYALTY, "hyperparameters.maxSteps", "200", "a whole number from 1 to 1000000"),
+    bad_value(LOYALTY, "hyperparameters.batchSize", 513, "a whole number from 1 to 512"),
+    bad_value(LOYALTY, "hyperparameters.batchSize", False, "a whole number from 1 to 512"),
+    bad_value(LOYALTY, "hyperparameters.gradientAccumulationSteps", 0, "a whole number from 1 to 1024"),
+    bad_value(LOYALTY, "hyperparameters.gradientAccumulationSteps", "4", "a whole number from 1 to 1024"),
+    bad_value(LOYALTY, "hyperparameters.maxSequenceLength", 63, "a whole number from 64 to 131072"),
+    bad_value(LOYALTY, "hyperparameters.maxSequenceLength", 1024.5, "a whole number from 64 to 131072"),
+    bad_value(LOYALTY, "hyperparameters.checkpointEverySteps", 0, "a whole number from 1 to 1000000"),
+    bad_value(LOYALTY, "hyperparameters.checkpointEverySteps", "50", "a whole number from 1 to 1000000"),
+    # inference workspace
+    bad_value(LLM, "servedModelName", "Qwen2.5", "1 to 64 lower-case letters"),
+    bad_value(LLM, "servedModelName", 2.5, "1 to 64 lower-case letters"),
+    bad_value(LLM, "adapters", "loyalty", "a list"),
+    bad_value(LLM, "adapters", ["Loyalty"], "an adapter name", index=0),
+    bad_value(LLM, "adapters", ["loyalty", "loyalty"], "a list without duplicates"),
+    pytest.param(changes(lambda c: c.update({HF_TOKEN: SECRET}), put(WS0, "preset", "gemma-3-4b-it")),
+                 f"{LLM}.adapters", ["loyalty"], "an empty list: the platform serves no LoRA adapters on gemma-3-4b-it",
+                 id="adapters-on-a-model-that-takes-none"),
+    bad_value(LLM, "replicas", -1, "a whole number from 0 to 64"),
+    bad_value(LLM, "replicas", "1", "a whole number from 0 to 64"),
+    bad_value(LLM, "maxModelLen", 255, "a whole number from 256 to 1048576"),
+    bad_value(LLM, "maxModelLen", 8192.0, "a whole number from 256 to 1048576"),
+    bad_value(LLM, "maxModelLen", 32769, "at most 32768, the longest context qwen2.5-7b-instruct takes"),
+    pytest.param(changes(put(WS0, "preset", "phi-3-mini-4k-instruct"), put(LLM, "maxModelLen", 8192)),
+                 f"{LLM}.maxModelLen", 8192, "at most 4096, the longest context phi-3-mini-4k-instruct takes",
+                 id="max-model-len-above-a-short-context-preset"),
+    bad_value(LLM, "concurrency", 0, "a whole number from 1 to 1024"),
+    bad_value(LLM, "concurrency", "4", "a whole number from 1 to 1024"),
+    bad_value(LLM, "gpuMemoryUtilization", 0.99, "a number from 0.1 to 0.98"),
+    bad_value(LLM, "gpuMemoryUtilization", "0.9", "a number from 0.1 to 0.98"),
+    bad_value(LLM, "dtype", "float32", "one of auto, bfloat16, float16"),
+    bad_value(LLM, "dtype", 16, "one of auto, bfloat16, float16"),
+    bad_value(LLM, "maxLoraRank", 48, "one of 8, 16, 32, 64, 128, 256, 320, 512"),
+    bad_value(LLM, "maxLoraRank", 1024, "a whole number from 8 to 512"),
+    bad_value(LLM, "maxLoraRank", "64", "a whole number from 8 to 512"),
+    bad_value(LLM, "shmSizeGiB", 0, "a whole number from 1 to 256"),
+    bad_value(LLM, "shmSizeGiB", "2Gi", "a whole number from 1 to 256"),
     # qdrant
     bad_value(QDRANT, "enabled", "no", "true or false"),
     bad_value(QDRANT, "storageGiB", 0, "a whole number from 1 to 16384"),
@@ -571,9 +754,16 @@ BAD_WORKLOAD_VALUES = [
     pytest.param(lambda c: github_auth(c, team="ml"),
                  f"{JUPYTERHUB}.github.team", "ml", "the known keys of 'genai-eks:jupyterhub.github': allowedOrganizations, clientId",
                  id="jupyterhub.github.team-unknown"),
-    bad_value(FINE_TUNING, "epochs", 3, "the known keys of 'genai-eks:fineTuning'"),
-    bad_value(FINE_TUNING, "hyperparameters.loraRank", 16, "the known keys of 'genai-eks:fineTuning.hyperparameters'"),
-    bad_value(INFERENCE, "maxModelLength", 4096, "the known keys of 'genai-eks:inference'"),
+    bad_value(WS0, "replicas", 2, "the known keys of 'genai-eks:workspaces[0]': inference, model, name, preset, tuning"),
+    bad_value(LOYALTY, "epochs", 3, "the known keys of 'genai-eks:workspaces[1].tuning'"),
+    bad_value(LOYALTY, "hyperparameters.loraRank", 16, "the known keys of 'genai-eks:workspaces[1].tuning.hyperparameters'"),
+    bad_value(LLM, "maxModelLength", 4096, "the known keys of 'genai-eks:workspaces[0].inference'"),
+    # keys the workspaces replaced: the workspace's name, its preset, its presence
+    bad_value(LOYALTY, "adapterName", "loyalty", "the known keys of 'genai-eks:workspaces[1].tuning'"),
+    bad_value(LOYALTY, "baseModel", "Qwen/Qwen2.5-7B-Instruct", "the known keys of 'genai-eks:workspaces[1].tuning'"),
+    bad_value(LOYALTY, "enabled", True, "the known keys of 'genai-eks:workspaces[1].tuning'"),
+    bad_value(LLM, "model", "Qwen/Qwen2.5-7B-Instruct", "the known keys of 'genai-eks:workspaces[0].inference'"),
+    bad_value(LLM, "enabled", False, "the known keys of 'genai-eks:workspaces[0].inference'"),
     bad_value(QDRANT, "replicas", 3, "the known keys of 'genai-eks:qdrant'"),
     bad_value(RAG, "topK", 5, "the known keys of 'genai-eks:rag'"),
     bad_value(CHATBOT, "port", 8080, "the known keys of 'genai-eks:chatbot'"),
@@ -592,7 +782,7 @@ CROSS_SECTION_RULES = [
     pytest.param(lambda c: (c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), external_llm(c)),
                  f"{PRIVATE_MODEL}.ragUsesPrivateModel", True, "false when rag.llmBaseUrl names an external API",
                  id="rag-uses-private-model-and-an-external-llm"),
-    pytest.param(lambda c: (c[PRIVATE_MODEL].update(enabled=False), c.update({INFERENCE: {"enabled": False}})),
+    pytest.param(lambda c: (c[PRIVATE_MODEL].update(enabled=False), no_inference(c)),
                  f"{RAG}.llmBaseUrl", NO_VALUE, "(or privateModel.ragUsesPrivateModel true)",
                  id="rag-without-inference-external-llm-or-private-model"),
     pytest.param(lambda c: c.update({GITHUB_SECRET: "gh-secret-value"}),
@@ -614,8 +804,8 @@ CROSS_SECTION_RULES = [
                  f"{JUPYTERHUB}.publicSourceRanges", ["203.0.113.0/24"], "an empty list unless public is true",
                  id="jupyterhub-source-ranges-when-not-public"),
     pytest.param(lambda c: c[REGISTRIES].update(images=["rag", "chatbot"]),
-                 f"{FINE_TUNING}.enabled", True, "false, or 'finetune' in registries.images",
-                 id="fine-tuning-without-its-image-repository"),
+                 LOYALTY, "loyalty", "no tuning workspace, or 'finetune' in registries.images",
+                 id="tuning-workspace-without-its-image-repository"),
     pytest.param(lambda c: c[REGISTRIES].update(images=["finetune", "chatbot"]),
                  f"{RAG}.enabled", True, "false, or 'rag' in registries.images",
                  id="rag-without-its-image-repository"),
@@ -625,29 +815,65 @@ CROSS_SECTION_RULES = [
     pytest.param(lambda c: c.update({QDRANT: {"enabled": False}}),
                  f"{RAG}.enabled", True, "false, or qdrant.enabled true",
                  id="rag-without-qdrant"),
-    pytest.param(lambda c: c.update({INFERENCE: {"enabled": False}}),
-                 f"{RAG}.llmBaseUrl", NO_VALUE, "an external LLM API URL when inference.enabled is false",
+    pytest.param(no_inference,
+                 f"{RAG}.llmBaseUrl", NO_VALUE, "an external LLM API URL when no workspace serves a model",
                  id="rag-without-inference-or-external-llm"),
-    pytest.param(lambda c: c[FINE_TUNING].update(baseModel="Qwen/Qwen2.5-3B-Instruct"),
-                 f"{FINE_TUNING}.baseModel", "Qwen/Qwen2.5-3B-Instruct",
-                 "the inference model Qwen/Qwen2.5-7B-Instruct: adapter 'loyalty' is served on top of it",
-                 id="adapter-base-model-is-not-the-inference-model"),
-    pytest.param(changes(put(INFERENCE, "maxLoraRank", 16), put(FINE_TUNING, "hyperparameters.loraR", 32)),
-                 f"{FINE_TUNING}.hyperparameters.loraR", 32, "at most inference.maxLoraRank (16)",
+    # An adapter is trained on the model of the workspace that serves it, at a rank it can load.
+    pytest.param(put(WS1, "preset", "Qwen/Qwen2.5-Coder-7B-Instruct"),
+                 f"{WS1}.preset", "Qwen/Qwen2.5-Coder-7B-Instruct",
+                 "the model of workspace 'llm', Qwen/Qwen2.5-7B-Instruct: it serves adapter 'loyalty'",
+                 id="adapter-trained-on-another-model-than-it-is-served-on"),
+    pytest.param(put(WS1, "preset", "qwen2.5-coder-7b-instruct"),
+                 f"{WS1}.preset", "qwen2.5-coder-7b-instruct",
+                 "the model of workspace 'llm', Qwen/Qwen2.5-7B-Instruct: it serves adapter 'loyalty'",
+                 id="adapter-trained-on-another-preset-than-it-is-served-on"),
+    pytest.param(lambda c: (c[WORKSPACES][1].pop("preset"), c[WORKSPACES][1].update(model=copy.deepcopy(SMALL_MODEL))),
+                 f"{WS1}.model.huggingFaceId", "Qwen/Qwen2.5-3B-Instruct",
+                 "the model of workspace 'llm', Qwen/Qwen2.5-7B-Instruct: it serves adapter 'loyalty'",
+                 id="adapter-trained-on-a-model-given-in-full-served-on-a-preset"),
+    pytest.param(changes(put(WS1, "preset", "Qwen/Qwen2.5-7B-Instruct"),
+                         add_workspace({"name": "llm-2", "preset": "phi-4-mini-instruct", "inference": {"adapters": ["loyalty"]}})),
+                 f"{WS1}.preset", "Qwen/Qwen2.5-7B-Instruct",
+                 "the model of workspace 'llm-2', microsoft/Phi-4-mini-instruct: it serves adapter 'loyalty'",
+                 id="adapter-served-by-a-second-workspace-on-another-model"),
+    pytest.param(changes(put(LLM, "maxLoraRank", 16), put(LOYALTY, "hyperparameters.loraR", 32)),
+                 f"{LOYALTY}.hyperparameters.loraR", 32, "at most workspace 'llm' inference.maxLoraRank (16)",
                  id="lora-rank-above-max-lora-rank"),
+    # Gated models need the Hugging Face token.
     pytest.param(gated_models,
-                 f"{FINE_TUNING}.baseModel", GATED_MODEL, "a model that is not gated, or a token",
+                 f"{WS0}.preset", GATED_PRESET, "a model that is not gated, or a token",
                  id="gated-model-without-token"),
-    pytest.param(lambda c: (c[FINE_TUNING].update(enabled=False), c[INFERENCE].update(model="mistralai/Mistral-7B-Instruct-v0.3")),
-                 f"{INFERENCE}.model", "mistralai/Mistral-7B-Instruct-v0.3", "pulumi config set --secret genai-eks:huggingFaceToken",
-                 id="gated-mistral-inference-model-without-token"),
-    pytest.param(lambda c: (c[FINE_TUNING].update(enabled=False), c[INFERENCE].update(model="google/gemma-2-9b-it")),
-                 f"{INFERENCE}.model", "google/gemma-2-9b-it", "a model that is not gated, or a token",
-                 id="gated-google-inference-model-without-token"),
-    pytest.param(lambda c: (gpu0(c).update(minSize=0, desiredSize=1, maxSize=2), c[INFERENCE].update(replicas=2)),
+    pytest.param(changes(no_inference, external_llm, put(WS0, "preset", GATED_PRESET)),
+                 f"{WS0}.preset", GATED_PRESET, f"({GATED_MODEL} is gated)",
+                 id="gated-tuning-preset-without-token"),
+    pytest.param(changes(no_tuning, put(WS0, "preset", "mistral-7b-instruct")),
+                 f"{WS0}.preset", "mistral-7b-instruct", "pulumi config set --secret genai-eks:huggingFaceToken",
+                 id="gated-mistral-inference-preset-without-token"),
+    pytest.param(changes(no_tuning, put(WS0, "preset", "gemma-3-4b-it"), put(LLM, "adapters", [])),
+                 f"{WS0}.preset", "gemma-3-4b-it", "a model that is not gated, or a token",
+                 id="gated-google-inference-preset-without-token"),
+    pytest.param(changes(no_tuning, put(WS0, "preset", "meta-llama/Llama-3.1-8B-Instruct")),
+                 f"{WS0}.preset", "meta-llama/Llama-3.1-8B-Instruct", "a model that is not gated, or a token",
+                 id="gated-preset-by-hugging-face-id-without-token"),
+    pytest.param(add_workspace({"name": "small", "model": copy.deepcopy(GATED_SMALL_MODEL), "inference": {}}),
+                 f"{WORKSPACES}[2].model.huggingFaceId", "meta-llama/Llama-3.2-3B-Instruct",
+                 "(meta-llama/Llama-3.2-3B-Instruct is gated)",
+                 id="gated-model-given-in-full-without-token"),
+    # The GPUs the workspaces claim fit the GPU groups' maximum size.
+    pytest.param(lambda c: (gpu0(c).update(minSize=0, desiredSize=1, maxSize=2), at(c, LLM).update(replicas=2)),
                  GPU, ["gpu-l4"],
-                 "room for 3 one-GPU pods (inference replicas and the fine-tuning Job); their maxSize allows 2",
+                 "room for the workspaces' 3 GPUs (inference replicas x tensor-parallel size, one per tuning Job); "
+                 "their maxSize allows 2",
                  id="gpu-pods-do-not-fit-max-size"),
+    pytest.param(changes(four_l4_nodes, add_workspace({**CODER, "inference": {**CODER["inference"], "replicas": 3}})),
+                 GPU, ["gpu-l4", "gpu-l4x4"],
+                 "room for the workspaces' 8 GPUs (inference replicas x tensor-parallel size, one per tuning Job); "
+                 "their maxSize allows 7",
+                 id="tensor-parallel-replicas-do-not-fit-max-size"),
+    pytest.param(lambda c: (gpu0(c).update(minSize=0, desiredSize=1, maxSize=2),
+                            c[WORKSPACES].append({**copy.deepcopy(c[WORKSPACES][1]), "name": "support"})),
+                 GPU, ["gpu-l4"], "room for the workspaces' 3 GPUs",
+                 id="two-tuning-jobs-do-not-fit-max-size"),
 ]
 
 
@@ -709,7 +935,9 @@ def test_a_misspelt_secret_key_does_not_show_its_value() -> None:
 def test_gated_model_with_a_token_parses() -> None:
     config = parse_stack_config(bad(changes(gated_models, lambda c: c.update({HF_TOKEN: SECRET}))), "dev",
                                 secret_keys={HF_TOKEN})
-    assert config.fine_tuning.base_model == config.inference.model == GATED_MODEL
+    (llm,), (tuning,) = config.inference_services, config.fine_tuning_jobs
+    assert tuning.base_model == llm.model == GATED_MODEL
+    assert llm.served_model_name == GATED_PRESET
     assert config.hugging_face_token == SecretValue(SECRET)
 
 
@@ -746,17 +974,17 @@ def test_dev_private_model_values() -> None:
 
 
 def test_rag_with_the_private_model_needs_no_inference() -> None:
-    config = parse_stack_config(bad(lambda c: (
-        c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), c.update({INFERENCE: {"enabled": False}}))), "dev")
-    assert config.private_model.rag_uses_private_model and not config.inference.enabled
+    config = parse_stack_config(bad(lambda c: (c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), no_inference(c))), "dev")
+    assert config.private_model.rag_uses_private_model
+    assert config.inference_services == () and config.default_llm is None
 
 
 def test_rag_with_an_external_llm_needs_no_inference() -> None:
     config = parse_stack_config(
-        bad(changes(external_llm, lambda c: c.update({INFERENCE: {"enabled": False}, RAG_API_KEY: SECRET}))),
+        bad(changes(external_llm, no_inference, lambda c: c.update({RAG_API_KEY: SECRET}))),
         "dev", secret_keys={RAG_API_KEY})
 
-    assert not config.inference.enabled
+    assert config.inference_services == () and config.default_llm is None
     assert (config.rag.llm_base_url, config.rag.llm_model) == ("https://api.example.com/v1", "gpt-4o-mini")
     assert config.rag.llm_api_key == SecretValue(SECRET)
     assert SECRET not in repr(config)
@@ -764,36 +992,203 @@ def test_rag_with_an_external_llm_needs_no_inference() -> None:
 
 @pytest.mark.parametrize("replicas, fine_tuning, max_size", [
     pytest.param(2, True, 3, id="inference-2-and-job-fill-3"),
-    pytest.param(2, False, 2, id="no-fine-tuning-frees-a-gpu"),
+    pytest.param(2, False, 2, id="no-tuning-workspace-frees-a-gpu"),
     pytest.param(0, True, 1, id="job-only"),
 ])
 def test_gpu_pods_that_fit_max_size_parse(replicas: int, fine_tuning: bool, max_size: int) -> None:
     config = parse_stack_config(bad(lambda c: (
         gpu0(c).update(minSize=0, desiredSize=0, maxSize=max_size),
-        c[INFERENCE].update(replicas=replicas),
-        c[FINE_TUNING].update(enabled=fine_tuning),
+        at(c, LLM).update(replicas=replicas),
+        None if fine_tuning else no_tuning(c),
     )), "dev")
-    assert config.inference.replicas == replicas and config.gpu_node_groups[0].max_size == max_size
+    assert config.default_llm.replicas == replicas and config.gpu_node_groups[0].max_size == max_size
+    assert len(config.fine_tuning_jobs) == (1 if fine_tuning else 0)
 
 
-WORKLOADS = {JUPYTERHUB: "jupyterhub", FINE_TUNING: "fine_tuning", INFERENCE: "inference",
-             QDRANT: "qdrant", RAG: "rag", CHATBOT: "chatbot", PRIVATE_MODEL: "private_model"}
+def test_tensor_parallel_replicas_that_fit_max_size_parse() -> None:
+    """Two replicas of two GPUs each, the L4 server and the tuning Job: 6 of the 7 GPUs."""
+    config = parse_stack_config(bad(changes(four_l4_nodes, add_workspace(
+        {**CODER, "inference": {**CODER["inference"], "replicas": 2}}))), "dev")
+    coder = config.workspaces[2].inference
+    assert (coder.replicas, coder.tensor_parallel_size) == (2, 2)
+    assert coder.placement.node_groups == ("gpu-l4x4",) and coder.placement.instance_types == ("g6.12xlarge",)
+
+
+def test_an_adapter_no_workspace_serves_may_be_trained_on_any_model_and_rank() -> None:
+    """The cross rules hold between a tuning workspace and the inference workspaces serving its adapter only."""
+    config = parse_stack_config(bad(changes(
+        put(LLM, "adapters", []), put(LLM, "maxLoraRank", 16),
+        put(WS1, "preset", "qwen2.5-coder-7b-instruct"), put(LOYALTY, "hyperparameters.loraR", 64))), "dev")
+    (llm,), (tuning,) = config.inference_services, config.fine_tuning_jobs
+    assert tuning.base_model == "Qwen/Qwen2.5-Coder-7B-Instruct" != llm.model
+    assert tuning.hyperparameters.rank == 64 > llm.max_lora_rank
+
+
+# --- workspaces: presets, models given in full, and what does not fit --------------------------------
+
+def test_a_preset_is_found_by_its_hugging_face_id() -> None:
+    config = parse_stack_config(bad(changes(put(WS0, "preset", "Qwen/Qwen2.5-7B-Instruct"),
+                                            put(WS1, "preset", "qwen/qwen2.5-7b-instruct"))), "dev")
+    llm_workspace, loyalty_workspace = config.workspaces
+    assert llm_workspace.model == loyalty_workspace.model == model_presets()["qwen2.5-7b-instruct"]
+    assert llm_workspace.inference.served_model_name == "qwen2.5-7b-instruct"  # the preset's name, not the id
+    assert llm_workspace.inference == parse_stack_config(stack_config("dev"), "dev").workspaces[0].inference
+
+
+@pytest.mark.parametrize("preset", ["phi-4-mini-instruct", "phi-3-mini-128k-instruct", "deepseek-r1-distill-qwen-1.5b",
+                                    "phi-3-mini-4k-instruct"])
+def test_an_inference_workspace_defaults_to_its_presets_context_and_name(preset: str) -> None:
+    config = parse_stack_config(bad(add_workspace({"name": "extra", "preset": preset, "inference": {}})), "dev")
+    extra = config.workspaces[2]
+    model = model_presets()[preset]
+    assert extra.model == model
+    assert extra.inference.max_model_len == model.default_context_length
+    assert extra.inference.served_model_name == preset
+    assert extra.inference.adapters == ()
+    assert extra.inference.model == model.hugging_face_id
+
+
+def test_a_model_given_in_full_parses_and_is_placed() -> None:
+    config = parse_stack_config(bad(add_workspace({"name": "small", "model": copy.deepcopy(SMALL_MODEL), "inference": {}})), "dev")
+    small = config.workspaces[2]
+    assert small.name == "small"
+    assert (small.model.name, small.model.hugging_face_id) == ("Qwen/Qwen2.5-3B-Instruct", "Qwen/Qwen2.5-3B-Instruct")
+    assert (small.model.layers, small.model.attention_heads, small.model.kv_heads) == (36, 16, 2)
+    assert small.model.weight_bytes == 2 * SMALL_MODEL["parameters"]   # bf16 unless given
+    assert small.model.default_context_length == 8192                  # min(maxContextLength, 8192) unless given
+    assert not small.model.gated and small.model.tuning == ("lora", "qlora") and small.model.lora_adapters
+    serving = small.inference
+    assert (serving.model, serving.served_model_name, serving.max_model_len) == (
+        "Qwen/Qwen2.5-3B-Instruct", "qwen2.5-3b-instruct", 8192)
+    assert serving.tensor_parallel_size == 1
+    assert serving.placement.node_groups == ("gpu-l4",) and serving.placement.instance_types == DEV_L4_TYPES
+    # 5.7 GiB of weights: 6 + 10 GiB of scratch disk, not the 7B presets' 25.
+    assert serving.placement.pod == PodShape(gpus=1, cpu=3, memory_gib=10, memory_limit_gib=14, scratch_gib=16)
+
+
+def test_a_gated_model_given_in_full_parses_with_a_token() -> None:
+    config = parse_stack_config(bad(changes(
+        lambda c: c.update({HF_TOKEN: SECRET}),
+        add_workspace({"name": "small", "model": copy.deepcopy(GATED_SMALL_MODEL), "inference": {"maxModelLen": 16384}}))),
+        "dev", secret_keys={HF_TOKEN})
+    small = config.workspaces[2]
+    assert small.model.gated and small.model.max_context_length == 131072
+    assert small.inference.max_model_len == 16384 and small.inference.served_model_name == "llama-3.2-3b-instruct"
+
+
+# The workspace too big for the stack's node groups: its need, the biggest offer and what would fit
+# (the smallest instance type of each family that would host it, in the catalogue's order).
+TOO_BIG = [
+    pytest.param(
+        changes(lambda c: c.update({HF_TOKEN: SECRET}), put(WS0, "preset", GATED_PRESET),
+                put(LLM, "maxModelLen", 131072), put(LLM, "adapters", [])),
+        f"{WS0}.preset", GATED_PRESET,
+        ["a model the stack's gpuNodeGroups can host", "workspace 'llm' (serving)",
+         "needs 81.0 GiB of GPU memory on one GPU", "KV cache 64.0 GiB for 4 x 131072 tokens",
+         "the largest GPU node group 'gpu-l4' offers g6.4xlarge: 1 x NVIDIA L4, 20.2 GiB usable per GPU",
+         "g6e.12xlarge (tensor-parallel 4", "p5.48xlarge (tensor-parallel 2"],
+        # 81 GiB is more than one L40S (g6e.xlarge) holds: four of them, or eight L4s.
+        ["g6.48xlarge", "g6e.12xlarge", "g5.48xlarge", "p4d.24xlarge", "p5.48xlarge"],
+        id="llama-3.1-8b-with-its-whole-context-on-an-l4"),
+    pytest.param(
+        put(LOYALTY, "method", "lora"),
+        f"{WS1}.preset", "qwen2.5-7b-instruct",
+        ["a model the stack's gpuNodeGroups can host", "workspace 'loyalty' (lora tuning)",
+         "needs 24.4 GiB of GPU memory on one GPU for lora", "weights 14.2 GiB",
+         "the largest GPU node group 'gpu-l4' offers g6.4xlarge: 1 x NVIDIA L4, 21.4 GiB usable per GPU"],
+        ["g6e.xlarge", "p4d.24xlarge", "p5.48xlarge"],  # training runs on one GPU: no 24 GiB card holds it
+        id="qwen-lora-on-an-l4"),
+    pytest.param(
+        lambda c: c.update({GPU: []}),
+        f"{WS0}.preset", "qwen2.5-7b-instruct",
+        ["workspace 'llm' (serving)", "needs 17.9 GiB of GPU memory on one GPU", "the stack has no GPU node groups"],
+        ["g6.xlarge", "g6e.xlarge", "g5.xlarge", "p4d.24xlarge", "p5.48xlarge"],
+        id="no-gpu-node-groups"),
+    pytest.param(
+        add_workspace({"name": "small", "model": {**SMALL_MODEL, "maxContextLength": 131072},
+                       "inference": {"maxModelLen": 131072, "concurrency": 8}}),
+        f"{WORKSPACES}[2].model.huggingFaceId", "Qwen/Qwen2.5-3B-Instruct",
+        ["workspace 'small' (serving)", "needs 43.7 GiB of GPU memory on one GPU", "'gpu-l4' offers g6.4xlarge"],
+        None,
+        id="a-model-given-in-full"),
+]
+_INSTANCE_TYPE = re.compile(r"\b[a-z]+\d[a-z]*\.\d*xlarge\b")
+
+
+@pytest.mark.parametrize("mutate, key, value, says, fits_on", TOO_BIG)
+def test_a_workspace_too_big_for_the_node_groups_is_refused_naming_what_would_fit(
+        mutate: Callable[[dict[str, Any]], Any], key: str, value: Any, says: list[str], fits_on: list[str] | None) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(bad(mutate), "dev", secret_keys=DECLARED_SECRETS)
+    err = caught.value
+    assert err.key == key and err.value == value
+    assert str(err).startswith(f"config key '{key}': value {json.dumps(value)} is not valid")
+    for fragment in says:
+        assert fragment in err.allowed
+    assert "It would fit on: " in err.allowed
+    fits = err.allowed.split("It would fit on: ", 1)[1]
+    if fits_on is not None:
+        assert _INSTANCE_TYPE.findall(fits) == fits_on
+
+
+@pytest.mark.parametrize("given, nearest", [
+    pytest.param("llama-3.1-8b", "llama-3.1-8b-instruct", id="llama-3.1-8b"),
+    pytest.param("qwen2.5-7b", "qwen2.5-7b-instruct", id="qwen2.5-7b"),
+    pytest.param("Qwen2.5-Coder-7B", "qwen2.5-coder-7b-instruct", id="qwen2.5-coder-7b"),
+    pytest.param("mistral-7b", "mistral-7b-instruct", id="mistral-7b"),
+    pytest.param("phi-4-mini", "phi-4-mini-instruct", id="phi-4-mini"),
+])
+def test_an_unknown_preset_is_refused_naming_the_nearest(given: str, nearest: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(bad(put(WS0, "preset", given)), "dev")
+    err = caught.value
+    assert (err.key, err.value) == (f"{WS0}.preset", given)
+    assert err.allowed.startswith(f"a preset from presets/models.yaml; the nearest: {nearest}")
+
+
+# --- failure before registration --------------------------------------------------------------------
+
+@pytest.mark.parametrize("mutate, key", [
+    pytest.param(put(LOYALTY, "method", "lora"), f"{WS1}.preset", id="workspace-too-big"),
+    pytest.param(put(WS0, "preset", "llama-3.1-8b"), f"{WS0}.preset", id="unknown-preset"),
+    pytest.param(lambda c: c.update({INFERENCE: {"model": "Qwen/Qwen2.5-7B-Instruct"}}), INFERENCE, id="old-inference-section"),
+    pytest.param(lambda c: c[WORKSPACES][0].update(tuning={}), f"{WS0}.inference", id="inference-and-tuning"),
+])
+def test_a_bad_workspace_fails_before_any_resource_is_registered(mutate: Callable[[dict[str, Any]], Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"config key '{key}'")):
+        run_program("dev", bad(mutate))
+    assert harness.last_monitor is not None and harness.last_monitor.registered == []
+
+
+WORKLOADS = {JUPYTERHUB: "jupyterhub", QDRANT: "qdrant", RAG: "rag", CHATBOT: "chatbot", PRIVATE_MODEL: "private_model"}
+# Workloads that are workspaces: switched off by having none of their kind.
+WORKSPACE_KINDS = {INFERENCE: ("inference_services", no_inference), FINE_TUNING: ("fine_tuning_jobs", no_tuning)}
 
 
 @pytest.mark.parametrize("switched_off", [
     pytest.param([JUPYTERHUB], id="jupyterhub"),
-    pytest.param([FINE_TUNING], id="fineTuning"),
-    pytest.param([INFERENCE, RAG], id="inference-with-rag"),  # alone: rag-without-inference-or-external-llm
-    pytest.param([QDRANT, RAG], id="qdrant-with-rag"),         # alone: rag-without-qdrant
+    pytest.param([FINE_TUNING], id="no-tuning-workspace"),
+    pytest.param([INFERENCE, RAG], id="no-inference-workspace-with-rag"),  # alone: rag-without-inference-or-external-llm
+    pytest.param([QDRANT, RAG], id="qdrant-with-rag"),                     # alone: rag-without-qdrant
     pytest.param([RAG], id="rag"),
     pytest.param([CHATBOT], id="chatbot"),
     pytest.param([PRIVATE_MODEL], id="privateModel"),
-    pytest.param(list(WORKLOADS), id="all"),
+    pytest.param([*WORKLOADS, *WORKSPACE_KINDS], id="all"),
 ])
 def test_workloads_can_be_switched_off(switched_off: list[str]) -> None:
-    config = parse_stack_config(bad(lambda c: c.update({s: {"enabled": False} for s in switched_off})), "dev")
+    def switch_off(c: dict[str, Any]) -> None:
+        for s in switched_off:
+            if s in WORKSPACE_KINDS:
+                WORKSPACE_KINDS[s][1](c)
+            else:
+                c[s] = {"enabled": False}
+
+    config = parse_stack_config(bad(switch_off), "dev")
     for section, attribute in WORKLOADS.items():
         assert getattr(config, attribute).enabled is (section not in switched_off), section
+    for section, (attribute, _) in WORKSPACE_KINDS.items():
+        assert bool(getattr(config, attribute)) is (section not in switched_off), section
+    assert (config.default_llm is None) is (INFERENCE in switched_off)
 
 
 # --- defaults: the dataclass and the parser agree ------------------------------------------------
@@ -802,8 +1197,6 @@ def test_workloads_can_be_switched_off(switched_off: list[str]) -> None:
     pytest.param(section, attribute, defaults, id=section.split(":", 1)[1])
     for section, attribute, defaults in [
         (JUPYTERHUB, "jupyterhub", JupyterHubConfig()),
-        (FINE_TUNING, "fine_tuning", FineTuningConfig()),
-        (INFERENCE, "inference", InferenceConfig()),
         (QDRANT, "qdrant", QdrantConfig()),
         (RAG, "rag", RagConfig()),
         (CHATBOT, "chatbot", ChatbotConfig()),
@@ -821,6 +1214,41 @@ def test_a_missing_or_empty_section_parses_to_the_dataclass_defaults(section: st
     assert getattr(empty, attribute) == defaults
 
 
+# The smallest workspaces: the default model's preset, every other key left to its default.
+MINIMAL_WORKSPACES = [
+    {"name": "llm", "preset": "qwen2.5-7b-instruct", "inference": {}},
+    {"name": "loyalty", "preset": "qwen2.5-7b-instruct", "tuning": {}},
+]
+
+
+def test_a_minimal_workspace_parses_to_the_dataclass_defaults() -> None:
+    """InferenceConfig() and FineTuningConfig() describe the default model's workspaces: what parsing
+    a workspace that sets nothing but its name and preset gives (its placement aside: always derived)."""
+    config = parse_stack_config(bad(lambda c: c.update({WORKSPACES: copy.deepcopy(MINIMAL_WORKSPACES)})), "dev")
+    llm_workspace, loyalty_workspace = config.workspaces
+    llm, tuning = llm_workspace.inference, loyalty_workspace.tuning
+    assert llm_workspace == Workspace("llm", model_presets()["qwen2.5-7b-instruct"], inference=llm)
+    assert loyalty_workspace == Workspace("loyalty", model_presets()["qwen2.5-7b-instruct"], tuning=tuning)
+    assert replace(llm, placement=InferenceConfig().placement) == InferenceConfig()
+    assert replace(tuning, placement=FineTuningConfig().placement) == FineTuningConfig()
+    assert tuning.hyperparameters == LoraHyperparameters()
+    # What the issue specifies for a workspace that sets nothing:
+    assert llm.adapters == ()
+    assert llm.max_model_len == model_presets()["qwen2.5-7b-instruct"].default_context_length
+    assert llm.served_model_name == "qwen2.5-7b-instruct"
+
+
 def test_missing_hyperparameters_parse_to_the_dataclass_defaults() -> None:
-    config = parse_stack_config(bad(lambda c: c[FINE_TUNING].pop("hyperparameters")), "dev")
-    assert config.fine_tuning.hyperparameters == LoraHyperparameters()
+    config = parse_stack_config(bad(lambda c: at(c, LOYALTY).pop("hyperparameters")), "dev")
+    assert config.fine_tuning_jobs[0].hyperparameters == LoraHyperparameters()
+
+
+@pytest.mark.parametrize("workspaces", [pytest.param(None, id="missing"), pytest.param([], id="empty")])
+def test_missing_or_empty_workspaces_parse_to_none(workspaces: list | None) -> None:
+    def mutate(c: dict[str, Any]) -> None:
+        c.pop(WORKSPACES) if workspaces is None else c.update({WORKSPACES: workspaces})
+        external_llm(c)  # the RAG service needs an LLM
+
+    config = parse_stack_config(bad(mutate), "dev")
+    assert config.workspaces == () == config.inference_services == config.fine_tuning_jobs
+    assert config.default_llm is None
