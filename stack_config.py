@@ -858,7 +858,18 @@ def _check_workloads(config: StackConfig) -> None:
             and config.default_llm is None):
         raise ConfigError(key("rag", "llmBaseUrl"), _MISSING,
                           "an external LLM API URL when no workspace serves a model (or privateModel.ragUsesPrivateModel true)")
-    # GPUs the stack's pods claim on `pulumi up`: they must fit the GPU groups' maximum size.
+    # GPUs the stack's pods claim on `pulumi up`: each workspace's must fit the groups it was placed
+    # on, and all of them the GPU groups together, at their maximum size.
+    groups = {g.name: g for g in config.gpu_node_groups}
+    for i, workspace in enumerate(config.workspaces):
+        job = workspace.inference or workspace.tuning
+        needed = workspace.inference.replicas * job.placement.pod.gpus if workspace.inference else job.placement.pod.gpus
+        room = sum(groups[g].max_size * groups[g].gpus_per_node for g in job.placement.node_groups)
+        if needed > room:
+            raise ConfigError(f"{PROJECT}:workspaces[{i}].inference.replicas", workspace.inference.replicas,
+                              f"at most {room // job.placement.pod.gpus}: workspace '{workspace.name}' takes "
+                              f"{job.placement.pod.gpus} GPUs a replica, and the groups that fit it "
+                              f"({', '.join(job.placement.node_groups)}) have {room} at maxSize")
     gpus = (sum(i.replicas * i.tensor_parallel_size for i in config.inference_services)
             + sum(t.placement.pod.gpus for t in config.fine_tuning_jobs))
     capacity = sum(g.max_size * g.gpus_per_node for g in config.gpu_node_groups)

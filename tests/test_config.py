@@ -865,7 +865,14 @@ CROSS_SECTION_RULES = [
                  "room for the workspaces' 3 GPUs (inference replicas x tensor-parallel size, one per tuning Job); "
                  "their maxSize allows 2",
                  id="gpu-pods-do-not-fit-max-size"),
+    # Each workspace's replicas fit the groups it was placed on: coder fits only the four-L4 group.
     pytest.param(changes(four_l4_nodes, add_workspace({**CODER, "inference": {**CODER["inference"], "replicas": 3}})),
+                 f"{WORKSPACES}[2].inference.replicas", 3,
+                 "at most 2: workspace 'coder' takes 2 GPUs a replica, and the groups that fit it (gpu-l4x4) have 4 at maxSize",
+                 id="tensor-parallel-replicas-do-not-fit-their-group"),
+    # Each fits its own groups (llm 3 of gpu-l4's 3, coder 4 of gpu-l4x4's 4), not all of them together.
+    pytest.param(changes(four_l4_nodes, lambda c: at(c, LLM).update(replicas=3),
+                         add_workspace({**CODER, "inference": {**CODER["inference"], "replicas": 2}})),
                  GPU, ["gpu-l4", "gpu-l4x4"],
                  "room for the workspaces' 8 GPUs (inference replicas x tensor-parallel size, one per tuning Job); "
                  "their maxSize allows 7",
