@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 from presets.catalog import GIB, MIB, GpuInstanceType, ModelSpec, gpu_instance_catalog
 
@@ -180,6 +180,7 @@ class TuningFit:
     memory: TuningMemory
     budget_bytes: float
     pod: PodShape
+    tensor_parallel_size: int = 1   # images/finetune trains on one GPU
 
 
 def fit_tuning(model: ModelSpec, instance: GpuInstanceType, settings: TuningSettings,
@@ -223,7 +224,7 @@ def _fits_elsewhere(fit_one) -> str:
     for instance in gpu_instance_catalog().values():
         fit = fit_one(instance)
         if fit is not None and instance.family not in found:
-            tp = getattr(fit, "tensor_parallel_size", 1)
+            tp = fit.tensor_parallel_size
             disk = math.ceil(NODE_RESERVED_DISK_GIB + fit.pod.scratch_gib * instance.gpus / fit.pod.gpus)
             found[instance.family] = f"{instance.name} ({f'tensor-parallel {tp}, ' if tp > 1 else ''}diskSizeGiB >= {disk})"
     return ", ".join(found.values()) or "no instance type in infra/gpu_instances.yaml"
@@ -247,42 +248,41 @@ def _offer(groups: Sequence[NodeGroup], budget_fraction: float, per_gpu: bool = 
 
 
 def place_serving(model: ModelSpec, settings: ServingSettings, groups: Sequence[NodeGroup]) -> Placement:
+    one_gpu = serving_bytes_per_gpu(model, 1, settings)
+    kv = kv_cache_bytes_per_token(model, 1) * settings.max_model_len * settings.concurrency
+    pod = serving_pod(model, 1)
+    need = (f"needs {_gib(one_gpu)} of GPU memory on one GPU (weights {_gib(model.weight_bytes)}, KV cache {_gib(kv)} "
+            f"for {settings.concurrency} x {settings.max_model_len} tokens, runtime {_gib(RUNTIME_RESERVE_BYTES)}) "
+            f"or less per GPU split over 2-8 GPUs of one node, with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory "
+            f"and {pod.scratch_gib} GiB scratch disk")
+    return _place(groups, lambda instance, disk: fit_serving(model, instance, settings, disk),
+                  need, settings.gpu_memory_utilization)
+
+
+def place_tuning(model: ModelSpec, settings: TuningSettings, groups: Sequence[NodeGroup]) -> Placement:
+    memory, pod = tuning_memory(model, settings), tuning_pod(model)
+    need = (f"needs {_gib(memory.total)} of GPU memory on one GPU for {settings.method} (weights {_gib(memory.weights)}, "
+            f"adapter and optimizer {_gib(memory.adapter_and_optimizer)}, activations {_gib(memory.activations)}, "
+            f"logits {_gib(memory.logits)} for batch {settings.batch_size} x {settings.sequence_length} tokens, "
+            f"runtime {_gib(memory.reserve)}), with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory and "
+            f"{pod.scratch_gib} GiB scratch disk")
+    return _place(groups, lambda instance, disk: fit_tuning(model, instance, settings, disk), need, TRAINING_MEMORY_FRACTION)
+
+
+def _place(groups: Sequence[NodeGroup], fit_one: Callable[[GpuInstanceType, int], ServingFit | TuningFit | None],
+           need: str, budget_fraction: float) -> Placement:
+    """The smallest tensor-parallel size any group's instance types fit, and every type that fits at it."""
     catalog = gpu_instance_catalog()
     fits = [(g, fit) for g in groups for t in g.instance_types
-            if (fit := fit_serving(model, catalog[t], settings, g.disk_size_gib)) is not None]
+            if (fit := fit_one(catalog[t], g.disk_size_gib)) is not None]
     if not fits:
-        one_gpu = serving_bytes_per_gpu(model, 1, settings)
-        kv = kv_cache_bytes_per_token(model, 1) * settings.max_model_len * settings.concurrency
-        raise NoFit(
-            f"needs {_gib(one_gpu)} of GPU memory on one GPU (weights {_gib(model.weight_bytes)}, KV cache {_gib(kv)} "
-            f"for {settings.concurrency} x {settings.max_model_len} tokens, runtime {_gib(RUNTIME_RESERVE_BYTES)}) "
-            f"or less per GPU split over 2-8 GPUs of one node, with {serving_pod(model, 1).cpu}+ vCPUs, "
-            f"{serving_pod(model, 1).memory_gib}+ GiB memory and {scratch_gib(model)} GiB scratch disk; "
-            f"{_offer(groups, settings.gpu_memory_utilization)}. It would fit on: "
-            + _fits_elsewhere(lambda i: fit_serving(model, i, settings, 10_000)))
+        raise NoFit(f"{need}; {_offer(groups, budget_fraction)}. It would fit on: "
+                    + _fits_elsewhere(lambda instance: fit_one(instance, 10_000)))
     tp = min(fit.tensor_parallel_size for _, fit in fits)
     chosen = [(g, fit) for g, fit in fits if fit.tensor_parallel_size == tp]
     return Placement(node_groups=_unique(g.name for g, _ in chosen),
                      instance_types=_unique(fit.instance.name for _, fit in chosen),
                      pod=chosen[0][1].pod, tensor_parallel_size=tp)
-
-
-def place_tuning(model: ModelSpec, settings: TuningSettings, groups: Sequence[NodeGroup]) -> Placement:
-    catalog = gpu_instance_catalog()
-    fits = [(g, fit) for g in groups for t in g.instance_types
-            if (fit := fit_tuning(model, catalog[t], settings, g.disk_size_gib)) is not None]
-    if not fits:
-        memory = tuning_memory(model, settings)
-        pod = tuning_pod(model)
-        raise NoFit(
-            f"needs {_gib(memory.total)} of GPU memory on one GPU for {settings.method} (weights {_gib(memory.weights)}, "
-            f"adapter and optimizer {_gib(memory.adapter_and_optimizer)}, activations {_gib(memory.activations)}, "
-            f"logits {_gib(memory.logits)} for batch {settings.batch_size} x {settings.sequence_length} tokens, "
-            f"runtime {_gib(memory.reserve)}), with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory and "
-            f"{pod.scratch_gib} GiB scratch disk; {_offer(groups, TRAINING_MEMORY_FRACTION)}. It would fit on: "
-            + _fits_elsewhere(lambda i: fit_tuning(model, i, settings, 10_000)))
-    return Placement(node_groups=_unique(g.name for g, _ in fits), instance_types=_unique(f.instance.name for _, f in fits),
-                     pod=fits[0][1].pod)
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
