@@ -35,7 +35,6 @@ AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.37.9"
 VLLM_UID = 1000
 
 
-
 def endpoint(config: InferenceConfig) -> kube.ServiceEndpoint:
     """The workspace's Service: its name is the workspace's, e.g. http://llm.inference.svc:8000/v1."""
     return kube.ServiceEndpoint(NAMESPACE, config.name, PORT, kube.app_labels(config.name), PORT, path="/v1")
