@@ -65,3 +65,22 @@ def test_every_documented_key_is_parsed():
     secrets = tuple_literal("SECRET_KEYS")  # top-level keys read by _parse_secrets, not through a section
     assert secrets and {"jupyterhub", "chatbot"} <= top_level
     assert documented_keys() - parsed_keys() - top_level - secrets - {"aws:region"} == set()
+
+
+def test_the_preset_table_is_what_the_fit_says():
+    """README "Model presets": one row per preset, its serving and tuning verdict on one L4 recomputed."""
+    from presets.catalog import gpu_instance_catalog, model_presets
+    from presets.fit import ServingSettings, TuningSettings, fit_serving, fit_tuning
+
+    l4 = gpu_instance_catalog()["g6.xlarge"]
+    rows = re.findall(r"^\| `([\w.-]+)` \| `([\w./-]+)` \| (yes|no) \| (\d+) / (\d+) \| ([^|]+) \|$", README, re.M)
+    assert [r[0] for r in rows] == list(model_presets()), "the table lists every preset, in the catalogue's order"
+    for name, hf_id, gated, default, maximum, verdict in rows:
+        m = model_presets()[name]
+        assert (hf_id, gated == "yes", int(default), int(maximum)) == (
+            m.hugging_face_id, m.gated, m.default_context_length, m.max_context_length)
+        serves = fit_serving(m, l4, ServingSettings(m.default_context_length), 100) is not None
+        tunes = [t for t in m.tuning if fit_tuning(m, l4, TuningSettings(t, 4, 1024, 32), 100) is not None]
+        assert verdict.startswith("serves;" if serves else "does not serve;"), name
+        assert verdict.endswith(("tunes with " + " or ".join(tunes)) if tunes else
+                                ("not tuned here" if not m.tuning else "tunes on larger GPUs only")), name
