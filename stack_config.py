@@ -700,14 +700,13 @@ def _parse_workspaces(key: str, raw: Any, groups: tuple[GpuNodeGroupConfig, ...]
             raise ConfigError(s.path("preset"), preset if preset is not None else _MISSING,
                               "a preset name, or a model given in full under 'model' (one of the two)")
         if preset is not None:
+            if not isinstance(preset, str):
+                raise ConfigError(s.path("preset"), preset, f"a preset from presets/models.yaml: {', '.join(model_presets())}")
             try:
-                model = find_preset(preset) if isinstance(preset, str) else None
+                model = find_preset(preset)
             except UnknownPreset as unknown:
-                model, near = None, unknown.suggestions
-            if model is None:
-                near = near if isinstance(preset, str) else ()
-                raise ConfigError(s.path("preset"), preset, "a preset from presets/models.yaml"
-                                  + (f"; the nearest: {', '.join(near)}" if near else f": {', '.join(model_presets())}"))
+                raise ConfigError(s.path("preset"), preset,
+                                  f"a preset from presets/models.yaml; the nearest: {', '.join(unknown.suggestions)}") from None
             model_key, model_value = s.path("preset"), preset
         else:
             model = _parse_model_spec(given)
@@ -861,6 +860,7 @@ def _check_workloads(config: StackConfig) -> None:
     # GPUs the stack's pods claim on `pulumi up`: each workspace's must fit the groups it was placed
     # on, and all of them the GPU groups together, at their maximum size.
     groups = {g.name: g for g in config.gpu_node_groups}
+    gpus = 0
     for i, workspace in enumerate(config.workspaces):
         job = workspace.inference or workspace.tuning
         needed = workspace.inference.replicas * job.placement.pod.gpus if workspace.inference else job.placement.pod.gpus
@@ -870,8 +870,7 @@ def _check_workloads(config: StackConfig) -> None:
                               f"at most {room // job.placement.pod.gpus}: workspace '{workspace.name}' takes "
                               f"{job.placement.pod.gpus} GPUs a replica, and the groups that fit it "
                               f"({', '.join(job.placement.node_groups)}) have {room} at maxSize")
-    gpus = (sum(i.replicas * i.tensor_parallel_size for i in config.inference_services)
-            + sum(t.placement.pod.gpus for t in config.fine_tuning_jobs))
+        gpus += needed
     capacity = sum(g.max_size * g.gpus_per_node for g in config.gpu_node_groups)
     if gpus > capacity:
         raise ConfigError(f"{PROJECT}:gpuNodeGroups", [g.name for g in config.gpu_node_groups],
