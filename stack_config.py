@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Collection, Mapping, TypeVar
 
-from presets.catalog import (TUNING_METHODS, GpuInstanceType, ModelSpec, UnknownPreset, find_preset,  # noqa: F401
-                             gpu_instance_catalog, model_presets)
+from presets.catalog import TUNING_METHODS, ModelSpec, UnknownPreset, find_preset, gpu_instance_catalog, model_presets
 from presets.fit import NoFit, Placement, PodShape, ServingSettings, TuningSettings, place_serving, place_tuning
 
 PROJECT = "genai-eks"
