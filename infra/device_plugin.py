@@ -8,11 +8,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.node_groups import GPU_SCHEDULING
+from workloads import kube
 
 CHART = "nvidia-device-plugin"
 CHART_VERSION = "0.20.0"
 CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NAMESPACE = "nvidia-device-plugin"
+# A label the chart gives the plugin's pods and its MPS control daemon's (templates/_helpers.tpl selectorLabels).
+POD_LABELS = {kube.APP_LABEL: CHART}
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,13 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
             }),
             opts=k8s_child,
         )
+        # Like every namespace of the platform: nothing in, DNS out, and for the plugin (which reads its
+        # node) the Kubernetes API on TCP 443; without policies its pods could reach any pod that admits
+        # traffic from anywhere.
+        in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
+        kube.isolate(name, NAMESPACE, opts=in_namespace)
+        kube.allow_traffic(f"{name}-traffic", namespace=NAMESPACE, pod_labels=POD_LABELS,
+                           egress=kube.Egress(https_to_internet=True), opts=in_namespace)
         # Needs only the API server and its namespace: the DaemonSet lands on GPU nodes whenever they join,
         # so it does not wait for the GPU node groups (which may sit at zero).
         self.chart = k8s.helm.v4.Chart(

@@ -155,6 +155,8 @@ class Graph:
     exports: dict[str, Any]
     seconds: float
     reads: list[Registered] = field(default_factory=list)  # Resource.get(...): existing objects the program reads
+    # What tests derive from the graph (rendered charts, pods): computed once; a changed copy starts empty.
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]

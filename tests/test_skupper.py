@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from stack_config import SKUPPER_VERSION, parse_stack_config
+from tests import crds
 from tests import workload_model as wm
 from tests.harness import LINK_CREDENTIAL_MARK, LINK_HOST, ROOT, SCHEMAS, Graph, is_custom, kubernetes_objects, \
     run_program, stack_config, walk
@@ -29,28 +30,13 @@ CERTIFICATE = "kubernetes:skupper.io/v2alpha1:Certificate"
 
 # --- validating against the CRDs ----------------------------------------------------------------
 
-def _closed(schema):
-    """The schema with unknown properties refused wherever it lists properties: the API server
-    would silently prune a misspelt field, so the tests treat one as an error."""
-    if isinstance(schema, dict):
-        schema = {k: _closed(v) for k, v in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-            schema["additionalProperties"] = False
-        return schema
-    if isinstance(schema, list):
-        return [_closed(v) for v in schema]
-    return schema
-
-
 @functools.cache
 def crd_schema(kind: str) -> dict:
+    """The CRD's schema with unknown fields refused (tests/crds.py `closed`)."""
     crd = yaml.safe_load((SCHEMAS / "skupper" / f"{kind.lower()}.yaml").read_text())
     assert crd["spec"]["group"] == "skupper.io" and crd["spec"]["names"]["kind"] == kind
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v2alpha1"]
-    schema = _closed(version["schema"]["openAPIV3Schema"])
-    # The API server's own fields, which the CRD does not describe.
-    schema["properties"].update(apiVersion={"const": "skupper.io/v2alpha1"}, kind={"const": kind}, metadata={"type": "object"})
-    return schema
+    return crds.validator(version["schema"]["openAPIV3Schema"], "skupper.io/v2alpha1", kind).schema
 
 
 def validate(manifest: dict) -> None:
@@ -231,7 +217,7 @@ def test_the_chatbot_asks_the_listener_service(dev: Graph):
     env = pod_env(dev, "Deployment chatbot/chatbot")
     assert env["PRIVATE_MODEL_URL"] == plain["url"] and env["PRIVATE_MODEL"] == plain["servedModelName"]
     (service,) = [s for s in wm.services(dev) if (s.namespace, s.name) == ("private-model", "private-llm")]
-    assert service.from_upstream and service.ports[0]["port"] == plain["port"]
+    assert service.source == wm.SKUPPER_CONTROLLER and service.ports[0]["port"] == plain["port"]
     assert ("chatbot", "skupper-router", wm.SKUPPER_FIRST_LISTENER_PORT) in wm.allowed_flows(dev)
 
 

@@ -1,117 +1,206 @@
-"""Reads a recorded graph as Kubernetes sees it: workloads with their pods, Services, Secrets,
-NetworkPolicies, and what the Helm releases will add (from their values and the chart defaults).
+"""Reads a recorded graph as the cluster will hold it: one model of what the cluster gets.
 
-The checks here are the cross-object rules of the workloads; tests call them on every stack file
-and on graphs with one workload switched off.
+- the program's own Kubernetes objects, as the API server receives them;
+- every object its Helm releases render, by Helm's own engine (tests/charts.py);
+- the pods controllers make at run time from those objects, modelled from their source:
+  JupyterHub's KubeSpawner starts a notebook pod per profile, Skupper's controller runs from its
+  release manifest and makes a router Deployment and Services from a Site and its Listeners.
+
+The cross-object rules (test_workloads.py), Pod Security (test_pod_security.py) and the
+NetworkPolicy evaluation read this model only, so a chart's pods, Services and policies are held to
+the same rules as ours; tests call them on every stack file and with workloads switched off.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import yaml
-
-from tests.harness import SCHEMAS, Graph, Registered, kubernetes_objects
+from tests import charts as helm
+from tests.harness import Graph, Registered, kubernetes_objects, parsed_config
+from tests.network_policy import Endpoint, Evaluator, addresses
 
 GPU = "nvidia.com/gpu"
 SKUPPER = "kubernetes:skupper.io/v2alpha1:"
 RELEASE_MANIFEST = "kubernetes:yaml/v2:ConfigFile"
 GPU_TAINT = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-CHART = "kubernetes:helm.sh/v4:Chart"
+CHART = helm.CHART_TYPE
+PROGRAM = "program"
+KUBESPAWNER = "KubeSpawner (the JupyterHub hub)"
+SKUPPER_CONTROLLER = "Skupper controller"
+SKUPPER_MANIFEST = "Skupper release manifest"
 
+
+@dataclass(frozen=True)
+class Applied:
+    """An object the cluster gets, and where it comes from: the program, or a release's label."""
+    manifest: dict[str, Any]
+    source: str
+    resource: Registered | None = None  # the program's registration (None for a rendered object)
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def namespace(self) -> str | None:
+        return self.manifest["metadata"].get("namespace")
+
+    @property
+    def name(self) -> str:
+        return self.manifest["metadata"]["name"]
+
+    @property
+    def ident(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+def applied(graph: Graph) -> list[Applied]:
+    """Every object the cluster gets from the program and its charts (computed once per graph)."""
+    if "applied" not in graph.cache:
+        own = [Applied(m, PROGRAM, r) for r, m in kubernetes_objects(graph)]
+        rendered = [Applied(m, release.label) for release in helm.releases(graph) for m in helm.render(release)]
+        graph.cache["applied"] = own + rendered
+    return graph.cache["applied"]
+
+
+def cluster_objects(graph: Graph, kind: str) -> list[Applied]:
+    return [a for a in applied(graph) if a.kind == kind]
+
+
+def objects(graph: Graph, kind: str) -> list[tuple[Registered, dict[str, Any]]]:
+    """The program's own objects of a kind (not the charts')."""
+    return [(r, m) for r, m in kubernetes_objects(graph) if m["kind"] == kind]
+
+
+def charts(graph: Graph) -> dict[str, dict[str, Any]]:
+    """The captured inputs of each helm.v4.Chart, by chart name."""
+    return {r.inputs["chart"]: r.inputs for r in graph.of_type(CHART)}
+
+
+# --- pods ------------------------------------------------------------------------------------------
 
 @dataclass
 class Pod:
-    """The pods of one workload: a Deployment, StatefulSet or Job in the graph, or one a chart renders."""
-    owner: str                      # e.g. "Deployment rag/rag"
+    """The pods of one workload: a template the cluster gets, or a pod a controller makes at run time."""
+    kind: str                       # of what makes the pods: Deployment, StatefulSet, DaemonSet, Job, Pod
     namespace: str
+    name: str
     labels: dict[str, str]
     spec: dict[str, Any]
     long_running: bool
-    from_chart: bool = False
-    from_upstream: bool = False     # made by an operator or a release manifest: its resources and probes are not ours
+    source: str                     # PROGRAM, a release's label, KUBESPAWNER, SKUPPER_*
+    annotations: dict[str, str] = field(default_factory=dict)
+    workload: str = ""              # its name in the traffic plan (the object's name unless set)
+
+    def __post_init__(self):
+        self.workload = self.workload or self.name
+
+    @property
+    def owner(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
 
     def containers(self, init: bool = True) -> Iterator[dict[str, Any]]:
         yield from self.spec.get("containers", [])
         if init:
-            yield from self.spec.get("initContainers", [])
+            yield from self.spec.get("initContainers") or []
 
     @property
     def requests_gpu(self) -> bool:
         return any(GPU in (c.get("resources", {}).get("limits") or {}) for c in self.containers())
 
 
-@dataclass
-class Service:
-    namespace: str
-    name: str
-    selector: dict[str, str]
-    ports: list[dict[str, Any]]
-    type: str = "ClusterIP"
-    source_ranges: list[str] = field(default_factory=list)
-    from_chart: bool = False
-    from_upstream: bool = False
-
-
-def objects(graph: Graph, kind: str) -> list[tuple[Registered, dict[str, Any]]]:
-    return [(r, m) for r, m in kubernetes_objects(graph) if m["kind"] == kind]
-
-
-def charts(graph: Graph) -> dict[str, dict[str, Any]]:
-    return {r.inputs["chart"]: r.inputs for r in graph.of_type(CHART)}
-
-
-def chart_defaults(chart: str) -> dict[str, Any]:
-    return yaml.safe_load((SCHEMAS / chart / "values.yaml").read_text())
-
-
-def merged(defaults: Any, overrides: Any) -> Any:
-    """Helm's merge: maps merge key by key, anything else is replaced."""
-    if isinstance(defaults, dict) and isinstance(overrides, dict):
-        out = copy.deepcopy(defaults)
-        for k, v in overrides.items():
-            out[k] = merged(defaults.get(k), v)
-        return out
-    return copy.deepcopy(overrides)
+def _template(a: Applied) -> dict[str, Any] | None:
+    spec = a.manifest.get("spec") or {}
+    if a.kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        return spec["template"]
+    if a.kind == "CronJob":
+        return spec["jobTemplate"]["spec"]["template"]
+    if a.kind == "Pod":
+        return {"metadata": a.manifest["metadata"], "spec": spec}
+    return None
 
 
 def pods(graph: Graph) -> list[Pod]:
+    if "pods" not in graph.cache:
+        found = []
+        for a in applied(graph):
+            template = _template(a)
+            if template is not None:
+                meta = template.get("metadata") or {}
+                found.append(Pod(a.kind, a.namespace, a.name, dict(meta.get("labels") or {}), template["spec"],
+                                 long_running=a.kind not in ("Job", "CronJob", "Pod"), source=a.source,
+                                 annotations=dict(meta.get("annotations") or {})))
+        found += notebook_pods(graph)
+        found += skupper_pods(graph)
+        graph.cache["pods"] = found
+    return graph.cache["pods"]
+
+
+# --- what JupyterHub's KubeSpawner starts -------------------------------------------------------
+# From the release's merged values, as jupyterhub_config.py (chart 4.4.0, files/hub/) hands them to
+# KubeSpawner, and as kubespawner's make_pod (objects.py) and _build_pod_labels (spawner.py) build
+# the pod: common labels app/release/chart, component singleuser-server, singleuser.extraLabels;
+# one container port "notebook-port"; the pod security context from fs_gid and
+# pod_security_context; the container's from uid, allow_privilege_escalation and
+# container_security_context; tolerations from scheduling.userPods and singleuser.extraTolerations;
+# the iptables init container (privileged) when singleuser.cloudMetadata.blockWithIptables.
+
+NOTEBOOK_PORT = 8888
+
+
+def notebook_pods(graph: Graph) -> list[Pod]:
     found = []
-    for kind in ("Deployment", "StatefulSet", "Job", "DaemonSet"):
-        for _, m in objects(graph, kind):
-            template = m["spec"]["template"]
-            found.append(Pod(f"{kind} {m['metadata']['namespace']}/{m['metadata']['name']}", m["metadata"]["namespace"],
-                             template["metadata"]["labels"], template["spec"], long_running=kind != "Job"))
-    qdrant = charts(graph).get("qdrant")
-    if qdrant:
-        values = merged(chart_defaults("qdrant"), qdrant["values"])
-        container = {"name": "qdrant", "env": values["env"], "resources": values["resources"],
-                     "securityContext": values["containerSecurityContext"],
-                     "readinessProbe": values["readinessProbe"] if values["readinessProbe"]["enabled"] else None,
-                     "livenessProbe": values["livenessProbe"] if values["livenessProbe"]["enabled"] else None,
-                     "ports": [{"name": p["name"], "containerPort": p["targetPort"]} for p in values["service"]["ports"]]}
-        found.append(Pod(f"StatefulSet {qdrant['namespace']}/{qdrant['name']} (chart)", qdrant["namespace"],
-                         {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": qdrant["name"]},
-                         {"containers": [container], "securityContext": values["podSecurityContext"]},
-                         long_running=True, from_chart=True))
-    found.extend(skupper_pods(graph))
-    return found
-
-
-def services(graph: Graph) -> list[Service]:
-    found = [Service(m["metadata"]["namespace"], m["metadata"]["name"], m["spec"].get("selector", {}),
-                     m["spec"]["ports"], m["spec"].get("type", "ClusterIP"), m["spec"].get("loadBalancerSourceRanges", []))
-             for _, m in objects(graph, "Service")]
-    qdrant = charts(graph).get("qdrant")
-    if qdrant:
-        values = merged(chart_defaults("qdrant"), qdrant["values"])
-        found.append(Service(qdrant["namespace"], qdrant["name"],
-                             {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": qdrant["name"]},
-                             values["service"]["ports"], values["service"]["type"], from_chart=True))
-    found.extend(skupper_services(graph))
+    for release in helm.releases(graph):
+        if release.chart != "jupyterhub":
+            continue
+        values = helm.merged_values(release)
+        user, spawner = values["singleuser"], values["hub"]["config"].get("KubeSpawner") or {}
+        app = values.get("nameOverride") or "jupyterhub"  # the chart does not default it
+        labels = {"app": app, "app.kubernetes.io/name": app, "release": release.name,
+                  "app.kubernetes.io/instance": release.name, "chart": f"jupyterhub-{release.version}",
+                  "helm.sh/chart": f"jupyterhub-{release.version}", "app.kubernetes.io/managed-by": "kubespawner",
+                  **user["extraLabels"], "app.kubernetes.io/component": "singleuser-server", "component": "singleuser-server"}
+        base = {
+            "cpu_guarantee": user["cpu"]["guarantee"], "cpu_limit": user["cpu"]["limit"],
+            "mem_guarantee": user["memory"]["guarantee"], "mem_limit": user["memory"]["limit"],
+            "extra_resource_guarantees": user["extraResource"]["guarantees"] or {},
+            "extra_resource_limits": user["extraResource"]["limits"] or {},
+            "node_selector": user["nodeSelector"] or {},
+            "tolerations": [*(values["scheduling"]["userPods"]["tolerations"] or []), *(user["extraTolerations"] or [])],
+            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-user"}}]
+            if user["storage"]["type"] == "dynamic" else [],
+        }
+        for profile in user["profileList"] or [{"slug": "default"}]:
+            settings = {**base, **(profile.get("kubespawner_override") or {})}
+            # make_pod sets a request or limit only when its setting is given.
+            requests = {k: str(v) for k, v in (("cpu", settings["cpu_guarantee"]), ("memory", settings["mem_guarantee"])) if v}
+            limits = {k: str(v) for k, v in (("cpu", settings["cpu_limit"]), ("memory", settings["mem_limit"])) if v}
+            requests.update(settings["extra_resource_guarantees"])
+            limits.update(settings["extra_resource_limits"])
+            container_context = {"runAsUser": user["uid"], "allowPrivilegeEscalation": user["allowPrivilegeEscalation"],
+                                 **(spawner.get("container_security_context") or {})}
+            spec: dict[str, Any] = {
+                "securityContext": {"fsGroup": user["fsGid"], **(spawner.get("pod_security_context") or {})},
+                "serviceAccountName": user["serviceAccountName"],
+                "automountServiceAccountToken": spawner.get("automount_service_account_token",
+                                                            False if user["serviceAccountName"] is None else None),
+                "containers": [{
+                    "name": "notebook", "ports": [{"name": "notebook-port", "containerPort": NOTEBOOK_PORT}],
+                    "securityContext": {k: v for k, v in container_context.items() if v is not None},
+                    "resources": {"requests": requests, "limits": limits},
+                }],
+                "nodeSelector": settings["node_selector"],
+                "tolerations": settings["tolerations"],
+                "volumes": settings["volumes"],
+            }
+            if user["cloudMetadata"]["blockWithIptables"]:
+                spec["initContainers"] = [{"name": "block-cloud-metadata", "resources": user["networkTools"]["resources"] or {},
+                                           "securityContext": {"privileged": True, "runAsUser": 0,
+                                                               "capabilities": {"add": ["NET_ADMIN"]}}}]
+            found.append(Pod("Pod", release.namespace, f"notebook-{profile['slug']}", labels, spec, long_running=True,
+                             source=KUBESPAWNER, workload="notebook"))
     return found
 
 
@@ -156,14 +245,14 @@ def listener_pod_ports(graph: Graph, namespace: str) -> dict[str, int]:
 def skupper_pods(graph: Graph) -> list[Pod]:
     found = []
     if skupper_release(graph):
-        found.append(Pod("Deployment skupper/skupper-controller (release manifest)", "skupper", SKUPPER_CONTROLLER_LABELS, {
+        found.append(Pod("Deployment", "skupper", "skupper-controller", SKUPPER_CONTROLLER_LABELS, {
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{"name": "controller", "securityContext": _UPSTREAM_HARDENING, "resources": {}}],
-        }, long_running=True, from_upstream=True))
+        }, long_running=True, source=SKUPPER_MANIFEST))
     for site in custom_resources(graph, "Site"):
         namespace = site["metadata"]["namespace"]
         listener_ports = [{"name": name, "containerPort": port} for name, port in listener_pod_ports(graph, namespace).items()]
-        found.append(Pod(f"Deployment {namespace}/skupper-router (Skupper controller)", namespace, SKUPPER_ROUTER_LABELS, {
+        found.append(Pod("Deployment", namespace, "skupper-router", SKUPPER_ROUTER_LABELS, {
             # Skupper 2.2.1's router pod sets no seccomp profile (NOTES; the README's security exceptions).
             "containers": [
                 {"name": "router", "securityContext": _UPSTREAM_HARDENING, "resources": {},
@@ -176,7 +265,30 @@ def skupper_pods(graph: Graph) -> list[Pod]:
                  "readinessProbe": {"httpGet": {"path": "/healthz", "port": 9191}}},
             ],
             "initContainers": [{"name": "config-init", "securityContext": _UPSTREAM_HARDENING, "resources": {}}],
-        }, long_running=True, from_upstream=True))
+        }, long_running=True, source=SKUPPER_CONTROLLER))
+    return found
+
+
+# --- Services, namespaces, Secrets and ConfigMaps ------------------------------------------------
+
+@dataclass
+class Service:
+    namespace: str
+    name: str
+    selector: dict[str, str]
+    ports: list[dict[str, Any]]
+    type: str = "ClusterIP"
+    source_ranges: list[str] = field(default_factory=list)
+    source: str = PROGRAM
+    headless: bool = False
+
+
+def services(graph: Graph) -> list[Service]:
+    found = [Service(a.namespace, a.name, a.manifest["spec"].get("selector") or {}, a.manifest["spec"]["ports"],
+                     a.manifest["spec"].get("type", "ClusterIP"), a.manifest["spec"].get("loadBalancerSourceRanges") or [],
+                     a.source, headless=a.manifest["spec"].get("clusterIP") == "None")
+             for a in cluster_objects(graph, "Service")]
+    found.extend(skupper_services(graph))
     return found
 
 
@@ -187,20 +299,20 @@ def skupper_services(graph: Graph) -> list[Service]:
         if site["spec"].get("linkAccess") not in (None, "none"):
             found.append(Service(namespace, "skupper-router", {"skupper.io/component": "router", "skupper.io/group": "skupper-router"},
                                  [{"name": n, "port": p, "targetPort": p} for n, p in SKUPPER_LINK_PORTS.items()],
-                                 "LoadBalancer", from_upstream=True))
+                                 "LoadBalancer", source=SKUPPER_CONTROLLER))
         pod_ports = listener_pod_ports(graph, namespace)
         for listener in custom_resources(graph, "Listener"):
             if listener["metadata"]["namespace"] == namespace:
                 name, spec = listener["metadata"]["name"], listener["spec"]
                 found.append(Service(namespace, spec["host"], SKUPPER_LISTENER_SELECTOR,
                                      [{"name": name, "port": spec["port"], "targetPort": pod_ports[name]}],
-                                     from_upstream=True))
+                                     source=SKUPPER_CONTROLLER))
     return found
 
 
 def namespaces(graph: Graph) -> dict[str, dict[str, str]]:
-    """Namespace name -> labels: the program's Namespaces, and the release manifest's as patched."""
-    found = {m["metadata"]["name"]: dict(m["metadata"].get("labels") or {}) for _, m in objects(graph, "Namespace")}
+    """Namespace name -> labels: the program's and the charts' Namespaces, and the release manifest's as patched."""
+    found = {a.name: dict(a.manifest["metadata"].get("labels") or {}) for a in cluster_objects(graph, "Namespace")}
     if skupper_release(graph):
         found.setdefault("skupper", {})
     for r in graph.of_type("kubernetes:core/v1:NamespacePatch"):
@@ -227,23 +339,59 @@ def in_cluster_urls(graph: Graph) -> list[tuple[str, str, str]]:
             for name, e in env_of(c).items() if isinstance(e.get("value"), str) and ".svc.cluster.local" in e["value"]]
 
 
+def _keys(kind: str, graph: Graph) -> dict[tuple[str, str], set[str]]:
+    fields = ("stringData", "data") if kind == "Secret" else ("data", "binaryData")
+    return {(a.namespace, a.name): {k for f in fields for k in (a.manifest.get(f) or {})}
+            for a in cluster_objects(graph, kind)}
+
+
 def secret_keys(graph: Graph) -> dict[tuple[str, str], set[str]]:
-    """(namespace, Secret name) -> its keys, for every Secret the program creates."""
-    return {(m["metadata"]["namespace"], m["metadata"]["name"]): set((m.get("stringData") or m.get("data") or {}))
-            for _, m in objects(graph, "Secret")}
+    """(namespace, Secret name) -> its keys, for every Secret the cluster gets."""
+    return _keys("Secret", graph)
 
 
-def secret_references(graph: Graph) -> list[tuple[str, str, str, str]]:
-    """(owner, namespace, Secret, key) for every Secret a pod or a chart's values reference."""
-    refs = [(p.owner, p.namespace, e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-            for p in pods(graph) for c in p.containers() for e in env_of(c).values()
-            if "secretKeyRef" in (e.get("valueFrom") or {}) and not e["valueFrom"]["secretKeyRef"].get("optional")]
-    hub = charts(graph).get("jupyterhub")
-    if hub:
-        for name, e in hub["values"]["hub"]["extraEnv"].items():
-            ref = e["valueFrom"]["secretKeyRef"]
-            refs.append((f"jupyterhub hub env {name}", hub["namespace"], ref["name"], ref["key"]))
-    return refs
+def config_map_keys(graph: Graph) -> dict[tuple[str, str], set[str]]:
+    return _keys("ConfigMap", graph)
+
+
+@dataclass(frozen=True)
+class Reference:
+    owner: str
+    namespace: str
+    kind: str                # Secret or ConfigMap
+    name: str
+    key: str | None          # None: the object as a whole (envFrom, a volume without items)
+
+
+def references(graph: Graph) -> list[Reference]:
+    """Every Secret and ConfigMap a pod reads (env, envFrom, volumes, projections), unless optional."""
+    found = []
+    for p in pods(graph):
+        def ref(kind: str, name: str, key: str | None, optional: bool | None):
+            if not optional:
+                found.append(Reference(p.owner, p.namespace, kind, name, key))
+
+        for c in p.containers():
+            for e in c.get("env") or []:
+                source = e.get("valueFrom") or {}
+                for field_, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+                    if field_ in source:
+                        ref(kind, source[field_]["name"], source[field_]["key"], source[field_].get("optional"))
+            for e in c.get("envFrom") or []:
+                for field_, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+                    if field_ in e:
+                        ref(kind, e[field_]["name"], None, e[field_].get("optional"))
+        sources = []
+        for v in p.spec.get("volumes") or []:
+            sources += [("Secret", v["secret"], v["secret"].get("secretName"))] if "secret" in v else []
+            sources += [("ConfigMap", v["configMap"], v["configMap"].get("name"))] if "configMap" in v else []
+            for s in (v.get("projected") or {}).get("sources") or []:
+                sources += [("Secret", s["secret"], s["secret"].get("name"))] if "secret" in s else []
+                sources += [("ConfigMap", s["configMap"], s["configMap"].get("name"))] if "configMap" in s else []
+        for kind, source, name in sources:
+            for key in [i["key"] for i in source.get("items") or []] or [None]:
+                ref(kind, name, key, source.get("optional"))
+    return found
 
 
 def declared_ports(pod: Pod) -> dict[Any, int]:
@@ -257,70 +405,24 @@ def declared_ports(pod: Pod) -> dict[Any, int]:
     return ports
 
 
-# --- NetworkPolicy evaluation ------------------------------------------------------------------
-
-NOTEBOOK_LABELS = {"app": "jupyterhub", "component": "singleuser-server", "release": "jupyterhub"}
-
-
-@dataclass
-class Endpoint:
-    """A set of pods as NetworkPolicies see them."""
-    name: str
-    namespace: str
-    labels: dict[str, str]
-    ports: tuple[int, ...]
-
+# --- NetworkPolicy evaluation --------------------------------------------------------------------
 
 def endpoints(graph: Graph) -> list[Endpoint]:
-    found = [Endpoint(p.owner.split(" ")[1].split("/")[1], p.namespace, p.labels, tuple(sorted(
-        {v for v in declared_ports(p).values()}))) for p in pods(graph)]
-    hub = charts(graph).get("jupyterhub")
-    if hub:
-        found.append(Endpoint("notebook", hub["namespace"], NOTEBOOK_LABELS, (8888,)))
+    """Every pod as NetworkPolicies see it, with an address from the first private subnet."""
+    all_pods = pods(graph)
+    ips = addresses(parsed_config(graph).network.private_subnet_cidrs[0], len(all_pods))
+    found = []
+    for pod, ip in zip(all_pods, ips):
+        tcp = [p for c in pod.containers(init=False) for p in c.get("ports") or [] if p.get("protocol", "TCP") == "TCP"]
+        found.append(Endpoint(pod.workload, pod.namespace, pod.labels, ip,
+                              {p["name"]: p["containerPort"] for p in tcp if "name" in p},
+                              tuple(sorted({p["containerPort"] for p in tcp}))))
     return found
 
 
-def _peer_matches(peer: dict[str, Any], target: Endpoint) -> bool:
-    if "ipBlock" in peer:
-        return True  # pod IPs are VPC addresses: an ipBlock of 0.0.0.0/0 covers them too
-    ns_selector = peer.get("namespaceSelector")
-    if ns_selector is None:
-        return False  # a bare podSelector means "in the policy's namespace": handled by the caller
-    ns_ok = matches(ns_selector.get("matchLabels", {}), {"kubernetes.io/metadata.name": target.namespace}) \
-        or ns_selector == {}
-    pod_selector = peer.get("podSelector", {})
-    return ns_ok and (pod_selector == {} or matches(pod_selector.get("matchLabels", {}), target.labels))
-
-
-def _port_ok(rule: dict[str, Any], port: int) -> bool:
-    return not rule.get("ports") or any(
-        p.get("protocol", "TCP") == "TCP" and isinstance(p.get("port"), int) and p["port"] <= port <= p.get("endPort", p["port"])
-        for p in rule["ports"])
-
-
-def allows(graph: Graph, source: Endpoint, target: Endpoint, port: int) -> bool:
-    """Whether both the source's egress and the target's ingress policies admit the flow."""
-    policies = [m for _, m in objects(graph, "NetworkPolicy")]
-
-    def selected(policy: dict[str, Any], e: Endpoint) -> bool:
-        selector = policy["spec"]["podSelector"]
-        return policy["metadata"]["namespace"] == e.namespace and (
-            not selector or matches(selector.get("matchLabels", {}), e.labels))
-
-    def direction(e: Endpoint, other: Endpoint, kind: str, rules_key: str, peers_key: str) -> bool:
-        relevant = [p for p in policies if selected(p, e) and kind in p["spec"]["policyTypes"]]
-        if not relevant:
-            return True  # not isolated in this direction
-        for p in relevant:
-            for rule in p["spec"].get(rules_key) or []:
-                peers = rule.get(peers_key)
-                if _port_ok(rule, port) and (peers is None or any(_peer_matches(x, other) for x in peers)):
-                    return True
-        return False
-
-    return direction(source, target, "Egress", "egress", "to") and direction(target, source, "Ingress", "ingress", "from")
+def evaluator(graph: Graph) -> Evaluator:
+    return Evaluator([a.manifest for a in cluster_objects(graph, "NetworkPolicy")], namespaces(graph))
 
 
 def allowed_flows(graph: Graph) -> set[tuple[str, str, int]]:
-    eps = endpoints(graph)
-    return {(s.name, t.name, port) for s in eps for t in eps if s is not t for port in t.ports if allows(graph, s, t, port)}
+    return evaluator(graph).flows(endpoints(graph))

@@ -127,13 +127,19 @@ def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduli
             "podSecurityContext": {"runAsNonRoot": True, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
             "containerSecurityContext": {"runAsUser": 1000, "runAsGroup": 1000, "allowPrivilegeEscalation": False,
                                          "capabilities": {"drop": ["ALL"]}},
-            "networkPolicy": {"enabled": True,
-                              "egressAllowRules": {"cloudMetadataServer": False, "dnsPortsCloudMetadataServer": False}},
+            # The chart's default lets the hub reach every address on every port; it needs the Kubernetes
+            # API and an OAuth provider (TCP 443). Any private address would include every pod that admits
+            # traffic from anywhere: the chatbot behind its load balancer, the Skupper router's link ports.
+            "networkPolicy": {"enabled": True, "egress": [kube.https_to_internet_values()], "egressAllowRules": {
+                "cloudMetadataServer": False, "dnsPortsCloudMetadataServer": False,
+                "nonPrivateIPs": False, "privateIPs": False}},
         },
         "proxy": {
             "service": proxy_service,
             "chp": {
                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+                # The proxy runs under the namespace's default service account and never calls the API.
+                "extraPodSpec": {"automountServiceAccountToken": False},
                 "networkPolicy": {"enabled": True, "egressAllowRules": {
                     "cloudMetadataServer": False, "dnsPortsCloudMetadataServer": False,
                     "nonPrivateIPs": False, "privateIPs": False}},

@@ -248,6 +248,12 @@ def https_to_internet() -> net.NetworkPolicyEgressRuleArgs:
         ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=443)])
 
 
+def https_to_internet_values() -> dict:
+    """`https_to_internet` as a chart's values take an egress rule (plain data)."""
+    return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [INSTANCE_METADATA]}}],
+            "ports": [{"protocol": "TCP", "port": 443}]}
+
+
 def opaque_secret(name: str, *, secret_name: str, namespace: str, data: Mapping[str, pulumi.Input[str]],
                   opts: pulumi.ResourceOptions) -> core.Secret:
     """A Kubernetes Secret from Pulumi secrets: encrypted in the state, only ever referenced by pods."""
