@@ -84,3 +84,14 @@ def test_the_preset_table_is_what_the_fit_says():
         assert verdict.startswith("serves;" if serves else "does not serve;"), name
         assert verdict.endswith(("tunes with " + " or ".join(tunes)) if tunes else
                                 ("not tuned here" if not m.tuning else "tunes on larger GPUs only")), name
+
+
+def test_every_exception_is_in_the_security_section():
+    """tests/exceptions.py and the README's "Security choices, and the exceptions" name the same objects."""
+    from tests.exceptions import NAMESPACE_LEVELS, WAIVERS
+
+    section = README.split("## Security choices, and the exceptions", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`((?:Deployment|StatefulSet|DaemonSet|Job|Pod) [\w-]+/[\w-]+)`", section))
+    assert named == {w.owner for w in WAIVERS}
+    for namespace, (level, _) in NAMESPACE_LEVELS.items():
+        assert re.search(rf"`{namespace}` namespace[^.]*`{level}`", section), namespace
