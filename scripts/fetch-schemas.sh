@@ -22,4 +22,10 @@ qdrant=a7aeeb7121b0019723990f4bd3c1f79be4ecaada
 for file in values.yaml Chart.yaml; do
   fetch qdrant/qdrant-helm $qdrant "charts/qdrant/$file" "qdrant/$file"
 done
+# Skupper 2.2.1 CRDs (tag 2.2.1), renamed to <kind>.yaml
+skupper=5f1ada1125b877826d789cc587582a78167d0e99
+for kind in access_grant access_token attached_connector attached_connector_binding certificate connector link listener \
+            multikeylistener router_access secured_access site; do
+  fetch skupperproject/skupper $skupper "config/crd/bases/skupper_${kind}_crd.yaml" "skupper/${kind//_/}.yaml"
+done
 echo "reference schemas in $target"

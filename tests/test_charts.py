@@ -239,3 +239,36 @@ def test_rendering_every_stack_stays_fast():
             count += 1
     assert count >= 6 and time.perf_counter() - started < 10
 
+
+# --- the chart sources, for checkouts without ../shared/charts ----------------------------------------
+
+def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: Path, monkeypatch):
+    """scripts/fetch_charts.py against a chart repository on localhost (packaged from the sources)."""
+    import functools
+    import http.server
+    import threading
+
+    monkeypatch.syspath_prepend(str(helm.ROOT / "scripts"))
+    import fetch_charts
+
+    deployed = fetch_charts.deployed_charts()
+    assert {(c, v) for c, v, _ in deployed} == {
+        ("jupyterhub", "4.4.0"), ("qdrant", "1.19.0"), ("nvidia-device-plugin", "0.20.0")}
+    assert all(repo.startswith("https://") for _, _, repo in deployed)
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    helm_python.package(helm.source_dir("qdrant", "1.19.0"), destination=repository)
+    helm_python.repo_index_generate(repository)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repository))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        target = tmp_path / "charts"
+        assert fetch_charts.pull({("qdrant", "1.19.0", url)}, target) == ["qdrant"]
+        assert fetch_charts.pull({("qdrant", "1.19.0", url)}, target) == []  # already there
+    finally:
+        server.shutdown()
+    assert yaml.safe_load((target / "qdrant" / "Chart.yaml").read_text())["version"] == "1.19.0"
+    assert (target / "qdrant" / "templates" / "statefulset.yaml").read_text() == (
+        helm.SOURCES / "qdrant" / "templates" / "statefulset.yaml").read_text()
