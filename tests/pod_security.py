@@ -3,8 +3,11 @@
 Each check follows kubernetes/pod-security-admission `policy/check_*.go` (the IDs are theirs):
 what a level forbids, which fields it reads (pod, init, regular and ephemeral containers, as
 `visitContainers`), and the Kubernetes version a rule starts at. A namespace labelled
-`pod-security.kubernetes.io/enforce: <level>` refuses pods that fail a check of that level; at
-`enforce-version: latest` the checks are those of the cluster's own version.
+`pod-security.kubernetes.io/enforce: <level>` refuses pods that fail a check of that level, as of
+its `enforce-version`: `latest`, or any version past the API server's own, means the server's own
+(policy/registry.go caps it). Versions from 1.25 (older ones read seccomp annotations, not here).
+With the UserNamespacesPodSecurityStandards gate off, as by default, before 1.35 a pod in a user
+namespace (`hostUsers: false`) is checked like any other.
 """
 
 from __future__ import annotations
@@ -14,6 +17,15 @@ from typing import Any, Callable, Iterator
 
 LEVELS = ("privileged", "baseline", "restricted")
 Version = tuple[int, int]
+OLDEST = (1, 25)
+
+
+def policy_version(label: str | None, cluster: Version) -> Version:
+    """The version a namespace's `enforce-version` label evaluates at, on a cluster of `cluster`."""
+    if not label or label == "latest":
+        return cluster
+    major, minor = label.lstrip("v").split(".")[:2]
+    return min((int(major), int(minor)), cluster)
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,7 @@ def capabilities_baseline(meta, spec, version) -> str | None:
 
 
 def host_path_volumes(meta, spec, version) -> str | None:
-    bad = [v["name"] for v in spec.get("volumes") or [] if "hostPath" in v]
+    bad = [v["name"] for v in spec.get("volumes") or [] if v.get("hostPath") is not None]
     return f"hostPath volumes {bad}" if bad else None
 
 
@@ -79,12 +91,10 @@ def host_ports(meta, spec, version) -> str | None:
 
 
 def host_probes_and_lifecycle(meta, spec, version) -> str | None:
-    if version < (1, 34):
-        return None
     hosts = set()
     for c in _containers(spec):
         handlers = [c.get(k) or {} for k in ("livenessProbe", "readinessProbe", "startupProbe")]
-        handlers += [h or {} for h in (c.get("lifecycle") or {}).values()]
+        handlers += [(c.get("lifecycle") or {}).get(k) or {} for k in ("postStart", "preStop")]
         hosts |= {(h.get(a) or {}).get("host") for h in handlers for a in ("httpGet", "tcpSocket")} - {None, ""}
     return f"probe or lifecycle hosts {sorted(hosts)}" if hosts else None
 
@@ -92,10 +102,10 @@ def host_probes_and_lifecycle(meta, spec, version) -> str | None:
 def app_armor(meta, spec, version) -> str | None:
     bad = []
     pod_profile = (spec.get("securityContext") or {}).get("appArmorProfile")
-    if pod_profile and pod_profile.get("type") not in ("RuntimeDefault", "Localhost"):
+    if pod_profile is not None and pod_profile.get("type") not in ("RuntimeDefault", "Localhost"):
         bad.append("pod")
-    bad += [c["name"] for c in _containers(spec)
-            if _ctx(c).get("appArmorProfile") and _ctx(c)["appArmorProfile"].get("type") not in ("RuntimeDefault", "Localhost")]
+    bad += [c["name"] for c in _containers(spec) if _ctx(c).get("appArmorProfile") is not None
+            and _ctx(c)["appArmorProfile"].get("type") not in ("RuntimeDefault", "Localhost")]
     bad += [k for k, v in (meta.get("annotations") or {}).items()
             if k.startswith("container.apparmor.security.beta.kubernetes.io/")
             and not (v == "" or v == "runtime/default" or v.startswith("localhost/"))]
@@ -106,7 +116,7 @@ def se_linux(meta, spec, version) -> str | None:
     types = {"", "container_t", "container_init_t", "container_kvm_t"} | ({"container_engine_t"} if version >= (1, 31) else set())
     options = [(spec.get("securityContext") or {}).get("seLinuxOptions") or {}]
     options += [_ctx(c).get("seLinuxOptions") or {} for c in _containers(spec)]
-    bad = [o for o in options if o.get("type", "") not in types or o.get("user") or o.get("role")]
+    bad = [o for o in options if (o.get("type") or "") not in types or o.get("user") or o.get("role")]
     return f"forbidden seLinuxOptions {bad}" if bad else None
 
 
@@ -119,7 +129,7 @@ def proc_mount(meta, spec, version) -> str | None:
 
 def seccomp_baseline(meta, spec, version) -> str | None:
     profiles = [(spec.get("securityContext") or {}).get("seccompProfile")] + [_ctx(c).get("seccompProfile") for c in _containers(spec)]
-    bad = [p["type"] for p in profiles if p and p.get("type") not in ("RuntimeDefault", "Localhost")]
+    bad = [p.get("type") for p in profiles if p is not None and p.get("type") not in ("RuntimeDefault", "Localhost")]
     return f"seccompProfile.type must not be {bad}" if bad else None
 
 
@@ -143,20 +153,23 @@ def sysctls(meta, spec, version) -> str | None:
 # --- restricted -------------------------------------------------------------------------------------
 
 RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                           "projected", "secret", "image"}
+                           "projected", "secret"}
 
 
 def restricted_volumes(meta, spec, version) -> str | None:
-    bad = sorted({k for v in spec.get("volumes") or [] for k in v if k != "name" and k not in RESTRICTED_VOLUME_TYPES})
+    allowed = RESTRICTED_VOLUME_TYPES | ({"image"} if version >= (1, 33) else set())  # image volumes: policy 0.33 on
+    bad = sorted({k for v in spec.get("volumes") or [] for k, source in v.items()
+                  if k != "name" and source is not None and k not in allowed})
     return f"restricted volume types {bad}" if bad else None
 
 
 def _windows(spec) -> bool:
+    """From 1.25 a pod with spec.os.name windows is exempt from the Linux-only checks."""
     return (spec.get("os") or {}).get("name") == "windows"
 
 
 def allow_privilege_escalation(meta, spec, version) -> str | None:
-    if version >= (1, 25) and _windows(spec):
+    if _windows(spec):
         return None
     bad = [c for c in _containers(spec) if _ctx(c).get("allowPrivilegeEscalation") is not False]
     return f"containers {_names(bad)} must set securityContext.allowPrivilegeEscalation=false" if bad else None
@@ -176,7 +189,7 @@ def run_as_non_root(meta, spec, version) -> str | None:
 
 
 def run_as_user(meta, spec, version) -> str | None:
-    if version < (1, 23) or _user_namespace(spec, version):
+    if _user_namespace(spec, version):
         return None
     bad = (["pod"] if (spec.get("securityContext") or {}).get("runAsUser") == 0 else []) + [
         c["name"] for c in _containers(spec) if _ctx(c).get("runAsUser") == 0]
@@ -184,23 +197,23 @@ def run_as_user(meta, spec, version) -> str | None:
 
 
 def seccomp_restricted(meta, spec, version) -> str | None:
-    pod = ((spec.get("securityContext") or {}).get("seccompProfile") or {}).get("type")
+    if _windows(spec):
+        return None
+    pod_profile = (spec.get("securityContext") or {}).get("seccompProfile")
     valid = ("RuntimeDefault", "Localhost")
-    if pod is not None and pod not in valid:
-        return f"pod must not set securityContext.seccompProfile.type to {pod!r}"
-    bad = [c for c in _containers(spec) if _ctx(c).get("seccompProfile")
+    if pod_profile is not None and pod_profile.get("type") not in valid:
+        return f"pod must not set securityContext.seccompProfile.type to {pod_profile.get('type')!r}"
+    bad = [c for c in _containers(spec) if _ctx(c).get("seccompProfile") is not None
            and _ctx(c)["seccompProfile"].get("type") not in valid]
     if bad:
         return f"containers {_names(bad)} must not set securityContext.seccompProfile.type to an unconfined profile"
-    if version >= (1, 25) and _windows(spec):
-        return None
-    implicit = [c for c in _containers(spec) if not _ctx(c).get("seccompProfile") and pod is None]
+    implicit = [c for c in _containers(spec) if _ctx(c).get("seccompProfile") is None and pod_profile is None]
     return (f'pod or containers {_names(implicit)} must set securityContext.seccompProfile.type to "RuntimeDefault" '
             'or "Localhost"') if implicit else None
 
 
 def capabilities_restricted(meta, spec, version) -> str | None:
-    if version >= (1, 25) and _windows(spec):
+    if _windows(spec):
         return None
     no_drop = [c for c in _containers(spec) if "ALL" not in ((_ctx(c).get("capabilities") or {}).get("drop") or [])]
     added = {cap for c in _containers(spec) for cap in ((_ctx(c).get("capabilities") or {}).get("add") or [])
@@ -211,8 +224,6 @@ def capabilities_restricted(meta, spec, version) -> str | None:
 
 
 def proc_mount_restricted(meta, spec, version) -> str | None:
-    if version < (1, 35):
-        return None
     bad = [c for c in _containers(spec) if _ctx(c).get("procMount") not in (None, "Default")]
     return f"containers {_names(bad)} must not set securityContext.procMount" if bad else None
 
@@ -233,21 +244,28 @@ RESTRICTED: dict[str, Check] = {
 # A restricted check replaces the baseline check it tightens (`OverrideCheckIDs` upstream).
 OVERRIDES = {"capabilities_restricted": "capabilities_baseline", "seccompProfile_restricted": "seccompProfile_baseline",
              "restrictedVolumes": "hostPathVolumes", "procMount_restricted": "procMount"}
+# Checks that start after OLDEST (their first `VersionedCheck`): before it, a level does not have them.
+SINCE = {"hostProbesAndHostLifecycle": (1, 34), "procMount_restricted": (1, 35)}
 
 
 def checks_of(level: str, version: Version) -> dict[str, Check]:
+    """The checks of a level at a policy version, as policy/registry.go `populate` assembles them."""
     if level not in LEVELS:
         raise ValueError(f"unknown Pod Security level {level!r} (one of {LEVELS})")
+    if version < OLDEST:
+        raise ValueError(f"Pod Security before {OLDEST[0]}.{OLDEST[1]} is not modelled")
+    present = lambda checks: {k: v for k, v in checks.items() if version >= SINCE.get(k, OLDEST)}
     if level == "privileged":
         return {}
     if level == "baseline":
-        return dict(BASELINE)
-    overridden = {OVERRIDES[c] for c in RESTRICTED if c in OVERRIDES and (c != "procMount_restricted" or version >= (1, 35))}
-    return {**{k: v for k, v in BASELINE.items() if k not in overridden}, **RESTRICTED}
+        return present(BASELINE)
+    restricted = present(RESTRICTED)
+    overridden = {OVERRIDES[c] for c in restricted if c in OVERRIDES}
+    return {**{k: v for k, v in present(BASELINE).items() if k not in overridden}, **restricted}
 
 
 def violations(meta: dict[str, Any], spec: dict[str, Any], level: str, version: Version = (1, 34)) -> list[Violation]:
-    """What admission at `level` refuses in a pod (its metadata and spec), for a cluster at `version`."""
+    """What admission at `level` refuses in a pod (its metadata and spec), at policy `version`."""
     found = []
     for check_id, check in checks_of(level, version).items():
         detail = check(meta, spec, version)

@@ -9,7 +9,7 @@ import pytest
 
 from tests import workload_model as wm
 from tests.harness import Graph
-from tests.pod_security import checks_of, violations
+from tests.pod_security import checks_of, policy_version, violations
 
 RESTRICTED_POD = {
     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -96,7 +96,31 @@ def test_rules_follow_the_clusters_version():
     assert checks(unmasked, "restricted", version=(1, 34)) == {"procMount"}
     assert checks(unmasked, "baseline", version=(1, 35)) == set()  # a user-namespace pod, from 1.35
     assert checks(unmasked, "restricted", version=(1, 35)) == {"procMount_restricted"}
-    assert set(checks_of("restricted", (1, 34))) >= {"privileged", "runAsNonRoot"} and "procMount_restricted" in checks_of("restricted", (1, 34))
+    assert "procMount_restricted" not in checks_of("restricted", (1, 34)) and "procMount" in checks_of("restricted", (1, 34))
+    assert "procMount_restricted" in checks_of("restricted", (1, 35)) and "procMount" not in checks_of("restricted", (1, 35))
+    assert "hostProbesAndHostLifecycle" not in checks_of("baseline", (1, 33))
+    image = changed(lambda s: s["volumes"].append({"name": "weights", "image": {"reference": "models:1"}}))
+    assert checks(image, "restricted", version=(1, 32)) == {"restrictedVolumes"}  # image volumes: allowed from 1.33
+    assert checks(image, "restricted", version=(1, 33)) == set()
+    with pytest.raises(ValueError, match="before 1.25"):
+        checks_of("restricted", (1, 24))
+
+
+def test_a_namespaces_version_label_is_capped_at_the_clusters():
+    assert policy_version("latest", (1, 34)) == (1, 34)
+    assert policy_version(None, (1, 34)) == (1, 34)
+    assert policy_version("v1.33", (1, 34)) == (1, 33)
+    assert policy_version("v1.37", (1, 34)) == (1, 34)  # the API server evaluates no newer policy than its own
+
+
+def test_odd_but_valid_fields_neither_crash_nor_pass_wrongly():
+    stop_signal = changed(lambda s: s["containers"][0].update(lifecycle={"stopSignal": "SIGTERM"}))
+    assert checks(stop_signal, "restricted") == set()
+    null_volume = changed(lambda s: s["volumes"].append({"name": "x", "emptyDir": {}, "hostPath": None}))
+    assert checks(null_volume, "restricted") == set()
+    empty_profile = changed(lambda s: s["securityContext"].update(seccompProfile={}))
+    assert checks(empty_profile, "restricted") == {"seccompProfile_restricted"}
+    assert checks(empty_profile, "baseline") == {"seccompProfile_baseline"}
 
 
 def test_an_unknown_level_is_an_error():

@@ -20,7 +20,7 @@ from tests.exceptions import NAMESPACE_LEVELS, WAIVERS, waived
 from tests.harness import ACCOUNT, SECRET_MARK, Graph, Secret, run_program, stack_config, stack_names, walk
 from tests.harness import parsed_config as parsed
 from tests.network_policy import Endpoint
-from tests.pod_security import violations
+from tests.pod_security import policy_version, violations
 
 HF_TOKEN = "hf_MOCKTOKENdoNotLeak0123456789"
 
@@ -98,8 +98,9 @@ def probe_findings(graph: Graph) -> Iterator[Finding]:
 
 def hardening_findings(graph: Graph) -> Iterator[Finding]:
     """Pod Security "restricted" for every pod, whatever its namespace enforces."""
+    version = wm.kubernetes_version(graph)
     for pod in wm.pods(graph):
-        for v in violations({"annotations": pod.annotations}, pod.spec, "restricted"):
+        for v in violations({"annotations": pod.annotations}, pod.spec, "restricted", version):
             yield Finding(f"pss:{v.check}", pod.owner, v.detail)
 
 
@@ -123,11 +124,13 @@ def check_findings_are_waived(graph: Graph, rules=WAIVABLE) -> None:
 
 def check_pod_security_admits_every_pod(graph: Graph) -> None:
     """What the API server's Pod Security admission would refuse, at the level each namespace enforces."""
-    namespaces = wm.namespaces(graph)
+    namespaces, cluster = wm.namespaces(graph), wm.kubernetes_version(graph)
     for pod in wm.pods(graph):
         # A namespace without the label (or not created: check_namespaces says so) enforces nothing.
-        level = namespaces.get(pod.namespace, {}).get("pod-security.kubernetes.io/enforce", "privileged")
-        refused = violations({"annotations": pod.annotations}, pod.spec, level)
+        labels = namespaces.get(pod.namespace, {})
+        level = labels.get("pod-security.kubernetes.io/enforce", "privileged")
+        refused = violations({"annotations": pod.annotations}, pod.spec, level,
+                             policy_version(labels.get("pod-security.kubernetes.io/enforce-version"), cluster))
         assert not refused, f"{pod.owner}: namespace {pod.namespace} enforces {level}: " + "; ".join(
             f"{v.check}: {v.detail}" for v in refused)
 

@@ -65,6 +65,12 @@ def applied(graph: Graph) -> list[Applied]:
     return graph.cache["applied"]
 
 
+def kubernetes_version(graph: Graph) -> tuple[int, int]:
+    """The cluster's Kubernetes version (major, minor)."""
+    major, minor = helm.cluster_version(graph).lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
 def cluster_objects(graph: Graph, kind: str) -> list[Applied]:
     return [a for a in applied(graph) if a.kind == kind]
 
