@@ -3,47 +3,62 @@
 pulumi-kubernetes renders a v4 Chart as `helm template` does and registers every object of the
 release manifest (provider/pkg/provider/helm/v4/chart.go, `ChartProvider.Construct`):
 - the release name is `name`, or the resource's name when unset; the namespace is `namespace`;
-- the Kubernetes version is the cluster's (`setKubeVersionAndAPIVersions`);
+- Capabilities are the cluster's (`setKubeVersionAndAPIVersions`): its version as the API server
+  reports it (on EKS `v1.34.x-eks-<commit>`, a semver pre-release: `semverCompare ">=1.21"` is false
+  there, `">=1.21-0"` true) and the group/versions and kinds discovery lists;
+- Helm's install action refuses a chart whose `kubeVersion` the cluster does not meet, a bad
+  release name, a library chart, missing dependencies (`CheckDependencies`), and values its
+  values.schema.json refuses;
 - `cmd.DisableHooks = true`: hooks are not in the release manifest, so nothing annotated
-  `helm.sh/hook` is applied (test hooks never);
-- `cmd.IncludeCRDs = !skipCrds`: the chart's `crds/` come first;
-- yaml/v2 `Normalize` gives every namespaced object without a namespace the release's namespace
-  (the scope from provider/pkg/kinds/kinds.go `Kind.Namespaced`, or from a CRD among the objects).
+  `helm.sh/hook` is applied (test hooks never); `cmd.IncludeCRDs = !skipCrds`: the chart's `crds/`
+  come first, then the manifests in Helm's install order (releaseutil/kind_sorter.go);
+- yaml/v2 decodes the manifest (sigs.k8s.io/yaml: YAML 1.1 as go-yaml v2 reads it), expands
+  lists, writes `core/v1` as `v1`, gives every namespaced object without a namespace the release's
+  (the scope from provider/pkg/kinds/kinds.go `Kind.Namespaced`, or from a CRD), and with
+  `skipAwait` annotates every object `pulumi.com/skipAwait: "true"`.
 This module does the same from the chart's source in ../shared/charts/<chart>, at the version the
 program pins, and refuses a chart with no source of that version, naming the folder to add.
 
-Helm's `CheckDependencies` (action/dependency.go) refuses a chart whose declared dependencies are
-missing under `charts/`, so a source without them is refused here too. The engine is given no
-custom API groups: on a first `pulumi up` a chart renders before the CRDs the stack installs exist.
+Where it cannot be the same: the engine is Helm 4.2.3 (helm-python-sdk) while the provider builds
+on Helm 3.20 (provider/go.mod), so test_charts.py refuses templates that use Helm 4's new functions;
+`lookup` finds nothing (a first install: charts that reuse a Secret's value generate a new one);
+custom API groups are not among the Capabilities (a first `pulumi up` renders before the CRDs the
+stack installs exist); the EKS patch version is taken as 0.
 
-Rendering is pure, so it is cached per (chart, version, values, release, namespace, CRDs, Kubernetes
-version): every stack and every switched-off variant renders each distinct release once.
+Rendering is pure, so it is cached per release (chart, version, values, name, namespace, CRDs,
+skipAwait, Kubernetes version): every stack and every switched-off variant renders each distinct
+release once. Each render loads the chart afresh: rendering drops disabled subcharts from a loaded
+chart, so a loaded chart is never rendered twice.
 """
 
 from __future__ import annotations
 
 import atexit
-import copy
+import contextlib
 import functools
 import json
 import posixpath
+import re
 import shutil
 import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import helm_python
+import kubernetes_validate
 import yaml
 from helm_python import _native
 
-from tests.harness import ROOT, Graph, Registered
+from tests.harness import ROOT, SCHEMAS, Graph, Registered
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 CLUSTER_TYPE = "eks:index:Cluster"
 SOURCES = ROOT.parent / "shared" / "charts"
 HOOK = "helm.sh/hook"
+SKIP_AWAIT = "pulumi.com/skipAwait"
+EKS_BUILD = "eks-0000000"  # what EKS appends to its version, e.g. v1.34.2-eks-ba74326
 
 # provider/pkg/kinds/kinds.go `Kind.Namespaced`: the built-in kinds' scope, as the provider knows it.
 NAMESPACED_KINDS = frozenset({
@@ -57,6 +72,14 @@ CLUSTER_SCOPED_KINDS = frozenset({
     "CustomResourceDefinition", "FlowSchema", "IngressClass", "MutatingWebhookConfiguration", "Namespace", "Node",
     "PersistentVolume", "PodSecurityPolicy", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass",
     "StorageClass", "ValidatingWebhookConfiguration", "VolumeAttachment"})
+# Helm 3.20.2 pkg/releaseutil/kind_sorter.go `InstallOrder`; other kinds after them, by kind.
+INSTALL_ORDER = (
+    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass", "PersistentVolume",
+    "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding",
+    "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod",
+    "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob",
+    "IngressClass", "Ingress", "APIService")
 
 
 class ChartSourceMissing(AssertionError):
@@ -65,6 +88,10 @@ class ChartSourceMissing(AssertionError):
 
 class UnresolvedScope(AssertionError):
     """A rendered object of a kind whose scope neither the provider nor a CRD tells: it would land in `default`."""
+
+
+class InstallRefused(AssertionError):
+    """What Helm's install action refuses before it renders: the Kubernetes version, the release name, the chart type."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +104,8 @@ class Release:
     namespace: str
     values_json: str    # canonical JSON: hashable, and the cache key
     skip_crds: bool
-    kube_version: str   # the cluster's, as Helm's Capabilities.KubeVersion ("v1.34.0")
+    kube_version: str   # the cluster's, as its API server reports it ("v1.34.0-eks-0000000")
+    skip_await: bool = False
 
     @property
     def values(self) -> dict[str, Any]:
@@ -89,9 +117,10 @@ class Release:
 
 
 def cluster_version(graph: Graph) -> str:
+    """The cluster's version as EKS reports it (GitVersion), from the eks.Cluster's `version`."""
     (cluster,) = graph.of_type(CLUSTER_TYPE)
     major, minor = str(cluster.inputs["version"]).split(".")[:2]
-    return f"v{major}.{minor}.0"
+    return f"v{major}.{minor}.0-{EKS_BUILD}"
 
 
 def release_of(r: Registered, kube_version: str) -> Release:
@@ -99,7 +128,8 @@ def release_of(r: Registered, kube_version: str) -> Release:
     return Release(resource=r.name, chart=inputs["chart"].rstrip("/").rsplit("/", 1)[-1], version=inputs["version"],
                    name=inputs.get("name") or r.name, namespace=inputs.get("namespace") or "default",
                    values_json=json.dumps(inputs.get("values") or {}, sort_keys=True),
-                   skip_crds=bool(inputs.get("skipCrds")), kube_version=kube_version)
+                   skip_crds=bool(inputs.get("skipCrds")), kube_version=kube_version,
+                   skip_await=bool(inputs.get("skipAwait")))
 
 
 def releases(graph: Graph) -> list[Release]:
@@ -145,35 +175,193 @@ def source_dir(chart: str, version: str) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def opened(chart: str, version: str) -> Iterator[helm_python.Chart]:
+    """The chart freshly loaded by Helm, its dependencies present (Helm's CheckDependencies)."""
+    with helm_python.Chart.load(source_dir(chart, version)) as loaded:
+        declared = {d["name"] for d in loaded.metadata.get("dependencies") or []}
+        missing = sorted(declared - {d["name"] for d in loaded.dependencies})
+        if missing:
+            raise ChartSourceMissing(f"../shared/charts/{chart}: {', '.join(missing)} found in Chart.yaml, but missing "
+                                     "in charts/ (Helm refuses to install it): add the subcharts the published chart carries")
+        yield loaded
+
+
 @functools.cache
-def loaded(chart: str, version: str) -> helm_python.Chart:
-    """The chart as Helm loads it (kept open: loading is the slow part); its dependencies present."""
-    loaded_chart = helm_python.Chart.load(source_dir(chart, version))
-    declared = {d["name"] for d in loaded_chart.metadata.get("dependencies") or []}
-    missing = sorted(declared - {d["name"] for d in loaded_chart.dependencies})
-    if missing:
-        raise ChartSourceMissing(f"../shared/charts/{chart}: {', '.join(missing)} found in Chart.yaml, but missing "
-                                 "in charts/ (Helm refuses to install it): add the subcharts the published chart carries")
-    return loaded_chart
+def _defaults(chart: str, version: str) -> str:
+    with opened(chart, version) as loaded:
+        return json.dumps(loaded.values)
 
 
 def default_values(chart: str, version: str) -> dict[str, Any]:
     """The chart's own defaults, as the engine loads them."""
-    return copy.deepcopy(loaded(chart, version).values)
+    return json.loads(_defaults(chart, version))
+
+
+@functools.cache
+def _merged(release: Release) -> str:
+    with opened(release.chart, release.version) as loaded:
+        return json.dumps(loaded.merge_values(release.values))
 
 
 def merged_values(release: Release) -> dict[str, Any]:
     """The values the release uses: the chart's defaults coalesced with the program's (Helm's merge)."""
-    return loaded(release.chart, release.version).merge_values(release.values)
+    return json.loads(_merged(release))
 
 
 def has_values_schema(release: Release) -> bool:
-    return loaded(release.chart, release.version).schema is not None
+    with opened(release.chart, release.version) as loaded:
+        return loaded.schema is not None
 
 
 def validate_values(release: Release) -> None:
     """Helm's check of the values against the chart's values.schema.json (HelmValuesError names the key)."""
-    loaded(release.chart, release.version).validate_schema(release.values)
+    with opened(release.chart, release.version) as loaded:
+        loaded.validate_schema(release.values)
+
+
+# --- what Helm's install action checks first ------------------------------------------------------
+
+_VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$")
+
+
+def _semver(text: str) -> tuple[tuple[int, int, int], str]:
+    m = _VERSION.match(text.strip())
+    if not m:
+        raise InstallRefused(f"{text!r} is not a version")
+    return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0)), m.group(4) or ""
+
+
+def meets(constraint: str, version: str) -> bool:
+    """A Masterminds/semver constraint (`>=1.28.0-0`, `>= 1.19, < 2`, `a || b`) as Helm's
+    chartutil.IsCompatibleRange reads it: a pre-release version (EKS's) only meets comparisons
+    that carry a pre-release themselves."""
+    (number, pre) = _semver(version)
+    for alternative in constraint.split("||"):
+        parts = re.findall(r"(>=|<=|!=|>|<|=)?\s*(v?\d+(?:\.\d+){0,2}(?:-[0-9A-Za-z.-]+)?)", alternative)
+        if not parts:
+            raise InstallRefused(f"kubeVersion {constraint!r} is not a constraint this harness reads")
+        ok = True
+        for op, bound_text in parts:
+            bound, bound_pre = _semver(bound_text)
+            if pre and not bound_pre:
+                ok = False
+                break
+            compare = (number > bound) - (number < bound) or ((pre > bound_pre) - (pre < bound_pre) if pre and bound_pre else 0)
+            ok = ok and {"": compare == 0, "=": compare == 0, "!=": compare != 0, ">": compare > 0, ">=": compare >= 0,
+                         "<": compare < 0, "<=": compare <= 0}[op]
+        if ok:
+            return True
+    return False
+
+
+def _check_installable(release: Release, metadata: dict[str, Any]) -> None:
+    if metadata.get("type") == "library":
+        raise InstallRefused(f"{release.label}: a library chart cannot be installed")
+    try:
+        helm_python.validate_release_name(release.name)
+    except helm_python.HelmInvalidArgError as e:
+        raise InstallRefused(f"{release.label}: {e}") from e
+    wanted = metadata.get("kubeVersion")
+    if wanted and not meets(wanted, release.kube_version):
+        raise InstallRefused(f"{release.label}: chart requires kubeVersion: {wanted} which is incompatible with "
+                             f"Kubernetes {release.kube_version}")
+
+
+@functools.cache
+def api_versions(kube_version: str) -> tuple[str, ...]:
+    """What discovery lists on a cluster of that version: the GA built-in group/versions and their
+    kinds (`apps/v1`, `apps/v1/Deployment`), from the Kubernetes OpenAPI kubernetes-validate ships."""
+    major_minor = ".".join(kube_version.lstrip("v").split("-")[0].split(".")[:2])
+    path = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{major_minor}.0-local" / "_definitions.json"
+    found = set()
+    for definition in json.loads(path.read_text())["$defs"].values():
+        for gvk in definition.get("x-kubernetes-group-version-kind") or []:
+            if re.fullmatch(r"v\d+", gvk["version"]) and gvk["kind"] not in ("Status", "WatchEvent", "DeleteOptions"):
+                group_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+                found |= {group_version, f"{group_version}/{gvk['kind']}"}
+    return tuple(sorted(found))
+
+
+# --- decoding as the provider does ---------------------------------------------------------------
+
+class _GoYamlLoader(yaml.SafeLoader):
+    """Scalars as go-yaml v2 resolves them into plain values (sigs.k8s.io/yaml, under yaml/v2 Parse):
+    `y`/`n` are booleans, `1e3` is a number, `12:30` and dates stay strings, `=` is a string."""
+    bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
+
+
+_GoYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:int",
+                           "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_GoYamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+_GoYamlLoader.add_implicit_resolver(  # yaml.v2 resolve.go: decimal, 0b, 0o/0 octal, 0x; no sexagesimal
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"))
+_GoYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def _documents(text: str, origin: str) -> list[dict[str, Any]]:
+    try:
+        return [d for d in yaml.load_all(text, Loader=_GoYamlLoader) if d]
+    except yaml.YAMLError as e:
+        raise AssertionError(f"{origin} is not YAML: {e}") from e
+
+
+def _expand(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """yaml/v2 `expand`: a list (any object with `items`) stands for its items, recursively."""
+    found = []
+    for o in objects:
+        found += _expand(o["items"]) if isinstance(o.get("items"), list) else [o]
+    return found
+
+
+@functools.cache
+def _reference_crd_scopes() -> dict[tuple[str, str], str]:
+    """The CRDs in ../shared/schemas: the provider finds those a cluster already has in its CRD cache."""
+    found = {}
+    for path in sorted(SCHEMAS.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                found[(doc["spec"]["group"], doc["spec"]["names"]["kind"])] = doc["spec"]["scope"]
+    return found
+
+
+def _normalize(objects: list[dict[str, Any]], release: Release) -> list[dict[str, Any]]:
+    objects = _expand(objects)
+    scopes = {**_reference_crd_scopes(), **{(o["spec"]["group"], o["spec"]["names"]["kind"]): o["spec"]["scope"]
+                                             for o in objects if o.get("kind") == "CustomResourceDefinition"}}
+    for o in objects:
+        if o.get("apiVersion", "").startswith("core/"):
+            o["apiVersion"] = o["apiVersion"][len("core/"):]
+        meta = o.setdefault("metadata", {})
+        if release.skip_await:
+            meta["annotations"] = {**(meta.get("annotations") or {}), SKIP_AWAIT: "true"}
+        if meta.get("namespace"):
+            continue
+        kind, group = o["kind"], o["apiVersion"].rpartition("/")[0]
+        if "." not in group or group.endswith(".k8s.io"):  # a built-in group (kinds.KnownGroupVersions)
+            if kind in NAMESPACED_KINDS:
+                meta["namespace"] = release.namespace
+                continue
+            if kind in CLUSTER_SCOPED_KINDS:
+                continue
+        scope = scopes.get((group, kind))
+        if scope is None:
+            raise UnresolvedScope(f"{release.label}: {kind} {meta.get('name')} ({o['apiVersion']}): the provider cannot "
+                                  "tell its scope offline, so it would be applied without a namespace")
+        if scope == "Namespaced":
+            meta["namespace"] = release.namespace
+    return objects
+
+
+def _install_order(o: dict[str, Any]) -> tuple[int, str]:
+    kind = o.get("kind", "")
+    return (INSTALL_ORDER.index(kind), "") if kind in INSTALL_ORDER else (len(INSTALL_ORDER), kind)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -183,66 +371,37 @@ def _is_manifest(path: str) -> bool:
     return not path.endswith("NOTES.txt") and not posixpath.basename(path).startswith("_")
 
 
-def _documents(text: str, origin: str) -> list[dict[str, Any]]:
-    try:
-        return [d for d in yaml.safe_load_all(text) if d]
-    except yaml.YAMLError as e:
-        raise AssertionError(f"{origin} is not YAML: {e}") from e
-
-
-def _crd_scopes(objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
-    return {(o["spec"]["group"], o["spec"]["names"]["kind"]): o["spec"]["scope"]
-            for o in objects if o.get("kind") == "CustomResourceDefinition"}
-
-
-def _normalize(objects: list[dict[str, Any]], namespace: str, origin: str) -> None:
-    scopes = _crd_scopes(objects)
-    for o in objects:
-        meta = o.setdefault("metadata", {})
-        if meta.get("namespace"):
-            continue
-        kind, group = o["kind"], o["apiVersion"].rpartition("/")[0]
-        if "/" not in o["apiVersion"] or "." not in group or group.endswith(".k8s.io"):
-            if kind in NAMESPACED_KINDS:
-                meta["namespace"] = namespace
-                continue
-            if kind in CLUSTER_SCOPED_KINDS:
-                continue
-        scope = scopes.get((group, kind))
-        if scope is None:
-            raise UnresolvedScope(f"{origin}: {kind} {meta.get('name')} ({o['apiVersion']}): the provider cannot tell its "
-                                  "scope offline, so it would be applied without a namespace")
-        if scope == "Namespaced":
-            meta["namespace"] = namespace
+def _rendered_files(release: Release, loaded: helm_python.Chart) -> dict[str, str]:
+    _check_installable(release, loaded.metadata)
+    options = {"name": release.name, "namespace": release.namespace, "kube_version": release.kube_version,
+               "api_versions": list(api_versions(release.kube_version)), "is_install": True, "revision": 1}
+    # helm_python's Chart.render takes neither the Kubernetes version nor API versions; its native call does.
+    return json.loads(_native.call_string("helm_render", loaded._raw(), release.values_json, json.dumps(options)))
 
 
 @functools.cache
 def _render(release: Release) -> str:
-    chart = loaded(release.chart, release.version)
-    options = {"name": release.name, "namespace": release.namespace, "kube_version": release.kube_version,
-               "is_install": True, "revision": 1}  # `helm template`: a first install
-    # helm_python's Chart.render has no kube_version argument; its native call takes the option.
-    files = json.loads(_native.call_string("helm_render", chart._raw(), release.values_json, json.dumps(options)))
-    objects = [] if release.skip_crds else [d for crd in chart.crds for d in _documents(crd["data"], crd["filename"])]
-    for path in sorted(files):
-        if _is_manifest(path):
-            objects += [d for d in _documents(files[path], path) if HOOK not in (d.get("metadata", {}).get("annotations") or {})]
-    _normalize(objects, release.namespace, release.label)
-    return json.dumps(objects)
+    with opened(release.chart, release.version) as loaded:
+        files = _rendered_files(release, loaded)
+        # After the render: rendering drops the subcharts their conditions turn off, and their CRDs with them.
+        crds = [] if release.skip_crds else [d for crd in loaded.crds for d in _documents(crd["data"], crd["filename"])]
+    manifests = [d for path in sorted(files) if _is_manifest(path) for d in _documents(files[path], path)
+                 if HOOK not in (d.get("metadata", {}).get("annotations") or {})]
+    return json.dumps(_normalize(crds + sorted(manifests, key=_install_order), release))
 
 
 def render(release: Release) -> list[dict[str, Any]]:
     """The objects pulumi-kubernetes applies for the release (a fresh copy: callers may change it).
 
-    Raises ChartSourceMissing, UnresolvedScope, or Helm's own HelmRenderError / HelmValuesError.
+    Raises ChartSourceMissing, InstallRefused, UnresolvedScope, or Helm's own HelmRenderError /
+    HelmValuesError.
     """
     return json.loads(_render(release))
 
 
 def rendered_hooks(release: Release) -> list[dict[str, Any]]:
     """What the chart renders as hooks: Helm would run them, Pulumi never applies them."""
-    chart = loaded(release.chart, release.version)
-    options = {"name": release.name, "namespace": release.namespace, "kube_version": release.kube_version}
-    files = json.loads(_native.call_string("helm_render", chart._raw(), release.values_json, json.dumps(options)))
+    with opened(release.chart, release.version) as loaded:
+        files = _rendered_files(release, loaded)
     return [d for path, text in sorted(files.items()) if _is_manifest(path) for d in _documents(text, path)
             if HOOK in (d.get("metadata", {}).get("annotations") or {})]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_release_names_and_namespaces_are_the_programs(dev: Graph):
         ("qdrant", "qdrant", "1.19.0", "qdrant", "vector-db"),
         # no `name`: the release is named after the resource, as the provider does
         ("nvidia-device-plugin", "nvidia-device-plugin", "0.20.0", "nvidia-device-plugin", "nvidia-device-plugin")}
-    assert {r.kube_version for r in helm.releases(dev)} == {"v1.34.0"}
+    assert {r.kube_version for r in helm.releases(dev)} == {"v1.34.0-eks-0000000"}  # as EKS reports its version
 
 
 def kinds(objects) -> dict[str, list[str]]:
@@ -136,7 +137,8 @@ def test_a_source_missing_its_subcharts_is_refused(tmp_path: Path, monkeypatch):
                                                       "dependencies": [{"name": "grafana", "version": "12.11.1"}]}))
     monkeypatch.setattr(helm, "SOURCES", tmp_path)
     with pytest.raises(helm.ChartSourceMissing, match="grafana found in Chart.yaml, but missing in charts/"):
-        helm.loaded("umbrella", "1.0.0")
+        with helm.opened("umbrella", "1.0.0"):
+            pass
 
 
 def test_an_object_of_unknown_scope_is_refused(tmp_path: Path, monkeypatch):
@@ -150,19 +152,93 @@ def test_an_object_of_unknown_scope_is_refused(tmp_path: Path, monkeypatch):
         helm.render(r)
 
 
-def test_the_engine_renders_for_the_clusters_kubernetes_version(tmp_path: Path, monkeypatch):
-    chart = tmp_path / "capabilities"
+def capabilities_chart(tmp_path: Path, monkeypatch, name: str, kube_version: str = ">=1.28.0-0") -> Path:
+    """A chart that prints what the engine tells it (sources and renders are cached by name: one name a test)."""
+    chart = tmp_path / name
     (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "capabilities", "version": "0.1.0"}))
+    (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": name, "version": "0.1.0",
+                                                      "kubeVersion": kube_version}))
     (chart / "templates" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n"
-        "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  install: {{ .Release.IsInstall | quote }}\n")
+        "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  install: {{ .Release.IsInstall | quote }}\n"
+        '  plain: {{ semverCompare ">=1.21" .Capabilities.KubeVersion.Version | quote }}\n'
+        '  pre: {{ semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version | quote }}\n'
+        '  deployments: {{ .Capabilities.APIVersions.Has "apps/v1/Deployment" | quote }}\n'
+        '  monitoring: {{ .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" | quote }}\n')
     monkeypatch.setattr(helm, "SOURCES", tmp_path)
-    r = helm.Release("capabilities", "capabilities", "0.1.0", "c", "apps", "{}", False, "v1.34.0")
+    return chart
+
+
+def test_the_engine_renders_for_the_clusters_kubernetes_version(dev: Graph, tmp_path: Path, monkeypatch):
+    chart = capabilities_chart(tmp_path, monkeypatch, "capabilities")
+    r = dataclasses.replace(release(dev, "qdrant"), resource="capabilities", chart="capabilities", version="0.1.0",
+                            name="c", values_json="{}")
     (config_map,) = helm.render(r)
-    assert config_map["data"] == {"kube": "v1.34.0", "install": "true"}
+    # EKS's version is a semver pre-release: a comparison without "-0" is false on EKS.
+    assert config_map["data"] == {"kube": "v1.34.0-eks-0000000", "install": "true", "plain": "false", "pre": "true",
+                                  "deployments": "true", "monitoring": "false"}
     with helm_python.Chart.load(chart) as plain:  # the SDK's own render would claim its client's version
         assert "v1.34.0" not in plain.render({}, name="c", namespace="apps")["capabilities/templates/cm.yaml"]
+
+
+def test_a_chart_the_clusters_version_does_not_meet_is_refused(dev: Graph, tmp_path: Path, monkeypatch):
+    capabilities_chart(tmp_path, monkeypatch, "newer-kubernetes", kube_version=">=1.35.0-0")
+    r = dataclasses.replace(release(dev, "qdrant"), resource="newer-kubernetes", chart="newer-kubernetes", version="0.1.0",
+                            name="c", values_json="{}")
+    with pytest.raises(helm.InstallRefused, match="requires kubeVersion: >=1.35.0-0 which is incompatible"):
+        helm.render(r)
+    with pytest.raises(helm.InstallRefused, match="Bad_Name|release name"):
+        helm.render(dataclasses.replace(r, name="Bad_Name", kube_version="v1.36.0"))
+
+
+@pytest.mark.parametrize("constraint,version,expected", [
+    (">=1.28.0-0", "v1.34.0-eks-0000000", True), (">=1.28.0", "v1.34.0-eks-0000000", False),  # a pre-release
+    (">=1.28.0", "v1.34.0", True), (">= 1.19.0-0", "v1.34.0", True), (">=v1.23.0-0", "v1.22.9", False),
+    (">=1.25, <1.34", "v1.34.0", False), ("<1.20 || >=1.30", "v1.34.0", True), ("=1.34.0", "v1.34.0", True),
+])
+def test_kube_version_constraints_read_as_helm_reads_them(constraint, version, expected):
+    assert helm.meets(constraint, version) is expected
+
+
+def test_rendered_yaml_is_decoded_as_the_provider_decodes_it():
+    (doc,) = helm._documents("a: y\nb: 1e3\nc: 12:30\nd: 2026-12-03\ne: =\nf: 0x1f\ng: yes\nh: '1'\n", "t")
+    assert doc == {"a": True, "b": 1000.0, "c": "12:30", "d": "2026-12-03", "e": "=", "f": 31, "g": True, "h": "1"}
+
+
+def test_lists_expand_core_v1_is_v1_and_skip_await_marks_every_object(dev: Graph):
+    r = dataclasses.replace(release(dev, "qdrant"), skip_await=True)
+    listed = [{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "core/v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+        {"apiVersion": "v1", "kind": "ConfigMapList", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}]}]}]
+    objects = helm._normalize(listed, r)
+    assert [(o["apiVersion"], o["metadata"]["name"], o["metadata"]["namespace"]) for o in objects] == [
+        ("v1", "a", "vector-db"), ("v1", "b", "vector-db")]
+    assert all(o["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"} for o in objects)
+    assert all(o["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true" for o in helm.render(r))
+    assert not any("annotations" in o["metadata"] and "pulumi.com/skipAwait" in o["metadata"]["annotations"]
+                   for o in helm.render(release(dev, "qdrant")))
+
+
+def test_a_render_leaves_no_trace_on_the_next(dev: Graph):
+    """Rendering drops disabled subcharts from a loaded chart: each render loads it afresh."""
+    base = release(dev, "nvidia-device-plugin")
+    with_gfd = with_values(base, lambda v: v.update(gfd={"enabled": True}))
+    kinds_with = {o["kind"] for o in helm.render(with_gfd)}
+    assert "CustomResourceDefinition" in kinds_with  # node-feature-discovery, a subchart the condition turns on
+    assert len(helm.render(base)) == 5 and len(helm.render(dataclasses.replace(with_gfd, name="again"))) > 5
+
+
+# pkg/engine/funcs.go from v4.0.0 (mustToJson is sprig's, in Helm 3 too).
+HELM_4_ONLY_FUNCTIONS = ("mustToYaml", "mustToToml")
+
+
+def test_no_deployed_chart_uses_a_template_function_the_providers_helm_lacks(graph: Graph):
+    """The engine is Helm 4; pulumi-kubernetes renders with Helm 3.20 (provider/go.mod)."""
+    for r in helm.releases(graph):
+        for path in helm.source_dir(r.chart, r.version).rglob("*"):
+            if path.suffix in (".yaml", ".yml", ".tpl", ".txt") and "templates" in path.parts:
+                text = path.read_text(errors="replace")
+                assert not [f for f in HELM_4_ONLY_FUNCTIONS if re.search(rf"\b{f}\b", text)], path
 
 
 # --- the values, through the engine -----------------------------------------------------------------
