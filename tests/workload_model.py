@@ -37,7 +37,6 @@ class Applied:
     """An object the cluster gets, and where it comes from: the program, or a release's label."""
     manifest: dict[str, Any]
     source: str
-    resource: Registered | None = None  # the program's registration (None for a rendered object)
 
     @property
     def kind(self) -> str:
@@ -59,7 +58,7 @@ class Applied:
 def applied(graph: Graph) -> list[Applied]:
     """Every object the cluster gets from the program and its charts (computed once per graph)."""
     if "applied" not in graph.cache:
-        own = [Applied(m, PROGRAM, r) for r, m in kubernetes_objects(graph)]
+        own = [Applied(m, PROGRAM) for _, m in kubernetes_objects(graph)]
         rendered = [Applied(m, release.label) for release in helm.releases(graph) for m in helm.render(release)]
         graph.cache["applied"] = own + rendered
     return graph.cache["applied"]
