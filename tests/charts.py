@@ -44,14 +44,15 @@ import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import helm_python
 import kubernetes_validate
 import yaml
 from helm_python import _native
 
-from tests.harness import ROOT, SCHEMAS, Graph, Registered
+from tests.crds import reference_crds
+from tests.harness import ROOT, Graph, Registered
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 CLUSTER_TYPE = "eks:index:Cluster"
@@ -320,21 +321,14 @@ def _expand(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-@functools.cache
-def _reference_crd_scopes() -> dict[tuple[str, str], str]:
-    """The CRDs in ../shared/schemas: the provider finds those a cluster already has in its CRD cache."""
-    found = {}
-    for path in sorted(SCHEMAS.rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                found[(doc["spec"]["group"], doc["spec"]["names"]["kind"])] = doc["spec"]["scope"]
-    return found
+def _scopes(crds: Iterable[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(c["spec"]["group"], c["spec"]["names"]["kind"]): c["spec"]["scope"] for c in crds}
 
 
 def _normalize(objects: list[dict[str, Any]], release: Release) -> list[dict[str, Any]]:
     objects = _expand(objects)
-    scopes = {**_reference_crd_scopes(), **{(o["spec"]["group"], o["spec"]["names"]["kind"]): o["spec"]["scope"]
-                                             for o in objects if o.get("kind") == "CustomResourceDefinition"}}
+    # The reference CRDs stand for those a cluster already has (the provider's CRD cache), then the chart's own.
+    scopes = {**_scopes(reference_crds()), **_scopes(o for o in objects if o.get("kind") == "CustomResourceDefinition")}
     for o in objects:
         if o.get("apiVersion", "").startswith("core/"):
             o["apiVersion"] = o["apiVersion"][len("core/"):]
@@ -381,13 +375,15 @@ def _rendered_files(release: Release, loaded: helm_python.Chart) -> dict[str, st
 
 @functools.cache
 def _render(release: Release) -> str:
+    """{"applied": what Pulumi applies, "hooks": what Helm would run as hooks}, as JSON."""
     with opened(release.chart, release.version) as loaded:
         files = _rendered_files(release, loaded)
         # After the render: rendering drops the subcharts their conditions turn off, and their CRDs with them.
         crds = [] if release.skip_crds else [d for crd in loaded.crds for d in _documents(crd["data"], crd["filename"])]
-    manifests = [d for path in sorted(files) if _is_manifest(path) for d in _documents(files[path], path)
-                 if HOOK not in (d.get("metadata", {}).get("annotations") or {})]
-    return json.dumps(_normalize(crds + sorted(manifests, key=_install_order), release))
+    documents = [d for path in sorted(files) if _is_manifest(path) for d in _documents(files[path], path)]
+    is_hook = lambda d: HOOK in (d.get("metadata", {}).get("annotations") or {})  # noqa: E731
+    manifests = sorted((d for d in documents if not is_hook(d)), key=_install_order)
+    return json.dumps({"applied": _normalize(crds + manifests, release), "hooks": [d for d in documents if is_hook(d)]})
 
 
 def render(release: Release) -> list[dict[str, Any]]:
@@ -396,12 +392,9 @@ def render(release: Release) -> list[dict[str, Any]]:
     Raises ChartSourceMissing, InstallRefused, UnresolvedScope, or Helm's own HelmRenderError /
     HelmValuesError.
     """
-    return json.loads(_render(release))
+    return json.loads(_render(release))["applied"]
 
 
 def rendered_hooks(release: Release) -> list[dict[str, Any]]:
     """What the chart renders as hooks: Helm would run them, Pulumi never applies them."""
-    with opened(release.chart, release.version) as loaded:
-        files = _rendered_files(release, loaded)
-    return [d for path, text in sorted(files.items()) if _is_manifest(path) for d in _documents(text, path)
-            if HOOK in (d.get("metadata", {}).get("annotations") or {})]
+    return json.loads(_render(release))["hooks"]
