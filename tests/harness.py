@@ -138,6 +138,9 @@ class Registered:
     raw_inputs: dict[str, Any]  # with Secret / ResourceRef / UNKNOWN markers
     id: str = ""  # what the mocks answered
     delete_before_replace: bool = False
+    import_id: str = ""  # ResourceOptions(import_=...): adopt an existing object instead of creating it
+    # CustomTimeouts as the engine receives them (Go duration strings, "" when unset).
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -327,7 +330,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             type=request.type, name=request.name, urn=urn, custom=bool(request.custom), parent=request.parent,
             provider=request.provider, dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            raw_inputs=inputs, delete_before_replace=request.deleteBeforeReplace,
+            raw_inputs=inputs, delete_before_replace=request.deleteBeforeReplace, import_id=request.importId,
+            custom_timeouts={k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
+                             if getattr(request.customTimeouts, k)},
         )
         self.registered.append(record)
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
