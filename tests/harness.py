@@ -158,6 +158,7 @@ class Graph:
     exports: dict[str, Any]
     seconds: float
     reads: list[Registered] = field(default_factory=list)  # Resource.get(...): existing objects the program reads
+    invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # data-source calls, in order
     # What tests derive from the graph (rendered charts, pods): computed once; a changed copy starts empty.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -207,9 +208,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         self.region = region
         self.monitor: RecordingMonitor | None = None
         self.calls: list[str] = []
+        self.invokes: list[tuple[str, dict[str, Any]]] = []  # (token, arguments): what the program asked AWS
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append(args.token)
+        self.invokes.append((args.token, dict(args.args)))
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{z}" for z in "abcd"]
             return {"names": names, "zoneIds": [f"usw2-az{i}" for i in range(1, 5)], "id": self.region}
@@ -396,7 +399,7 @@ def run_program(stack: str, config: dict[str, Any] | None = None, secret_keys: I
         output = pulumi.Output.from_input(value)
         exports[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
     return Graph(stack=stack, resources=list(monitor.registered), exports=exports, seconds=seconds,
-                 reads=list(monitor.reads))
+                 reads=list(monitor.reads), invokes=list(mocks.invokes))
 
 
 CUSTOM_API_GROUPS = ("skupper.io",)  # custom resources: validated against their CRDs, not Kubernetes' schemas
