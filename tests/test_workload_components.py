@@ -30,8 +30,11 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
     spec, pod = job["spec"], job["spec"]["template"]["spec"]
     assert job["metadata"]["namespace"] == "training"
     assert job["metadata"]["annotations"][SKIP_AWAIT] == "true"  # pulumi up does not wait hours
-    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"]) == (
-        cfg.backoff_limit, cfg.active_deadline_hours * 3600, cfg.ttl_hours_after_finished * 3600)
+    assert (spec["backoffLimit"], spec["ttlSecondsAfterFinished"]) == (cfg.backoff_limit, cfg.ttl_hours_after_finished * 3600)
+    # The deadline counts from when a kubelet accepts the pod (PodStatus.startTime), not from the Job's
+    # start: waiting for a spot GPU node cannot use it up. The Job itself has none.
+    assert "activeDeadlineSeconds" not in spec
+    assert pod["activeDeadlineSeconds"] == cfg.active_deadline_hours * 3600
     # A spot reclaim does not use up a retry.
     assert spec["podFailurePolicy"]["rules"] == [
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
@@ -89,6 +92,35 @@ def test_inference_serves_the_model_and_adapters_from_a_pinned_vllm(graph: Graph
     assert deployment["metadata"]["annotations"][SKIP_AWAIT] == "true"
     # Rolling over without a surge: never more GPU pods than replicas.
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+def test_vllm_runs_as_its_images_user_with_a_read_only_root(dev: Graph):
+    pod = manifest(dev, "Deployment", "llm")["spec"]["template"]["spec"]
+    # vllm-project/vllm's image: user vllm, UID 2000, group 0; any other UID has no passwd entry.
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (2000, 0)
+    server = next(c for c in pod["containers"] if c["name"] == "vllm")
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    writable = {m["mountPath"] for m in server["volumeMounts"] if not m.get("readOnly")}
+    assert writable == {"/models", "/tmp", "/dev/shm"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounted = {m["mountPath"]: volumes[m["name"]] for m in server["volumeMounts"]}
+    assert all("emptyDir" in mounted[path] for path in writable)
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    # Every cache the server writes lies on a writable mount.
+    for key in ("HOME", "HF_HOME", "VLLM_CACHE_ROOT", "VLLM_CONFIG_ROOT", "XDG_CACHE_HOME", "TRITON_CACHE_DIR",
+                "TORCHINDUCTOR_CACHE_DIR", "TMPDIR"):
+        assert any(env[key] == path or env[key].startswith(path + "/") for path in writable), key
+
+
+def test_an_edited_script_rolls_the_inference_pods(dev: Graph, monkeypatch, tmp_path):
+    from workloads import inference
+    template = manifest(dev, "Deployment", "llm")["spec"]["template"]
+    scripts = manifest(dev, "ConfigMap", "llm-scripts")["data"]
+    digest = template["metadata"]["annotations"][inference.SCRIPTS_DIGEST_ANNOTATION]
+    assert digest == inference.scripts_digest(scripts)
+    edited = {**scripts, "serve.sh": scripts["serve.sh"] + "# edited\n"}
+    assert inference.scripts_digest(edited) != digest
+    assert inference.scripts_digest({"a": "bc"}) != inference.scripts_digest({"ab": "c"})
 
 
 def test_inference_scripts_are_shipped_verbatim(dev: Graph):
@@ -159,13 +191,7 @@ def test_qdrant_release(graph: Graph):
 
 # --- what `pulumi up` waits for ----------------------------------------------------------------
 
-def test_pulumi_up_waits_for_no_training_run_model_load_or_image_push(graph: Graph):
-    for kind in ("Deployment", "Job"):
-        for _, m in wm.objects(graph, kind):
-            assert m["metadata"].get("annotations", {}).get(SKIP_AWAIT) == "true", f"{kind} {m['metadata']['name']}"
-    for _, m in wm.objects(graph, "Service"):
-        if m["spec"].get("type") == "LoadBalancer":
-            assert m["metadata"]["annotations"][SKIP_AWAIT] == "true"
+# Whether `pulumi up` can wait for each of them, and how long it takes: tests/test_first_deploy.py.
 
 
 def test_awaited_charts_wait_for_volumes_and_nothing_else_slow(graph: Graph):

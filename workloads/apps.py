@@ -55,9 +55,10 @@ def web_app(name: str, spec: WebAppSpec, *, service_type: str = "ClusterIP",
     )
     deployment = k8s.apps.v1.Deployment(
         name,
-        # Skip await: our images are pushed after the first `pulumi up` creates their repositories;
-        # the pods start as soon as the image is there (watch with kubectl rollout status).
-        metadata=kube.object_meta(spec.app, spec.namespace, labels, kube.SKIP_AWAIT),
+        # Awaited: the image exists before the Deployment does (built in this update, or checked in
+        # ECR at preview), the pods are CPU pods that start in about a minute, and a broken image or
+        # config fails the update instead of passing unnoticed (tests/deploy_model.py).
+        metadata=kube.object_meta(spec.app, spec.namespace, labels),
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=spec.replicas,
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),

@@ -88,11 +88,14 @@ class Chatbot(pulumi.ComponentResource):
         )
         self.deployment, self.service = apps.web_app(
             name, spec, service_type=service_type, load_balancer_source_ranges=config.source_ranges,
-            service_annotations={**annotations, **(kube.SKIP_AWAIT if service_type == "LoadBalancer" else {})},
+            # A LoadBalancer Service is awaited until the cloud controller writes the NLB's hostname.
+            service_annotations=annotations,
             opts=k8s_opts)
         if config.exposure == "ingress":
             k8s.networking.v1.Ingress(
-                f"{name}-ingress", metadata=kube.object_meta(APP, namespace, POD_LABELS),
+                # Not awaited: the address comes from the ingress controller of `ingressClass`, which this
+                # program does not install; pulumi-kubernetes would wait for it (provider/pkg/await/ingress.go).
+                f"{name}-ingress", metadata=kube.object_meta(APP, namespace, POD_LABELS, kube.SKIP_AWAIT),
                 spec=k8s.networking.v1.IngressSpecArgs(
                     ingress_class_name=config.ingress_class,
                     tls=[k8s.networking.v1.IngressTLSArgs(hosts=[config.ingress_host], secret_name=config.ingress_tls_secret)],

@@ -131,13 +131,15 @@ class FineTuneJob(pulumi.ComponentResource):
                 core.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
         )
+        # The deadline is the pod's, not the Job's: a Job's activeDeadlineSeconds counts from the Job's
+        # start, while its pod waits for a spot GPU node, and fails it DeadlineExceeded before it trains.
+        # A pod's counts from when a kubelet accepts it (PodStatus.startTime): the run and its image pull.
         deadline = config.active_deadline_hours * 3600
         self.job = k8s.batch.v1.Job(
             name,
             metadata=kube.object_meta(job_name(config), namespace, labels, kube.SKIP_AWAIT),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=config.backoff_limit,
-                active_deadline_seconds=deadline,
                 ttl_seconds_after_finished=config.ttl_hours_after_finished * 3600,
                 # A spot reclaim is not the program's fault: it must not use up the retries.
                 pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
@@ -153,6 +155,7 @@ class FineTuneJob(pulumi.ComponentResource):
                     spec=core.PodSpecArgs(
                         service_account_name=account_name,
                         restart_policy="Never",
+                        active_deadline_seconds=deadline,
                         security_context=kube.pod_security_context(CONTAINER_UID),
                         node_selector=dict(gpu.node_selector),
                         affinity=kube.instance_types_affinity(config.placement.instance_types),

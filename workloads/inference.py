@@ -9,10 +9,11 @@ adapter into a scratch volume, under an IRSA role that can only read those prefi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,7 +33,19 @@ SCRIPTS = Path(__file__).parent / "scripts"
 # Pinned engine and sync images (the vLLM image is ~10 GB: a GPU node's first pull takes minutes).
 VLLM_IMAGE = "vllm/vllm-openai:v0.31.0"
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.37.9"
-VLLM_UID = 1000
+# The vLLM image's own non-root user: `vllm`, UID 2000 in group 0 (vllm-project/vllm docker/Dockerfile).
+# A UID with no passwd entry breaks `getpass.getuser()`, which torch and triton call for cache paths.
+VLLM_UID, VLLM_GID = 2000, 0
+# The pod template carries a digest of the scripts it mounts: an edited script rolls the pods.
+SCRIPTS_DIGEST_ANNOTATION = "genai.platform/scripts-sha256"
+
+
+def scripts_digest(scripts: Mapping[str, str]) -> str:
+    """sha256 over the scripts' names and contents, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(scripts):
+        digest.update(name.encode() + b"\0" + scripts[name].encode() + b"\0")
+    return digest.hexdigest()
 
 
 def endpoint(config: InferenceConfig) -> kube.ServiceEndpoint:
@@ -71,6 +84,9 @@ def server_environment(config: InferenceConfig) -> dict[str, str]:
         "VLLM_CACHE_ROOT": f"{MODELS_DIR}/vllm-cache",
         "XDG_CACHE_HOME": f"{MODELS_DIR}/cache",
         "TRITON_CACHE_DIR": f"{MODELS_DIR}/triton",
+        "VLLM_CONFIG_ROOT": f"{MODELS_DIR}/vllm-config",
+        "TORCHINDUCTOR_CACHE_DIR": f"{MODELS_DIR}/inductor",
+        "TMPDIR": "/tmp",
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
     }
@@ -98,8 +114,9 @@ class InferenceService(pulumi.ComponentResource):
         self.role, account = kube.workload_identity(
             name, oidc=platform.oidc, namespace=namespace, account=service, policy_json=policy,
             labels=labels, parent=self, k8s_opts=k8s_opts)
+        script_files = {p.name: p.read_text() for p in sorted(SCRIPTS.glob("*.sh"))}
         scripts = core.ConfigMap(f"{name}-scripts", metadata=kube.object_meta(scripts_name, namespace, labels),
-                                 data={p.name: p.read_text() for p in sorted(SCRIPTS.glob("*.sh"))}, opts=k8s_opts)
+                                 data=script_files, opts=k8s_opts)
         depends: list[pulumi.Resource] = [account, scripts]
         token_env = []
         if args.hugging_face_token is not None:
@@ -138,14 +155,17 @@ class InferenceService(pulumi.ComponentResource):
             startup_probe=kube.http_probe("/health", "http", period=10, failures=180),
             readiness_probe=kube.http_probe("/health", "http", period=10, failures=3),
             liveness_probe=kube.http_probe("/health", "http", period=20, failures=3, timeout=10),
-            # Python packages write next to themselves at run time (kernels, compiled graphs): a writable root.
-            security_context=kube.container_security_context(read_only_root=False),
-            volume_mounts=[*mounts, core.VolumeMountArgs(name="dshm", mount_path="/dev/shm")],
+            # A read-only root: every cache vLLM, torch and triton write is pointed under /models (HOME,
+            # HF_HOME, VLLM_CACHE_ROOT, ... in server_environment), and scratch files go to /tmp.
+            security_context=kube.container_security_context(),
+            volume_mounts=[*mounts, core.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
+                           core.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
         gpu = platform.gpu_scheduling
         self.deployment = k8s.apps.v1.Deployment(
             name,
-            # Skip await: the first start waits for a GPU node, a 10 GB image and the weights.
+            # Skip await: the first start waits for a GPU node, a 10 GB image and the weights
+            # (tests/deploy_model.py predicts 10 minutes and more: pulumi-kubernetes' default timeout).
             metadata=kube.object_meta(service, namespace, labels, kube.SKIP_AWAIT),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=config.replicas,
@@ -154,10 +174,11 @@ class InferenceService(pulumi.ComponentResource):
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
                     max_surge=0, max_unavailable=1)),
                 template=core.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={
+                        SCRIPTS_DIGEST_ANNOTATION: scripts_digest(script_files)}),
                     spec=core.PodSpecArgs(
                         service_account_name=service,
-                        security_context=kube.pod_security_context(VLLM_UID),
+                        security_context=kube.pod_security_context(VLLM_UID, VLLM_GID),
                         node_selector=dict(gpu.node_selector),
                         affinity=kube.instance_types_affinity(config.placement.instance_types),
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
@@ -173,9 +194,11 @@ class InferenceService(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)),
         )
+        # Not awaited either: pulumi-kubernetes holds a Service while a selected pod has an IP and is
+        # not Ready (provider/pkg/await/service.go), which is the whole model load.
         self.service = core.Service(
             f"{name}-svc",
-            metadata=kube.object_meta(service, namespace, labels),
+            metadata=kube.object_meta(service, namespace, labels, kube.SKIP_AWAIT),
             spec=core.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=[
                 core.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")]),
             opts=k8s_opts,

@@ -91,10 +91,11 @@ def app_labels(app: str) -> dict[str, str]:
     return {APP_LABEL: app, PART_OF_LABEL: PART_OF}
 
 
-def pod_security_context(uid: int = NON_ROOT_UID) -> core.PodSecurityContextArgs:
-    """Pod Security "restricted": non-root, the runtime's seccomp profile."""
+def pod_security_context(uid: int = NON_ROOT_UID, gid: int | None = None) -> core.PodSecurityContextArgs:
+    """Pod Security "restricted": non-root, the runtime's seccomp profile; the group defaults to the UID."""
+    gid = uid if gid is None else gid
     return core.PodSecurityContextArgs(
-        run_as_non_root=True, run_as_user=uid, run_as_group=uid, fs_group=uid,
+        run_as_non_root=True, run_as_user=uid, run_as_group=gid, fs_group=gid,
         seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
     )
 

@@ -1,0 +1,112 @@
+"""`pulumi up` completes: nothing it waits for can time out, on a first deploy or on a running cluster.
+
+The rules are pulumi-kubernetes' (tests/deploy_model.py cites them); the durations are estimates,
+so an awaited object must be predicted ready with `MARGIN_SECONDS` to spare.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from scripts import first_deploy
+from tests import deploy_model as dm
+from tests.harness import Graph, run_program, stack_config
+
+MARGIN_SECONDS = 120.0
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+
+
+def too_slow(t: dm.Timeline) -> list[str]:
+    return [f"{s.ident} ({s.waits_for}): {dm.minutes(s.finish - s.start)} of {dm.minutes(s.timeout)}"
+            for s in t.awaited if s.timeout < dm.NEVER and s.finish - s.start > s.timeout - MARGIN_SECONDS]
+
+
+def tampered(graph: Graph, type_: str, name: str, change) -> Graph:
+    resources = copy.deepcopy(graph.resources)
+    change(next(r for r in resources if r.type == type_ and r.name == name).raw_inputs)
+    return Graph(graph.stack, resources, graph.exports, graph.seconds, reads=graph.reads, invokes=graph.invokes)
+
+
+@pytest.mark.parametrize("world", dm.WORLDS)
+def test_nothing_awaited_can_time_out(graph: Graph, world: str):
+    assert too_slow(dm.timeline(graph, world)) == []
+
+
+@pytest.mark.parametrize("exposure", ["loadBalancer", "ingress"])
+def test_every_chatbot_exposure_completes(exposure: str):
+    config = stack_config("prod")
+    chatbot = dict(config.get("genai-eks:chatbot") or {})
+    chatbot.update(exposure=exposure)
+    if exposure == "loadBalancer":
+        chatbot.update(sourceRanges=["203.0.113.0/24"])
+    else:
+        chatbot.pop("sourceRanges", None)
+        chatbot.pop("tlsCertificateArn", None)
+        chatbot.update(ingressHost="chat.example.com", ingressTlsSecret="chat-tls", ingressClass="nginx")
+    graph = run_program("prod", {**config, "genai-eks:chatbot": chatbot})
+    for world in dm.WORLDS:
+        assert too_slow(dm.timeline(graph, world)) == [], world
+
+
+def test_the_first_deploy_waits_for_the_cluster_and_its_nodes(dev: Graph):
+    t = dm.timeline(dev, dm.FIRST_DEPLOY)
+    cluster = t.step("eks:index:Cluster cluster")
+    nodes = t.step("eks:index:ManagedNodeGroup nodes-system")
+    assert nodes.start >= cluster.finish, "pulumi-eks's node group reads the cluster it is given"
+    assert 15 * 60 <= t.duration <= 40 * 60, dm.minutes(t.duration)
+    # Kubernetes objects need the provider, and so the control plane.
+    qdrant = next(s for s in t.steps if s.ident.startswith("StatefulSet vector-db/qdrant"))
+    assert qdrant.start >= cluster.finish
+
+
+# --- the model catches what pulumi-kubernetes would hold the update for ------------------------
+
+def test_a_service_before_pods_that_cannot_become_ready_times_out(dev: Graph):
+    """service.go: a selected pod with an IP that is not Ready (an image that was never pushed)."""
+    def missing_image(inputs):
+        inputs["spec"]["template"]["spec"]["containers"][0]["image"] = \
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com/genai-dev/rag:never-pushed"
+    graph = tampered(dev, DEPLOYMENT, "rag", missing_image)
+    failures = [s.ident for s in dm.timeline(graph, dm.RUNNING_CLUSTER).failures]
+    assert "Service rag/rag" in failures and "Deployment rag/rag" in failures
+
+
+def test_a_service_of_pods_still_pending_passes_after_its_endpoints_settle(dev: Graph):
+    """service.go: a pod with no IP yet (no node) is no not-ready address."""
+    t = dm.timeline(dev, dm.FIRST_DEPLOY)
+    hub = t.step("Service jupyterhub/hub (chart jupyterhub 4.4.0 (release jupyterhub/jupyterhub))")
+    assert hub.finish - hub.start <= 60
+
+
+def test_the_model_server_is_not_awaited_and_would_time_out_if_it_were(dev: Graph):
+    for world in dm.WORLDS:
+        for ident in ("Deployment inference/llm", "Service inference/llm"):
+            assert not dm.timeline(dev, world).step(ident).awaited, ident
+    unskipped = tampered(dev, SERVICE, "llm-svc", lambda i: i["metadata"].pop("annotations"))
+    unskipped = tampered(unskipped, DEPLOYMENT, "llm", lambda i: i["metadata"].pop("annotations"))
+    slow = too_slow(dm.timeline(unskipped, dm.RUNNING_CLUSTER))
+    assert any(s.startswith("Deployment inference/llm") for s in slow), slow
+    assert any(s.startswith("Service inference/llm") for s in slow), slow
+
+
+def test_an_awaited_ingress_or_training_job_times_out(dev: Graph):
+    unskipped = tampered(dev, "kubernetes:batch/v1:Job", "finetune-loyalty", lambda i: i["metadata"].pop("annotations"))
+    assert "Job training/finetune-loyalty-1" in [s.ident for s in dm.timeline(unskipped, dm.RUNNING_CLUSTER).failures]
+
+
+def test_timeouts_come_from_custom_timeouts_then_the_annotation(dev: Graph):
+    t = dm.timeline(dev, dm.FIRST_DEPLOY)
+    assert t.step("Site private-model/genai-dev").timeout == 20 * 60  # customTimeouts(create="20m")
+    annotated = tampered(dev, SERVICE, "rag-svc", lambda i: i["metadata"].setdefault("annotations", {}).update(
+        {"pulumi.com/timeoutSeconds": "90"}))
+    assert dm.timeline(annotated, dm.FIRST_DEPLOY).step("Service rag/rag").timeout == 90
+
+
+def test_the_script_prints_each_stack_and_fails_on_a_timeout(capsys):
+    lines: list[str] = []
+    assert first_deploy.main(["dev"], lines.append) == 0
+    assert any(line.startswith("dev, first deploy: `pulumi up` takes about ") for line in lines)
+    assert any(line.startswith("  awaited ") and "timeout 10.0 min" in line for line in lines)
