@@ -3,8 +3,9 @@
 Two worlds are modelled for each stack:
 - `FIRST_DEPLOY`: nothing exists; the VPC, the control plane, the node groups and the add-ons are
   created in this update, and Kubernetes objects meet a cluster whose nodes are still joining.
-- `RUNNING_CLUSTER`: the AWS layer is already up (nodes joined, GPU nodes at their desired size,
-  the EBS CSI driver running) and the Kubernetes objects are (re)applied: a workload switched on
+- `RUNNING_CLUSTER`: the AWS layer is already up (nodes joined, GPU nodes at their desired size
+  with the NVIDIA device plugin advertising their GPUs, the EBS CSI driver running) and the
+  Kubernetes objects are (re)applied: a workload switched on
   later, or an update that touches an awaited object. A rule that holds only because the nodes
   happen to be late on a first deploy fails here.
 
@@ -68,7 +69,6 @@ NODE_GROUP = "eks:index:ManagedNodeGroup"
 ADDON = "aws:eks/addon:Addon"
 IMAGE_BUILD = "docker-build:index:Image"
 EBS_CSI = "aws-ebs-csi-driver"
-GPU_TAINT_KEY = "nvidia.com/gpu"
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 
 # Seconds a resource takes to create (estimates; AWS publishes ranges, not figures).
@@ -157,6 +157,7 @@ class Timeline:
     stack: str
     world: str
     steps: list[Step]
+    critical_path: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Step]:
@@ -207,6 +208,7 @@ class Model:
         self._start: dict[str, float] = {}
         self.steps: list[Step] = []
         self._pod_cache: dict[tuple, tuple[float, float]] = {}
+        self.blocker: dict[str, str | None] = {}  # what a resource waited for last
 
     # --- the schedule --------------------------------------------------------------------------
     def start(self, r: Registered) -> float:
@@ -218,12 +220,28 @@ class Model:
             # the SDK records (pulumi/runtime/rpc.py: exclude_resource_refs_from_deps), but the remote
             # component reads its outputs, so its children wait for it.
             deps |= set(_references(r.raw_inputs))
-            self._start[r.urn] = max((self.finish_urn(u) for u in deps), default=0.0)
+            finished = {u: self.finish_urn(u) for u in deps}
+            latest = max(finished, key=finished.get, default=None)
+            self.blocker[r.urn] = latest
+            self._start[r.urn] = finished[latest] if latest else 0.0
         return self._start[r.urn]
 
     def finish_urn(self, urn: str) -> float:
         r = self.by_urn.get(urn)
         return self.finish(r) if r is not None else 0.0
+
+    def critical_path(self) -> list[tuple[str, float]]:
+        """(resource, when it finished) back from the last resource to finish to the first."""
+        last = max(self.graph.resources, key=self.finish)
+        path, urn = [], last.urn
+        while urn:
+            r = self.by_urn[urn]
+            path.append((f"{r.type.split(':')[-1]} {r.name}", self.finish(r)))
+            urn = self.blocker.get(urn)
+            if not r.custom and not self._is_remote(r) and urn is None:
+                children = self.children.get(r.urn, [])
+                urn = max(children, key=self.finish).urn if children else None
+        return path[::-1]
 
     def finish(self, r: Registered) -> float:
         if r.urn in self._finish:
@@ -264,29 +282,38 @@ class Model:
         return start + seconds
 
     # --- the world the pods meet ---------------------------------------------------------------
-    def node_groups(self) -> list[tuple[Registered, bool, tuple[str, ...], int]]:
-        """(group, GPU?, instance types, desired size) for each managed node group."""
+    def node_kinds(self) -> list[NodeKind]:
+        """The nodes each managed node group brings: one kind per instance type, labelled and tainted
+        as the group's inputs say (EKS adds the instance-type label; `NO_SCHEDULE` is `NoSchedule`)."""
         found = []
         for g in self.graph.of_type(NODE_GROUP):
-            gpu = any(t.get("key") == GPU_TAINT_KEY for t in g.inputs.get("taints") or [])
-            found.append((g, gpu, tuple(g.inputs.get("instanceTypes") or ()),
-                          int(g.inputs["scalingConfig"]["desiredSize"])))
+            taints = tuple((t["key"], t.get("value"), _TAINT_EFFECTS[t["effect"]]) for t in g.inputs.get("taints") or [])
+            for instance_type in g.inputs.get("instanceTypes") or ():
+                labels = {**(g.inputs.get("labels") or {}), INSTANCE_TYPE_LABEL: instance_type}
+                found.append(NodeKind(g, labels, taints, int(g.inputs["scalingConfig"]["desiredSize"])))
         return found
 
-    def nodes_up(self, gpu: bool, instance_types: Iterable[str] | None = None) -> float:
-        """When the first node of that kind is Ready (NEVER: none in this update)."""
-        wanted = set(instance_types) if instance_types is not None else None
-        times = [self.finish(g) for g, is_gpu, types, desired in self.node_groups()
-                 if is_gpu == gpu and desired > 0 and (wanted is None or wanted & set(types))]
+    def node_ready(self, spec: dict[str, Any], gpus: bool) -> float:
+        """When the first node the pod fits is Ready (NEVER: none joins in this update). A pod that
+        requests GPUs also waits for the NVIDIA device plugin to advertise them on that node."""
+        times = []
+        for kind in self.node_kinds():
+            if kind.desired == 0 or not kind.fits(spec):
+                continue
+            up = 0.0 if self.world == RUNNING_CLUSTER else self.finish(kind.group)
+            if gpus and self.world == FIRST_DEPLOY:  # on a running cluster the plugin runs on its nodes already
+                up = self._gpus_advertised(kind, up)
+            times.append(up)
         return min(times, default=NEVER)
 
-    def gpus_allocatable(self, instance_types: Iterable[str] | None) -> float:
-        node = self.nodes_up(True, instance_types)
+    def _gpus_advertised(self, kind: NodeKind, node_up: float) -> float:
         plugins = [c for c in self.graph.of_type(helm.CHART_TYPE) if c.inputs.get("chart") == DEVICE_PLUGIN_CHART]
-        if not plugins or node == NEVER:
-            return NEVER  # nothing advertises nvidia.com/gpu: a GPU pod stays Pending
-        plugin = max(node, self.start(plugins[0]))
-        return plugin + POD_SANDBOX_SECONDS + self.pull_seconds("nvcr.io/nvidia/k8s-device-plugin") + DEVICE_PLUGIN_SECONDS
+        plugin_pods = [p for p in wm.pods(self.graph) if p.namespace == DEVICE_PLUGIN_CHART and p.kind == "DaemonSet"
+                       and kind.fits(p.spec)]
+        if not plugins or not plugin_pods:
+            return NEVER  # nothing advertises nvidia.com/gpu there: a GPU pod stays Pending
+        started = max(node_up, self.start(plugins[0]))
+        return started + POD_SANDBOX_SECONDS + self.pull_seconds("nvcr.io/nvidia/k8s-device-plugin") + DEVICE_PLUGIN_SECONDS
 
     def volumes_ready(self) -> float:
         addons = [a for a in self.graph.of_type(ADDON) if a.inputs.get("addonName") == EBS_CSI]
@@ -325,15 +352,7 @@ class Model:
         if key in self._pod_cache:
             return self._pod_cache[key]
         spec = pod.spec
-        if pod.requests_gpu:
-            node = self.gpus_allocatable(_instance_types(spec))
-        elif _tolerates_gpu(spec) and _selects_gpu_nodes(spec):
-            node = self.nodes_up(True)
-        else:
-            node = self.nodes_up(False)
-        if self.world == RUNNING_CLUSTER and node != NEVER:
-            node = 0.0
-        scheduled = max(created, node)
+        scheduled = max(created, self.node_ready(spec, pod.requests_gpu))
         if _claims_volumes(pod, spec):
             scheduled = max(scheduled, VOLUME_SECONDS if self.world == RUNNING_CLUSTER else self.volumes_ready())
         ip = scheduled + POD_SANDBOX_SECONDS
@@ -417,20 +436,16 @@ class Model:
         return pod
 
     def _daemonset_ready(self, a: wm.Applied, owner: Registered, created: float) -> float:
+        """daemonset.go: ready once every node it fits (desiredNumberScheduled) runs a Ready pod; nodes
+        that join while it waits count too. No node fits: ready at once."""
         pod = self._pod_of(a)
-        spec = pod.spec
-        kinds = [False] if not _selects_gpu_nodes(spec) else []
-        if _tolerates_gpu(spec):
-            kinds.append(True)
         done = created
-        for gpu in kinds:
-            node = self.nodes_up(gpu)
-            if node == NEVER:
-                continue  # desiredNumberScheduled stays 0 for that kind of node
-            if self.world == RUNNING_CLUSTER:
-                node = 0.0
-            if node <= created + DEFAULT_TIMEOUT:
-                done = max(done, self.pod_times(pod, max(created, node), owner)[1])
+        for kind in self.node_kinds():
+            if kind.desired == 0 or not kind.fits(pod.spec):
+                continue
+            up = 0.0 if self.world == RUNNING_CLUSTER else self.finish(kind.group)
+            if up <= created + DEFAULT_TIMEOUT:
+                done = max(done, self.pod_times(pod, max(created, up), owner)[1])
         return done
 
     def _service_ready(self, a: wm.Applied, owner: Registered, created: float) -> float:
@@ -506,29 +521,50 @@ def _weight_bytes(hugging_face_id: str | None) -> float:
     return 16e9  # an unknown model: a 7-8B model at bf16
 
 
-def _instance_types(spec: dict[str, Any]) -> tuple[str, ...] | None:
-    terms = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
-              .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or [])
-    for term in terms:
-        for e in term.get("matchExpressions") or []:
-            if e.get("key") == "node.kubernetes.io/instance-type" and e.get("operator") == "In":
-                return tuple(e["values"])
-    return None
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 
 
-def _tolerates_gpu(spec: dict[str, Any]) -> bool:
-    return any(t.get("operator") == "Exists" and not t.get("key") or t.get("key") == GPU_TAINT_KEY
-               for t in spec.get("tolerations") or [])
+@dataclass(frozen=True)
+class NodeKind:
+    """The nodes of one node group and instance type, as the scheduler sees them."""
+    group: Registered
+    labels: dict[str, str]
+    taints: tuple[tuple[str, str | None, str], ...]   # (key, value, effect)
+    desired: int
+
+    def fits(self, spec: dict[str, Any]) -> bool:
+        """The scheduler's NodeAffinity (nodeSelector and required terms) and TaintToleration filters."""
+        if any(self.labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+            return False
+        terms = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
+                  .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or [])
+        if terms and not any(all(_matches(e, self.labels) for e in t.get("matchExpressions") or []) for t in terms):
+            return False
+        tolerations = spec.get("tolerations") or []
+        return all(any(_tolerates(t, taint) for t in tolerations) for taint in self.taints if taint[2] != "PreferNoSchedule")
 
 
-def _selects_gpu_nodes(spec: dict[str, Any]) -> bool:
-    selector = spec.get("nodeSelector") or {}
-    if any(k.startswith("nvidia.com/") for k in selector):
-        return True
-    terms = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
-              .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or [])
-    return bool(terms) and all(any(str(e.get("key", "")).startswith(("nvidia.com/", "feature.node.kubernetes.io/pci-10de"))
-                                   for e in t.get("matchExpressions") or []) for t in terms)
+def _matches(expression: dict[str, Any], labels: dict[str, str]) -> bool:
+    key, op, values = expression["key"], expression["operator"], expression.get("values") or []
+    if op == "In":
+        return labels.get(key) in values
+    if op == "NotIn":
+        return labels.get(key) not in values
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    return False  # Gt/Lt: no such labels here
+
+
+def _tolerates(toleration: dict[str, Any], taint: tuple[str, str | None, str]) -> bool:
+    key, value, effect = taint
+    if toleration.get("effect") and toleration["effect"] != effect:
+        return False
+    if toleration.get("operator") == "Exists":
+        return not toleration.get("key") or toleration["key"] == key
+    return toleration.get("key") == key and toleration.get("value") == value
 
 
 def _claims_volumes(pod: wm.Pod, spec: dict[str, Any]) -> bool:
@@ -541,7 +577,7 @@ def timeline(graph: Graph, world: str = FIRST_DEPLOY) -> Timeline:
         model = Model(graph, world)
         for r in graph.resources:
             model.finish(r)
-        graph.cache[key] = Timeline(graph.stack, world, model.steps)
+        graph.cache[key] = Timeline(graph.stack, world, model.steps, model.critical_path())
     return graph.cache[key]
 
 
@@ -553,8 +589,7 @@ def report(t: Timeline, out: Callable[[str], None] = print) -> None:
     """The predicted update, the awaited Kubernetes objects and their timeouts, and what would time out."""
     out(f"{t.stack}, {t.world}: `pulumi up` takes about {minutes(t.duration)}"
         + (f" and FAILS: {len(t.failures)} resource(s) time out" if t.failures else ""))
-    critical = sorted((s for s in t.steps if s.waits_for and s.ends > 0), key=lambda s: s.ends)[-6:]
-    out("  last to finish: " + "; ".join(f"{s.ident} at {minutes(s.ends)}" for s in critical))
+    out("  critical path: " + " -> ".join(f"{name} ({minutes(done)})" for name, done in t.critical_path if done > 0))
     for s in sorted(t.awaited, key=lambda s: s.start):
         if s.timeout < NEVER:
             verdict = "TIMES OUT" if s.times_out else f"ready after {minutes(s.finish - s.start)}"
