@@ -33,7 +33,8 @@ SCRIPTS = Path(__file__).parent / "scripts"
 # Pinned engine and sync images (the vLLM image is ~10 GB: a GPU node's first pull takes minutes).
 VLLM_IMAGE = "vllm/vllm-openai:v0.31.0"
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.37.9"
-# The vLLM image's own non-root user: `vllm`, UID 2000 in group 0 (vllm-project/vllm docker/Dockerfile).
+# The vLLM image's own non-root user: `vllm`, UID 2000 in group 0 (as reported in ai-dynamo/dynamo#12457 and
+# vllm-project/vllm#44548; the image cannot be pulled here to check).
 # A UID with no passwd entry breaks `getpass.getuser()`, which torch and triton call for cache paths.
 VLLM_UID, VLLM_GID = 2000, 0
 # The pod template carries a digest of the scripts it mounts: an edited script rolls the pods.
