@@ -5,6 +5,7 @@ import pulumi
 from infra.buckets import Buckets, BucketsArgs
 from infra.cluster import Cluster, ClusterArgs, check_admins_exclude_deployer
 from infra.device_plugin import DevicePluginArgs, NvidiaDevicePlugin
+from infra.images import ContainerImages, ContainerImagesArgs, find_pushed_images
 from infra.network import Network, NetworkArgs
 from infra.node_groups import GPU_SCHEDULING, NodeGroups, NodeGroupsArgs
 from infra.platform import Platform
@@ -26,6 +27,8 @@ from workloads.skupper import SkupperController, SkupperControllerArgs
 config = load_stack_config()
 check_admins_exclude_deployer(config.cluster)
 name = config.cluster.name
+# registries.build false: CI's images must be in ECR before anything is created (previews too).
+pushed_images = find_pushed_images(config.registries, name, config.region)
 
 network = Network("network", NetworkArgs(config=config.network, cluster_name=name, region=config.region))
 cluster = Cluster("cluster", ClusterArgs(config=config.cluster, vpc_id=network.vpc_id,
@@ -41,6 +44,9 @@ storage = Storage("storage", StorageArgs(cluster_name=cluster.name, kubernetes_v
 if config.gpu_node_groups:
     NvidiaDevicePlugin("nvidia-device-plugin", DevicePluginArgs(provider=cluster.provider))
 registries = ImageRepositories("images", RegistriesArgs(config=config.registries, name_prefix=name))
+# Built while the cluster is created: a build waits for its repository only.
+images = ContainerImages("container-images", ContainerImagesArgs(config=config.registries, repository_urls=registries.urls,
+                                                                 pushed=pushed_images))
 buckets = Buckets("buckets", BucketsArgs(config=config.buckets, name_prefix=name))
 
 platform = Platform(
@@ -48,8 +54,7 @@ platform = Platform(
     oidc=cluster.oidc,
     datasets_bucket=buckets.datasets,
     model_assets_bucket=buckets.model_assets,
-    image_repositories=registries.urls,
-    image_tag=config.registries.image_tag,
+    images=images.refs,
     gpu_scheduling=GPU_SCHEDULING,
     storage_class=DEFAULT_STORAGE_CLASS,
     volumes_ready=(storage.addon, storage.default_class),
@@ -125,6 +130,7 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("datasetsBucket", buckets.datasets.name)
 pulumi.export("modelAssetsBucket", buckets.model_assets.name)
 pulumi.export("imageRepositories", registries.urls)
+pulumi.export("images", images.refs)  # what the workloads run: <repository URL>@sha256:<digest>
 # In-cluster URLs and how to reach what is running (see the README's "Watching slow workloads").
 if hub is not None and hub.password is not None:
     pulumi.export("jupyterhubPassword", hub.password)

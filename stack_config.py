@@ -12,6 +12,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, TypeVar
 
 from presets.catalog import TUNING_METHODS, ModelSpec, UnknownPreset, find_preset, gpu_instance_catalog, model_presets
@@ -37,6 +38,10 @@ SECRET_KEYS = ("huggingFaceToken", "githubClientSecret", "ragLlmApiKey")
 # test reference schemas): a patch release of 2.2 only.
 SKUPPER_VERSION = "2.2.1"
 DEFAULT_PRIVATE_MODEL = "deepseek-r1-distill-qwen-1.5b"
+# Each image's build context: images/<name>/ with its Dockerfile (infra/images.py builds them).
+IMAGES_DIR = Path(__file__).resolve().parent / "images"
+# Each repository's one mutable tag: BuildKit's registry cache (infra/registries.py). Never run.
+CACHE_TAG = "buildcache"
 
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -140,7 +145,8 @@ class StorageConfig:
 @dataclass(frozen=True)
 class RegistryConfig:
     images: tuple[str, ...] = ("finetune", "rag", "chatbot")
-    image_tag: str = "0.1.0"                           # the tag of our images the workloads run
+    build: bool = True                                 # built and pushed in `pulumi up`, tagged by content
+    image_tag: str | None = None                       # build false: the tag CI pushed, that the workloads run
     keep_tagged_images: int = 30
     untagged_expiry_days: int = 7
     force_delete: bool = False
@@ -505,13 +511,26 @@ def _parse_registries(s: _Section) -> RegistryConfig:
     config = RegistryConfig(
         images=s.strings("images", list(RegistryConfig.images), check=lambda k, v: _check_string(
             k, v, pattern=_IMAGE_NAME, describe="a lower-case image name, e.g. rag")),
-        image_tag=s.string("imageTag", "0.1.0", pattern=_IMAGE_TAG, describe="an image tag, e.g. 0.1.0 (not latest: tags are immutable)"),
+        build=s.boolean("build", True),
+        image_tag=s.string("imageTag", None, pattern=_IMAGE_TAG, describe="an image tag, e.g. 0.1.0 (not latest: tags are immutable)"),
         keep_tagged_images=s.integer("keepTaggedImages", 30, low=1, high=1000),
         untagged_expiry_days=s.integer("untaggedExpiryDays", 7, low=1, high=365),
         force_delete=s.boolean("forceDelete", False),
     )
     if config.image_tag == "latest":
         raise ConfigError(s.path("imageTag"), "latest", "a version tag: the repositories are immutable, so 'latest' could never move")
+    if config.image_tag == CACHE_TAG:
+        raise ConfigError(s.path("imageTag"), CACHE_TAG, "a version tag: this one is the build cache's (mutable, not an image)")
+    if config.build and config.image_tag is not None:
+        raise ConfigError(s.path("imageTag"), config.image_tag, "no value while registries.build is true (the program tags "
+                          "what it builds by content); registries.build false runs the images CI pushed under this tag")
+    if not config.build and config.image_tag is None:
+        raise ConfigError(s.path("imageTag"), _MISSING, "the tag CI pushed the images under, e.g. 0.1.0 "
+                          "(registries.build is false)")
+    for i, image in enumerate(config.images if config.build else ()):
+        if not (IMAGES_DIR / image / "Dockerfile").is_file():
+            raise ConfigError(f"{s.path('images')}[{i}]", image, f"an image the program can build: images/{image}/Dockerfile "
+                              "is missing (or registries.build false, to run CI's image)")
     s.done()
     return config
 

@@ -19,8 +19,7 @@ class Platform:
     oidc: ClusterOidc                    # for IrsaRole(...) of each workload's service account
     datasets_bucket: BucketRef
     model_assets_bucket: BucketRef
-    image_repositories: Mapping[str, pulumi.Output[str]]  # image name -> ECR repository URL
-    image_tag: str                       # the tag of our images that the workloads run
+    images: Mapping[str, pulumi.Output[str]]  # image name -> <ECR repository URL>@sha256:<digest> (infra/images.py)
     gpu_scheduling: GpuScheduling        # node selector and tolerations of GPU pods
     storage_class: str                   # the default (encrypted gp3) class
     # What must exist before a workload that is awaited can bind a volume (the class, the CSI driver).

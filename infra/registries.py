@@ -1,4 +1,7 @@
-"""ECR: one private repository per image under images/, immutable tags, scanned on push."""
+"""ECR: one private repository per image under images/, immutable tags, scanned on push.
+
+Every tag is immutable but one: `CACHE_TAG`, BuildKit's registry cache of the image (infra/images.py),
+which each build overwrites. Workloads run images by digest, never by that tag."""
 
 from __future__ import annotations
 
@@ -8,7 +11,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from stack_config import RegistryConfig
+from stack_config import CACHE_TAG, RegistryConfig
+
+
+def repository_name(name_prefix: str, image: str) -> str:
+    return f"{name_prefix}/{image}"
 
 
 def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> dict:
@@ -41,8 +48,11 @@ class ImageRepositories(pulumi.ComponentResource):
         for image in cfg.images:
             repo = aws.ecr.Repository(
                 f"{name}-{image}",
-                name=f"{args.name_prefix}/{image}",
-                image_tag_mutability="IMMUTABLE",
+                name=repository_name(args.name_prefix, image),
+                # Immutable, except the build cache's tag: a cache re-pushed under an immutable tag is refused.
+                image_tag_mutability="IMMUTABLE_WITH_EXCLUSION",
+                image_tag_mutability_exclusion_filters=[aws.ecr.RepositoryImageTagMutabilityExclusionFilterArgs(
+                    filter=CACHE_TAG, filter_type="WILDCARD")],
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
                 encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
                 force_delete=cfg.force_delete,

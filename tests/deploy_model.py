@@ -51,7 +51,7 @@ from typing import Any, Callable, Iterable
 from presets.catalog import model_presets
 from tests import charts as helm
 from tests import workload_model as wm
-from tests.harness import ACCOUNT, Graph, Registered, ResourceRef
+from tests.harness import ACCOUNT, Graph, Registered, ResourceRef, pushed_digest
 
 FIRST_DEPLOY = "first deploy"
 RUNNING_CLUSTER = "running cluster"
@@ -327,13 +327,19 @@ class Model:
         """When an image can be pulled: public ones now; ours once built here, or now if checked in ECR."""
         if not image or not is_ours(image):
             return 0.0
-        name = repository(image)
+        name, registry = repository(image), image.split("/")[0]
+        # Only what was pushed exists: a build's tags and their digest, or the tag ECR was asked for.
         for build in self.graph.of_type(IMAGE_BUILD):
             if _image_folder(build) == name and owner is not None and self.graph.depends_on(owner, build):
-                return self.finish(build)
-        checked = any(token == "aws:ecr/getImage:getImage" and str(args.get("repositoryName", "")).endswith("/" + name)
-                      for token, args in self.graph.invokes)
-        return 0.0 if checked else NEVER
+                tags = build.inputs.get("tags") or []
+                if image in {*tags, *(f"{t.rsplit(':', 1)[0]}@{pushed_digest(t)}" for t in tags)}:
+                    return self.finish(build)
+        checked: set[str] = set()
+        for token, args in self.graph.invokes:
+            if token == "aws:ecr/getImage:getImage":
+                asked = f"{args.get('repositoryName')}:{args.get('imageTag')}"
+                checked |= {f"{registry}/{asked}", f"{registry}/{asked.rsplit(':', 1)[0]}@{pushed_digest(asked)}"}
+        return 0.0 if image in checked else NEVER
 
     def startup_seconds(self, pod: wm.Pod, container: dict[str, Any]) -> float:
         image = container.get("image") or ""

@@ -9,6 +9,7 @@ markers, so tests can assert what is secret and that no mock gap leaks into inpu
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import runpy
 import time
@@ -201,8 +202,23 @@ def _arn(service: str, resource: str, region: str = "us-west-2") -> str:
     return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
 
 
+# The ECR password the mocks hand out (not SECRET_MARK: it lands in the builds' inputs, as a secret).
+ECR_TOKEN_MARK = "MOCKECRTOKEN"
+
+
+def pushed_digest(reference: str) -> str:
+    """The manifest digest the mocks give what was pushed under `reference`: a built Image's tag
+    (`<repository URL>:<tag>`), or CI's `<repository name>:<tag>` as `aws.ecr.get_image` is asked."""
+    return "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     """Plausible provider outputs: what AWS and the remote components would compute."""
+
+    # ECR as `aws.ecr.get_image` finds it: every repository and tag exists unless a test names it
+    # here (monkeypatch): repository names, and "<repository name>:<tag>".
+    missing_repositories: frozenset[str] = frozenset()
+    missing_images: frozenset[str] = frozenset()
 
     def __init__(self, region: str):
         self.region = region
@@ -225,7 +241,36 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if args.token == "aws:eks/getAddonVersion:getAddonVersion":
             return {"addonName": args.args["addonName"], "kubernetesVersion": args.args["kubernetesVersion"],
                     "version": "v1.50.1-eksbuild.1", "id": args.args["addonName"]}
+        if args.token.startswith("aws:ecr/"):
+            return self._ecr(args.token, args.args)
         raise NotImplementedError(f"mock gap: no mock for invoke {args.token}")
+
+    def _ecr(self, token: str, args: dict[str, Any]):
+        """The ECR data sources (terraform-provider-aws internal/service/ecr: a missing repository or
+        image is an error of the invoke)."""
+        registry = f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com"
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            password = ECR_TOKEN_MARK + "x" * 32
+            return {"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(), "password": password,
+                    "userName": "AWS", "proxyEndpoint": f"https://{registry}", "expiresAt": "2026-12-04T03:00:00Z",
+                    "region": self.region, "id": self.region}
+        repository = args.get("name") or args.get("repositoryName")
+        if repository in self.missing_repositories:
+            return {}, [("repositoryName", f"RepositoryNotFoundException: The repository with name '{repository}' "
+                                           f"does not exist in the registry with id '{ACCOUNT}'")]
+        if token == "aws:ecr/getRepository:getRepository":
+            return {"name": repository, "repositoryUrl": f"{registry}/{repository}", "registryId": ACCOUNT,
+                    "arn": _arn("ecr", f"repository/{repository}", self.region), "id": repository}
+        if token == "aws:ecr/getImage:getImage":
+            reference = f"{repository}:{args['imageTag']}"
+            if reference in self.missing_images:
+                return {}, [("imageTag", f"ImageNotFoundException: The image with imageId {{imageTag:'{args['imageTag']}'}} "
+                                         f"does not exist within the repository with name '{repository}'")]
+            digest = pushed_digest(reference)
+            return {"repositoryName": repository, "imageTag": args["imageTag"], "imageTags": [args["imageTag"]],
+                    "imageDigest": digest, "imageUri": f"{registry}/{repository}@{digest}", "registryId": ACCOUNT,
+                    "imagePushedAt": 1764720000, "imageSizeInBytes": 512 * 2**20, "id": digest}
+        raise NotImplementedError(f"mock gap: no mock for invoke {token}")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         t, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -246,6 +291,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
             rid = inputs["name"]
             state.update(repositoryUrl=f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{rid}",
                          arn=_arn("ecr", f"repository/{rid}", self.region))
+        elif t == "docker-build:index:Image":
+            # After a push (pulumi-docker-build provider/internal/image.go, Create): the id and `digest`
+            # are the pushed manifest's digest; `ref` is the first tag with the digest added.
+            tag = inputs["tags"][0]
+            rid = pushed_digest(tag)
+            state.update(digest=rid, ref=f"{tag}@{rid}", contextHash=hashlib.sha256(json.dumps(inputs["context"]).encode()).hexdigest())
         elif t == "aws:ec2/launchTemplate:LaunchTemplate":
             rid = f"lt-{abs(hash(name)) % 10**17:017d}"
             state.update(latestVersion=1)

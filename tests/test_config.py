@@ -241,7 +241,7 @@ DEV_L4_TYPES = ("g6.xlarge", "g6.2xlarge", "g6.4xlarge")
 def test_dev_workload_values() -> None:
     config = parse_stack_config(stack_config("dev"), "dev")
 
-    assert config.registries.image_tag == "0.1.0"
+    assert config.registries.build and config.registries.image_tag is None  # built in `pulumi up`, tagged by content
     assert config.jupyterhub.authenticator == "sharedPassword" and config.jupyterhub.github is None
     assert not config.jupyterhub.public
     assert [w.name for w in config.workspaces] == ["llm", "loyalty"]

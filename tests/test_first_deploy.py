@@ -64,12 +64,13 @@ def test_the_first_deploy_waits_for_the_cluster_and_its_nodes(dev: Graph):
 
 # --- the model catches what pulumi-kubernetes would hold the update for ------------------------
 
-def test_a_service_before_pods_that_cannot_become_ready_times_out(dev: Graph):
-    """service.go: a selected pod with an IP that is not Ready (an image that was never pushed)."""
+def test_a_service_before_pods_that_cannot_become_ready_times_out(prod: Graph):
+    """service.go: a selected pod with an IP that is not Ready (an image that was never pushed).
+    prod runs CI's images: its Deployment waits for no build, so it meets the Service's endpoints."""
     def missing_image(inputs):
         inputs["spec"]["template"]["spec"]["containers"][0]["image"] = \
-            "123456789012.dkr.ecr.us-west-2.amazonaws.com/genai-dev/rag:never-pushed"
-    graph = tampered(dev, DEPLOYMENT, "rag", missing_image)
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com/genai-prod/rag:never-pushed"
+    graph = tampered(prod, DEPLOYMENT, "rag", missing_image)
     failures = [s.ident for s in dm.timeline(graph, dm.RUNNING_CLUSTER).failures]
     assert "Service rag/rag" in failures and "Deployment rag/rag" in failures
 

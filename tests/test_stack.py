@@ -277,7 +277,7 @@ def test_one_immutable_scanned_repository_per_image(graph: Graph):
     repos = {r.inputs["name"]: r.inputs for r in graph.of_type("aws:ecr/repository:Repository")}
     assert set(repos) == {f"{cfg.cluster.name}/{image}" for image in cfg.registries.images}
     for repo in repos.values():
-        assert repo["imageTagMutability"] == "IMMUTABLE"
+        assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"  # but the build cache's tag (test_images_build)
         assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
         assert repo["forceDelete"] is cfg.registries.force_delete
     policies = graph.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")

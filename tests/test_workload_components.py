@@ -3,7 +3,7 @@ server, the Helm releases, the chatbot's exposure, and what `pulumi up` waits fo
 
 from __future__ import annotations
 
-
+import re
 
 from tests import workload_model as wm
 from tests.harness import Graph, ROOT, run_program, stack_config
@@ -43,7 +43,7 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
     ]
     assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "finetune-loyalty"
     (container,) = pod["containers"]
-    assert container["image"].endswith(f"genai-dev/finetune:{parsed(dev).registries.image_tag}")
+    assert re.fullmatch(r".+/genai-dev/finetune@sha256:[0-9a-f]{64}", container["image"])  # the pushed digest
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": f"{cfg.shm_size_gib}Gi"}

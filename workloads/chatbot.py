@@ -83,7 +83,7 @@ class Chatbot(pulumi.ComponentResource):
         service_type, service_port, annotations = service_shape(config)
         spec = apps.WebAppSpec(
             app=APP, namespace=namespace, port=PORT, service_port=service_port, replicas=config.replicas,
-            image=pulumi.Output.concat(platform.image_repositories["chatbot"], ":", platform.image_tag),
+            image=platform.images["chatbot"],
             health_path="/", environment=chatbot_environment(args.assistants),
         )
         self.deployment, self.service = apps.web_app(

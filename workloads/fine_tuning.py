@@ -121,7 +121,7 @@ class FineTuneJob(pulumi.ComponentResource):
         gpu = platform.gpu_scheduling
         container = core.ContainerArgs(
             name=CONTAINER,
-            image=pulumi.Output.concat(platform.image_repositories["finetune"], ":", platform.image_tag),
+            image=platform.images["finetune"],
             env=[*env_vars, *token_env],
             resources=kube.pod_resources(pod),
             security_context=kube.container_security_context(),

@@ -77,7 +77,7 @@ class RagService(pulumi.ComponentResource):
 
         spec = apps.WebAppSpec(
             app=APP, namespace=namespace, port=PORT, service_port=PORT, replicas=config.replicas,
-            image=pulumi.Output.concat(platform.image_repositories["rag"], ":", platform.image_tag),
+            image=platform.images["rag"],
             health_path="/healthz",
             environment={
                 "QDRANT_URL": args.qdrant.url,
