@@ -226,9 +226,8 @@ def test_the_router_admits_the_link_and_the_listeners_callers_only(dev: Graph):
     assert wm.matches(policy["spec"]["podSelector"]["matchLabels"], wm.SKUPPER_ROUTER_LABELS)
     link_rule, callers = policy["spec"]["ingress"]
     assert "from" not in link_rule and {p["port"] for p in link_rule["ports"]} == set(wm.SKUPPER_LINK_PORTS.values())
-    allowed = {port for p in callers["ports"] for port in range(p["port"], p.get("endPort", p["port"]) + 1)}
-    assert wm.SKUPPER_FIRST_LISTENER_PORT in allowed and 65535 in allowed and 1023 not in allowed
-    assert not {5671, 5672, 9000, 9090, 9191, 45671, 55671} & allowed  # the router's own listeners
+    # The Listener's pod port only: the router's own listeners (amqps 5671 above all) stay closed.
+    assert callers["ports"] == [{"protocol": "TCP", "port": wm.SKUPPER_FIRST_LISTENER_PORT}]
     assert [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in callers["from"]] == ["chatbot"]
     flows = {f for f in wm.allowed_flows(dev) if f[1] == "skupper-router"}
     assert flows == {("chatbot", "skupper-router", wm.SKUPPER_FIRST_LISTENER_PORT)}
@@ -279,9 +278,13 @@ def test_a_site_without_endpoints_fails_the_up():
         private_model.site_endpoints({"status": "Ready"}, "genai-dev")
 
 
-def test_listener_port_ranges_cover_the_allocatable_ports():
-    ranges = private_model.listener_port_ranges()
-    covered = {p for r in ranges for p in range(r.start, (r.end or r.start) + 1)}
-    assert covered == set(range(1024, 65536)) - set(private_model.ROUTER_OWN_PORTS)
-    assert private_model.endpoint(parse_stack_config(stack_config("dev"), "dev").private_model).target_ports == ranges
+def test_the_listener_port_is_the_first_one_skupper_allocates(dev: Graph):
+    """skupper 2.2.1 internal/ports/ports.go: the pool starts at 1024 and NextFreePort takes its lowest
+    port; the router's own listeners, taken out of it, all lie above."""
+    assert private_model.LISTENER_POD_PORT == wm.SKUPPER_FIRST_LISTENER_PORT == 1024
+    assert min(private_model.ROUTER_OWN_PORTS) > private_model.LISTENER_POD_PORT
+    assert private_model.endpoint(parse_stack_config(stack_config("dev"), "dev").private_model).target_port == 1024
+    # One Listener per site: a second would get 1025 or 1024 by the order the controller sees them.
+    listeners = [m["metadata"]["namespace"] for m in wm.custom_resources(dev, "Listener")]
+    assert len(listeners) == len(set(listeners)) == 1
     assert skupper.manifest_url("2.2.1").startswith("https://github.com/skupperproject/skupper/releases/download/2.2.1/")

@@ -6,18 +6,22 @@
   JupyterHub's KubeSpawner starts a notebook pod per profile, Skupper's controller runs from its
   release manifest and makes a router Deployment and Services from a Site and its Listeners.
 
-The cross-object rules (test_workloads.py), Pod Security (test_pod_security.py) and the
-NetworkPolicy evaluation read this model only, so a chart's pods, Services and policies are held to
-the same rules as ours; tests call them on every stack file and with workloads switched off.
+The cross-object rules (test_workloads.py), Pod Security (test_pod_security.py), the
+NetworkPolicy evaluation and the VPC CNI's enforcement of it (tests/vpc_cni.py) read this model
+only, so a chart's pods, Services and policies are held to the same rules as ours; tests call
+them on every stack file and with workloads switched off.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from tests import charts as helm
+from tests import vpc_cni as cni
 from tests.harness import Graph, Registered, kubernetes_objects, parsed_config
 from tests.network_policy import Endpoint, Evaluator, addresses
 
@@ -431,3 +435,89 @@ def evaluator(graph: Graph) -> Evaluator:
 
 def allowed_flows(graph: Graph) -> set[tuple[str, str, int]]:
     return evaluator(graph).flows(endpoints(graph))
+
+
+# --- the VPC CNI's enforcement (tests/vpc_cni.py) -------------------------------------------------
+# What EKS runs itself that pods call: CoreDNS, behind the Service kube-system/kube-dns at the tenth
+# address of the Service range (kubernetes/kubernetes cluster/addons/dns/coredns/coredns.yaml.base,
+# whose names EKS's coredns add-on keeps: selector k8s-app=kube-dns, dns 53/UDP, dns-tcp 53/TCP,
+# metrics 9153/TCP). The API server's `kubernetes` Service has no selector: no rule with a
+# podSelector admits its ClusterIP (C3), only an ipBlock covering the Service range.
+
+COREDNS = cni.Pod("coredns", "kube-system", {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns"}, "",
+                  (cni.ContainerPort(53, "dns", "UDP"), cni.ContainerPort(53, "dns-tcp", "TCP"),
+                   cni.ContainerPort(9153, "metrics", "TCP")))
+KUBE_DNS = ("kube-system", "kube-dns")
+
+
+def cni_pods(graph: Graph) -> list[tuple[Pod, cni.Pod]]:
+    """Each pod of the model with what the controller reads of it: labels, IP and container ports."""
+    if "cni_pods" not in graph.cache:
+        all_pods, eps = pods(graph), endpoints(graph)
+        found = [(p, cni.Pod(e.name, p.namespace, p.labels, e.ip, tuple(
+            cni.ContainerPort(port["containerPort"], port.get("name"), port.get("protocol", "TCP"))
+            for c in p.containers(init=False) for port in c.get("ports") or []), bool(p.spec.get("hostNetwork"))))
+            for p, e in zip(all_pods, eps)]
+        graph.cache["cni_pods"] = found
+    return graph.cache["cni_pods"]
+
+
+def _node_ip(graph: Graph) -> str:
+    # An address of the pods' subnet no pod has: the node's primary IP.
+    return addresses(parsed_config(graph).network.private_subnet_cidrs[0], len(pods(graph)) + 1)[-1]
+
+
+def cni_services(graph: Graph, service_cidr: str) -> list[cni.Service]:
+    """Every Service with a ClusterIP from `service_cidr` (kube-dns at .10), ports as the API server
+    defaults them (protocol TCP, targetPort the port)."""
+    found = services(graph)
+    ips = cni.service_addresses(service_cidr, [(s.namespace, s.name) for s in found])
+    result = [cni.Service(s.namespace, s.name, s.selector, tuple(
+        cni.ServicePort(p["port"], p.get("targetPort", p["port"]), p.get("protocol", "TCP"), p.get("name", "")) for p in s.ports),
+        None if s.headless else ips[(s.namespace, s.name)]) for s in found]
+    dns_ip = str(ipaddress.ip_network(service_cidr)[10])
+    result.append(cni.Service(*KUBE_DNS, {"k8s-app": "kube-dns"}, (
+        cni.ServicePort(53, 53, "UDP", "dns"), cni.ServicePort(53, 53, "TCP", "dns-tcp"), cni.ServicePort(9153, 9153, "TCP", "metrics")),
+        dns_ip))
+    return result
+
+
+def agent(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0], mode: str = cni.STANDARD) -> cni.Agent:
+    """The node agent over every policy the cluster gets, the charts' included."""
+    key = ("cni_agent", service_cidr, mode)
+    if key not in graph.cache:
+        coredns = dataclasses.replace(COREDNS, ip=addresses(parsed_config(graph).network.private_subnet_cidrs[-1], 1)[0])
+        namespace_labels = {**namespaces(graph), "kube-system": {}}
+        controller = cni.Controller([a.manifest for a in cluster_objects(graph, "NetworkPolicy")], namespace_labels,
+                                    [c for _, c in cni_pods(graph)] + [coredns], cni_services(graph, service_cidr))
+        graph.cache[key] = cni.Agent(controller, _node_ip(graph), mode)
+    return graph.cache[key]
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """A pod's configured URL of an in-cluster Service, as the agent judges a call to it."""
+    owner: str
+    setting: str
+    url: str
+    verdict: cni.Verdict
+
+
+def service_calls(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0]) -> list[ServiceCall]:
+    """Every in-cluster URL a pod is configured with (`in_cluster_urls`), called as the URL says."""
+    judge = agent(graph, service_cidr)
+    by_owner = {p.owner: c for p, c in cni_pods(graph)}
+    by_name = {(s.namespace, s.name): s for s in judge.controller.services}
+    calls = []
+    for owner, setting, url in in_cluster_urls(graph):
+        match = URL.match(url)
+        service = by_name.get((match.group(2), match.group(1))) if match else None
+        verdict = judge.to_service(by_owner[owner], service, int(match.group(3))) if service else \
+            cni.Verdict(False, "not the URL of a Service the cluster gets")
+        calls.append(ServiceCall(owner, setting, url, verdict))
+    return calls
+
+
+def unreachable_urls(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0]) -> list[ServiceCall]:
+    """The configured URLs the agent's rules would drop, each with its reason."""
+    return [c for c in service_calls(graph, service_cidr) if not c.verdict]

@@ -58,19 +58,17 @@ class PortRange:
 
 @dataclass(frozen=True)
 class ServiceEndpoint:
-    """A Service a workload calls: who serves it (for egress rules) and the URL clients are given."""
+    """A Service a workload calls: who serves it (for egress rules) and the URL clients are given.
+
+    The VPC CNI checks egress before kube-proxy's DNAT, to the ClusterIP: its controller admits the
+    ClusterIP for a rule only if the Service's selector holds every label of `pod_labels`, and
+    translates only a rule port equal to the Service's targetPort (tests/vpc_cni.py, C3 and C4)."""
     namespace: str
     service: str
     port: int
-    pod_labels: Mapping[str, str]
-    target_port: int  # the pods' port: NetworkPolicies match pod ports, not Service ports
+    pod_labels: Mapping[str, str]  # the Service's selector, or a part of it
+    target_port: int  # the Service's targetPort: NetworkPolicies match pod ports, not Service ports
     path: str = ""
-    # When the pods' port is not known in advance (Skupper allocates it), the ranges it may lie in.
-    target_port_ranges: tuple[PortRange, ...] = ()
-
-    @property
-    def target_ports(self) -> tuple[PortRange, ...]:
-        return self.target_port_ranges or (PortRange(self.target_port),)
 
     @property
     def url(self) -> str:
@@ -229,7 +227,7 @@ def allow_traffic(name: str, *, namespace: str, pod_labels: Mapping[str, str], i
             ports=[net.NetworkPolicyPortArgs(protocol="TCP", port=ingress_port)]))
     for target in egress_to:
         egress_rules.append(net.NetworkPolicyEgressRuleArgs(
-            to=[target.peer.as_policy_peer()], ports=[r.as_policy_port() for r in target.target_ports]))
+            to=[target.peer.as_policy_peer()], ports=[PortRange(target.target_port).as_policy_port()]))
     if egress.https_to_internet:
         egress_rules.append(https_to_internet())
     if not ingress_rules and not egress_rules:

@@ -85,7 +85,11 @@ ROUTER_POD_LABELS = {
     "skupper.io/group": "skupper-router",
     "skupper.io/type": "site",
 }
-# ...the selector of the Services it creates for Listeners (getLabelsForRouter)...
+# ...the selector of the Services it creates for Listeners (internal/kube/site/site.go getLabelsForRouter).
+# Clients' egress rules name the router by this selector, not by more labels: the VPC CNI's controller
+# admits a Service's ClusterIP for a rule only when the Service's selector holds every label of the
+# rule's podSelector (aws/amazon-network-policy-controller-k8s pkg/resolvers/endpoints.go
+# getMatchingServiceClusterIPs), and its agent checks egress before kube-proxy's DNAT.
 ROUTER_SERVICE_SELECTOR = {"application": "skupper-router", "skupper.io/component": "router"}
 ROUTER_POLICY_SELECTOR = {"app.kubernetes.io/name": "skupper-router", "skupper.io/component": "router"}
 # ...the ports remote sites link to (the default RouterAccess `skupper-router`: roles inter-router
@@ -96,20 +100,14 @@ LINK_PORTS = (INTER_ROUTER_PORT, EDGE_PORT)
 # ...and the ports the router pod listens on itself: amqps (5671, mTLS), local amqp (5672,
 # localhost), health and metrics (9090), and the kube-adaptor's metrics (9000) and health (9191).
 ROUTER_OWN_PORTS = (5671, 5672, 9000, 9090, 9191, EDGE_PORT, INTER_ROUTER_PORT)
-# A Listener's Service port maps to a router pod port the controller allocates from 1024 up; the
-# first Listener of a site gets the lowest free one.
-LISTENER_POD_PORT_MIN, LISTENER_POD_PORT_MAX = 1024, 65535
-
-
-def listener_port_ranges() -> tuple[kube.PortRange, ...]:
-    """The pod ports a Listener may be given: 1024-65535 without the router's own listeners."""
-    ranges, start = [], LISTENER_POD_PORT_MIN
-    for port in sorted(ROUTER_OWN_PORTS):
-        if port > start:
-            ranges.append(kube.PortRange(start, port - 1))
-        start = port + 1
-    ranges.append(kube.PortRange(start, LISTENER_POD_PORT_MAX))
-    return tuple(ranges)
+# A Listener's Service port maps to a router pod port the controller allocates (skupper 2.2.1,
+# internal/qdr/port_mapping.go GetPortForKey): the lowest free port of a pool that starts at 1024
+# (internal/ports/ports.go NewFreePorts, NextFreePort), the router's own ports above taken out
+# (RecoverPortMapping). The site's one Listener therefore gets 1024, again after a controller restart:
+# `recovered` releases the port it recovers, so the Listener is allocated afresh from the same pool.
+# The controller rewrites only a rule port that starts at the Service's targetPort (pkg/k8s/
+# service_utils.go LookupServiceListenPort), so clients' rules name exactly this port.
+LISTENER_POD_PORT = 1024
 
 
 def link_name(site_name: str) -> str:
@@ -119,9 +117,8 @@ def link_name(site_name: str) -> str:
 
 def endpoint(config: PrivateModelConfig) -> kube.ServiceEndpoint:
     """The Listener's Service, as clients see it."""
-    return kube.ServiceEndpoint(NAMESPACE, LISTENER_HOST, config.port, ROUTER_POLICY_SELECTOR,
-                                target_port=LISTENER_POD_PORT_MIN, path=API_PATH,
-                                target_port_ranges=listener_port_ranges())
+    return kube.ServiceEndpoint(NAMESPACE, LISTENER_HOST, config.port, ROUTER_SERVICE_SELECTOR,
+                                target_port=LISTENER_POD_PORT, path=API_PATH)
 
 
 def site(site_name: str) -> Site:
@@ -219,7 +216,7 @@ class PrivateModelSite(pulumi.ComponentResource):
 
     @staticmethod
     def _router_policy(name: str, args: PrivateModelSiteArgs, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
-        """The router pods: callers of the Listener on the pod ports it may be given, the remote
+        """The router pods: callers of the Listener on the pod port it is given, the remote
         site's link on the inter-router and edge ports from anywhere (mutual TLS with the site CA),
         and the kube-adaptor sidecar's calls to the Kubernetes API."""
         net = k8s.networking.v1
@@ -228,7 +225,7 @@ class PrivateModelSite(pulumi.ComponentResource):
         if args.clients:
             ingress.append(net.NetworkPolicyIngressRuleArgs(
                 from_=[peer.as_policy_peer() for peer in args.clients],
-                ports=[r.as_policy_port() for r in listener_port_ranges()]))
+                ports=[kube.PortRange(LISTENER_POD_PORT).as_policy_port()]))
         return net.NetworkPolicy(
             f"{name}-router-traffic", metadata=kube.object_meta("allow-skupper-router", NAMESPACE),
             spec=net.NetworkPolicySpecArgs(
