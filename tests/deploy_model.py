@@ -5,7 +5,7 @@ Two worlds are modelled for each stack:
   created in this update, and Kubernetes objects meet a cluster whose nodes are still joining.
 - `RUNNING_CLUSTER`: the AWS layer is already up (nodes joined, GPU nodes at their desired size
   with the NVIDIA device plugin advertising their GPUs, the EBS CSI driver running) and the
-  Kubernetes objects are (re)applied: a workload switched on
+  images pushed; the Kubernetes objects are (re)applied: a workload switched on
   later, or an update that touches an awaited object. A rule that holds only because the nodes
   happen to be late on a first deploy fails here.
 
@@ -261,7 +261,8 @@ class Model:
 
     def _existing(self, r: Registered) -> bool:
         """In the running-cluster world, the AWS layer is there already."""
-        return self.world == RUNNING_CLUSTER and not r.type.startswith(("kubernetes:", IMAGE_BUILD))
+        # Images too: their content is unchanged, so the provider neither builds nor pushes them again.
+        return self.world == RUNNING_CLUSTER and not r.type.startswith("kubernetes:")
 
     def _create(self, r: Registered) -> float:
         start = self.start(r)

@@ -111,3 +111,13 @@ def test_the_script_prints_each_stack_and_fails_on_a_timeout(capsys):
     assert first_deploy.main(["dev"], lines.append) == 0
     assert any(line.startswith("dev, first deploy: `pulumi up` takes about ") for line in lines)
     assert any(line.startswith("  awaited ") and "timeout 10.0 min" in line for line in lines)
+
+
+def test_images_build_while_the_cluster_is_created(dev: Graph):
+    t = dm.timeline(dev, dm.FIRST_DEPLOY)
+    cluster = t.step("eks:index:Cluster cluster")
+    builds = [s for s in t.steps if s.ident.startswith(dm.IMAGE_BUILD)]
+    assert {s.ident.rsplit("-", 1)[-1] for s in builds} == {"finetune", "rag", "chatbot"}
+    for build in builds:
+        assert build.start < 60, f"{build.ident} waits for something slow"
+        assert build.finish < cluster.finish, f"{build.ident} outlasts the control plane"
