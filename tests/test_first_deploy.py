@@ -119,5 +119,6 @@ def test_images_build_while_the_cluster_is_created(dev: Graph):
     builds = [s for s in t.steps if s.ident.startswith(dm.IMAGE_BUILD)]
     assert {s.ident.rsplit("-", 1)[-1] for s in builds} == {"finetune", "rag", "chatbot"}
     for build in builds:
-        assert build.start < 60, f"{build.ident} waits for something slow"
-        assert build.finish < cluster.finish, f"{build.ident} outlasts the control plane"
+        assert build.start < 60 < cluster.finish, f"{build.ident} waits for something slow"
+    # Even the longest (finetune, ~12 min cold) is not what the update waits for last.
+    assert not any(name.startswith("Image ") for name, _ in t.critical_path), t.critical_path
