@@ -601,3 +601,14 @@ def report(t: Timeline, out: Callable[[str], None] = print) -> None:
         if s.timeout < NEVER:
             verdict = "TIMES OUT" if s.times_out else f"ready after {minutes(s.finish - s.start)}"
             out(f"  awaited {s.ident}: {s.waits_for}; timeout {minutes(s.timeout)}; {verdict}")
+
+
+def readme_table(graphs: Iterable[Graph]) -> str:
+    """The README's timeline table: per stack, the predicted update in each world, and its longest wait."""
+    rows = ["| stack | first deploy | on a running cluster | the first deploy's critical path |",
+            "| --- | --- | --- | --- |"]
+    for graph in graphs:
+        first, running = timeline(graph, FIRST_DEPLOY), timeline(graph, RUNNING_CLUSTER)
+        path = " → ".join(name for name, done in first.critical_path if done > 0 and not name.startswith(("Subnet", "Vpc ")))
+        rows.append(f"| {graph.stack} | ~{round(first.duration / 60)} min | ~{round(running.duration / 60)} min | {path} |")
+    return "\n".join(rows)

@@ -122,3 +122,9 @@ def test_images_build_while_the_cluster_is_created(dev: Graph):
         assert build.start < 60 < cluster.finish, f"{build.ident} waits for something slow"
     # Even the longest (finetune, ~12 min cold) is not what the update waits for last.
     assert not any(name.startswith("Image ") for name, _ in t.critical_path), t.critical_path
+
+
+def test_the_readme_gives_the_models_timeline():
+    from tests.harness import ROOT, stack_names
+    table = dm.readme_table(run_program(stack) for stack in stack_names())
+    assert table in (ROOT / "README.md").read_text(), "README's timeline table is stale; the model says:\n" + table
