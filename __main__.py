@@ -2,6 +2,7 @@
 
 import pulumi
 
+from infra.addons import CoreDns, CoreDnsArgs
 from infra.buckets import Buckets, BucketsArgs
 from infra.cluster import Cluster, ClusterArgs, check_admins_exclude_deployer
 from infra.device_plugin import DevicePluginArgs, NvidiaDevicePlugin
@@ -37,7 +38,10 @@ cluster = Cluster("cluster", ClusterArgs(config=config.cluster, vpc_id=network.v
 nodes = NodeGroups("nodes", NodeGroupsArgs(cluster=cluster.eks, cluster_name=name,
                                            kubernetes_version=config.cluster.kubernetes_version,
                                            subnet_ids=network.private_subnet_ids,
-                                           system=config.system_node_group, gpu=config.gpu_node_groups))
+                                           system=config.system_node_group, gpu=config.gpu_node_groups,
+                                           default_tags=config.default_tags))
+CoreDns("coredns", CoreDnsArgs(cluster_name=cluster.name, kubernetes_version=config.cluster.kubernetes_version,
+                               nodes=nodes.system, version=config.cluster.coredns_addon_version))
 storage = Storage("storage", StorageArgs(cluster_name=cluster.name, kubernetes_version=config.cluster.kubernetes_version,
                                          oidc=cluster.oidc, provider=cluster.provider, controller_nodes=nodes.system,
                                          addon_version=config.storage.ebs_csi_addon_version))

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, TypeVar
 
@@ -20,7 +21,21 @@ from presets.fit import NoFit, Placement, PodShape, ServingSettings, TuningSetti
 
 PROJECT = "genai-eks"
 
-SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+# EKS's release calendar: the day each version's standard support ends, UTC
+# (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html). From that day on EKS bills
+# extended support, for 12 more months, then upgrades the control plane itself.
+EKS_STANDARD_SUPPORT_ENDS = {
+    "1.32": date(2026, 3, 23),
+    "1.33": date(2026, 7, 29),
+    "1.34": date(2026, 12, 2),
+    "1.35": date(2027, 3, 27),
+    "1.36": date(2027, 8, 1),  # approximate (14 months from EKS's release): replace with the published day
+}
+SUPPORTED_KUBERNETES_VERSIONS = tuple(EKS_STANDARD_SUPPORT_ENDS)
+DEFAULT_KUBERNETES_VERSION = "1.35"
+# The control plane's price per hour (us-west-2 list), in standard and in extended support.
+EKS_STANDARD_HOURLY, EKS_EXTENDED_HOURLY = 0.10, 0.60
+HOURS_A_MONTH = 730
 CAPACITY_TYPES = ("ON_DEMAND", "SPOT")
 NAT_GATEWAY_MODES = ("single", "perAz")
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -108,10 +123,22 @@ class NetworkConfig:
 class ClusterConfig:
     name: str
     endpoint_public_access_cidrs: tuple[str, ...]
-    kubernetes_version: str = "1.34"
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    # Accept a version past standard support (billed as extended support) and keep it past its end.
+    allow_extended_support: bool = False
     admin_role_arns: tuple[str, ...] = ()
     log_types: tuple[str, ...] = ("api", "audit", "authenticator")
     log_retention_days: int = 30
+    # Managed add-ons; None: EKS's default version for the cluster's Kubernetes version.
+    coredns_addon_version: str | None = None
+    kube_proxy_addon_version: str | None = None
+    vpc_cni_addon_version: str | None = None
+
+    @property
+    def upgrade_support_type(self) -> str:
+        """The cluster's upgrade policy: STANDARD makes EKS upgrade it when standard support ends
+        instead of billing extended support; EXTENDED is what a version past it needs."""
+        return "EXTENDED" if self.allow_extended_support else "STANDARD"
 
     @property
     def endpoint_public_access(self) -> bool:
@@ -300,6 +327,8 @@ class StackConfig:
     chatbot: ChatbotConfig = field(default_factory=ChatbotConfig)
     private_model: PrivateModelConfig = field(default_factory=PrivateModelConfig)
     hugging_face_token: SecretValue | None = None
+    # aws:defaultTags: the provider adds them to every AWS resource, but not to what a launch template launches.
+    default_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def inference_services(self) -> tuple[InferenceConfig, ...]:
@@ -441,21 +470,52 @@ def _parse_network(s: _Section, region: str) -> NetworkConfig:
     return NetworkConfig(vpc_cidr=vpc_cidr, nat_gateways=nat, availability_zones=zones, existing_vpc=existing_vpc)
 
 
-def _parse_cluster(s: _Section, stack: str) -> ClusterConfig:
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+
+
+def _addon_version(s: _Section, name: str, example: str) -> str | None:
+    return s.string(name, None, pattern=_ADDON_VERSION, describe=f"an EKS add-on version, e.g. {example}")
+
+
+def _check_support(s: _Section, config: ClusterConfig, today: date) -> None:
+    """A version past standard support costs six times as much; past extended support EKS refuses it."""
+    version = config.kubernetes_version
+    standard_ends = EKS_STANDARD_SUPPORT_ENDS[version]
+    extended_ends = standard_ends.replace(year=standard_ends.year + 1)
+    current = ", ".join(v for v, ends in EKS_STANDARD_SUPPORT_ENDS.items() if today < ends)
+    if today >= extended_ends:
+        raise ConfigError(s.path("kubernetesVersion"), version,
+                          f"a version EKS still runs on {today.isoformat()}: {current} ({version}'s extended support "
+                          f"ends {extended_ends.isoformat()}, then EKS upgrades the control plane itself)")
+    if today >= standard_ends and not config.allow_extended_support:
+        raise ConfigError(s.path("kubernetesVersion"), version,
+                          f"a version in EKS standard support on {today.isoformat()}: {current} ({version}'s standard "
+                          f"support ended {standard_ends.isoformat()}; EKS bills extended support for it, "
+                          f"${EKS_EXTENDED_HOURLY:.2f}/h for the control plane instead of ${EKS_STANDARD_HOURLY:.2f}/h, "
+                          f"~${EKS_EXTENDED_HOURLY * HOURS_A_MONTH:.0f} a month instead of ~${EKS_STANDARD_HOURLY * HOURS_A_MONTH:.0f}: "
+                          f"set {s.path('allowExtendedSupport')}: true to pay that)")
+
+
+def _parse_cluster(s: _Section, stack: str, today: date) -> ClusterConfig:
     config = ClusterConfig(
         name=s.string("name", f"genai-{stack}", pattern=_CLUSTER_NAME,
                       describe="1 to 39 lower-case letters, digits or '-', starting with a letter (it also prefixes bucket and ECR names)"),
-        kubernetes_version=s.string("kubernetesVersion", "1.34", choices=SUPPORTED_KUBERNETES_VERSIONS),
+        kubernetes_version=s.string("kubernetesVersion", DEFAULT_KUBERNETES_VERSION, choices=SUPPORTED_KUBERNETES_VERSIONS),
+        allow_extended_support=s.boolean("allowExtendedSupport", False),
         endpoint_public_access_cidrs=s.strings("endpointPublicAccessCidrs", check=_check_cidr),
         admin_role_arns=s.strings("adminRoleArns", [], check=lambda k, v: _check_string(
             k, v, pattern=_ROLE_ARN, describe="an IAM role ARN, e.g. arn:aws:iam::123456789012:role/platform-admin")),
         log_types=s.strings("logTypes", ["api", "audit", "authenticator"],
                             check=lambda k, v: _check_string(k, v, choices=CONTROL_PLANE_LOG_TYPES)),
         log_retention_days=s.integer("logRetentionDays", 30, low=1, high=3653),
+        coredns_addon_version=_addon_version(s, "corednsAddonVersion", "v1.12.4-eksbuild.1"),
+        kube_proxy_addon_version=_addon_version(s, "kubeProxyAddonVersion", "v1.35.0-eksbuild.2"),
+        vpc_cni_addon_version=_addon_version(s, "vpcCniAddonVersion", "v1.20.4-eksbuild.1"),
     )
     if config.log_retention_days not in LOG_RETENTION_DAYS:
         raise ConfigError(s.path("logRetentionDays"), config.log_retention_days,
                           f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    _check_support(s, config, today)
     s.done()
     return config
 
@@ -545,9 +605,7 @@ def _parse_buckets(s: _Section) -> BucketConfig:
 
 
 def _parse_storage(s: _Section) -> StorageConfig:
-    config = StorageConfig(ebs_csi_addon_version=s.string(
-        "ebsCsiAddonVersion", None, pattern=re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$"),
-        describe="an EKS add-on version, e.g. v1.50.1-eksbuild.1"))
+    config = StorageConfig(ebs_csi_addon_version=_addon_version(s, "ebsCsiAddonVersion", "v1.50.1-eksbuild.1"))
     s.done()
     return config
 
@@ -917,11 +975,32 @@ def _parse_secrets(ours: Mapping[str, Any], secret_keys: Collection[str]) -> dic
     return secrets
 
 
-def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collection[str] = ()) -> StackConfig:
+def _parse_default_tags(raw: Any) -> dict[str, str]:
+    """aws:defaultTags, as the AWS provider reads it: {tags: {key: value}}."""
+    if raw is _MISSING:
+        return {}
+    s = _Section("aws:defaultTags", raw)
+    tags = s.get("tags", {})
+    if not isinstance(tags, dict):
+        raise ConfigError(s.path("tags"), tags, "a mapping of tag keys to values")
+    for key, value in tags.items():
+        # EC2's tag limits: keys 1-128 characters, values up to 256; the aws: prefix is AWS's own.
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+            raise ConfigError(s.path("tags"), key, "tag keys of 1 to 128 characters, not starting with aws:")
+        if not isinstance(value, str) or len(value) > 256:
+            raise ConfigError(f"{s.path('tags')}.{key}", value, "a string of up to 256 characters")
+    s.done()
+    return dict(tags)
+
+
+def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collection[str] = (),
+                       today: date | None = None) -> StackConfig:
     """Parses a stack's config map: keys are `namespace:key`, values are already-decoded objects.
 
     `secret_keys` are the keys the stack holds encrypted; the keys in SECRET_KEYS must be among them.
+    `today` (UTC) decides which Kubernetes versions are past standard support; tests pass their own.
     """
+    today = today or datetime.now(UTC).date()
     region = raw.get("aws:region", _MISSING)
     if region is _MISSING:
         raise ConfigError("aws:region", _MISSING, "a value is required, e.g. us-west-2")
@@ -949,7 +1028,7 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
     config = StackConfig(
         region=region,
         network=_parse_network(section("network"), region),
-        cluster=_parse_cluster(section("cluster", required=True), stack),
+        cluster=_parse_cluster(section("cluster", required=True), stack, today),
         system_node_group=_parse_node_group(section("systemNodeGroup", required=True), gpu=False, default_name="system"),
         gpu_node_groups=_parse_gpu_node_groups(f"{PROJECT}:gpuNodeGroups", ours.get("gpuNodeGroups", [])),
         storage=_parse_storage(section("storage")),
@@ -962,6 +1041,7 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
         chatbot=_parse_chatbot(section("chatbot")),
         private_model=_parse_private_model(section("privateModel")),
         hugging_face_token=secrets.get("huggingFaceToken"),
+        default_tags=_parse_default_tags(raw.get("aws:defaultTags", _MISSING)),
     )
     # Workspaces are placed on the GPU node groups parsed above.
     config = replace(config, workspaces=_parse_workspaces(f"{PROJECT}:workspaces", ours.get("workspaces", []),

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from infra.addons import KUBE_PROXY_ADDON, VPC_CNI_ADDON, addon_version
 from infra.identity import ClusterOidc
 from stack_config import ClusterConfig
 
@@ -37,6 +38,19 @@ def check_admins_exclude_deployer(config: ClusterConfig) -> None:
                 f"({caller}); EKS makes the deployer cluster admin already, so remove it from the list")
 
 
+def control_plane_log_group(cluster_name: str) -> str:
+    return f"/aws/eks/{cluster_name}/cluster"
+
+
+def log_group_exists(name: str) -> bool:
+    """Whether the account holds the group already: EKS re-creates it after a destroy, flushing its
+    last logs (terraform-aws-modules/terraform-aws-eks #920, #2486, #2763). get_log_groups answers
+    empty lists when none matches (terraform-provider-aws internal/service/logs/groups_data_source.go);
+    get_log_group would fail. The prefix also matches longer names: only the exact one counts."""
+    found = aws.cloudwatch.get_log_groups(log_group_name_prefix=name)
+    return name in (found.log_group_names or [])
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     config: ClusterConfig
@@ -58,8 +72,15 @@ class Cluster(pulumi.ComponentResource):
         aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{cfg.name}/secrets", target_key_id=self.secrets_key.key_id, opts=child)
 
         # EKS writes to this group; made first so its retention is ours and not "never expire".
-        log_group = aws.cloudwatch.LogGroup(f"{name}-control-plane", name=f"/aws/eks/{cfg.name}/cluster",
-                                            retention_in_days=cfg.log_retention_days, opts=child)
+        # One left from an earlier stack is imported: since pulumi 3.174 an import whose inputs differ
+        # is followed by an update (pkg/resource/deploy/step_generator.go, "New eventual state import
+        # system", pulumi#19339), so its retention becomes ours again. Kept on destroy: deleting it
+        # only makes EKS re-create it without retention; kept, it expires with ours and the next up adopts it.
+        group_name = control_plane_log_group(cfg.name)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane", name=group_name, retention_in_days=cfg.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True,
+                                        import_=group_name if log_group_exists(group_name) else None))
 
         access_entries = {
             f"admin-{i}": eks.AccessEntryArgs(
@@ -88,8 +109,18 @@ class Cluster(pulumi.ComponentResource):
             encryption_config_key_arn=self.secrets_key.arn,
             enabled_cluster_log_types=list(cfg.log_types),
             skip_default_node_group=True,
+            # STANDARD: EKS upgrades the cluster when standard support ends rather than bill extended support
+            # (pulumi-eks leaves EKS's default, EXTENDED).
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=cfg.upgrade_support_type),
             # The VPC CNI add-on's network-policy agent: without it EKS accepts NetworkPolicies but enforces none.
-            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+            # It and kube-proxy are DaemonSets, ACTIVE with no node yet, so pulumi-eks makes them with the cluster.
+            vpc_cni_options=eks.VpcCniOptionsArgs(
+                enable_network_policy=True,
+                addon_version=addon_version(VPC_CNI_ADDON, cfg.kubernetes_version, cfg.vpc_cni_addon_version)),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(
+                version=addon_version(KUBE_PROXY_ADDON, cfg.kubernetes_version, cfg.kube_proxy_addon_version)),
+            # CoreDNS needs nodes: infra/addons.py makes it after the system group, not as the cluster's child.
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
         self.name = self.eks.eks_cluster.name

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +27,10 @@ NODE_MANAGED_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
 )
+# What a launch tags as it creates it. Not spot-instances-request: a request is no cost item, and an
+# on-demand launch naming it fails ("You cannot specify tags for Spot instances requests if there are
+# no Spot instances requests being created", aws/karpenter-provider-aws#5850).
+LAUNCH_TAGGED_RESOURCES = ("instance", "volume", "network-interface")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class NodeGroupsArgs:
     subnet_ids: pulumi.Input[list[str]]
     system: NodeGroupConfig
     gpu: tuple[GpuNodeGroupConfig, ...]
+    # aws:defaultTags: the provider's default tags stop at the launch template, not at what it launches.
+    default_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class NodeGroups(pulumi.ComponentResource):
@@ -75,7 +82,7 @@ class NodeGroups(pulumi.ComponentResource):
     def _group(self, name: str, cfg: NodeGroupConfig, *, ami_type: str, labels: dict[str, str],
                taints: list[aws.eks.NodeGroupTaintArgs] | None) -> eks.ManagedNodeGroup:
         args = self._args
-        tags = {"Name": f"{args.cluster_name}-{cfg.name}"}
+        tags = {**args.default_tags, "Name": f"{args.cluster_name}-{cfg.name}"}
         launch_template = aws.ec2.LaunchTemplate(
             name,
             description=f"EKS {args.cluster_name} node group {cfg.name}",
@@ -89,7 +96,7 @@ class NodeGroups(pulumi.ComponentResource):
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
             tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                                for kind in ("instance", "volume")],
+                                for kind in LAUNCH_TAGGED_RESOURCES],
             opts=pulumi.ResourceOptions(parent=self),
         )
         return eks.ManagedNodeGroup(

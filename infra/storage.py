@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.addons import addon_version
 from infra.identity import ClusterOidc, IrsaRole, IrsaRoleArgs
-from infra.node_groups import GPU_SCHEDULING
 
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
 EBS_CSI_NAMESPACE = "kube-system"
@@ -32,11 +32,12 @@ class StorageArgs:
 
 
 def ebs_csi_configuration() -> dict:
-    # The node plugin must also run on tainted GPU nodes, or GPU pods cannot mount EBS volumes.
-    return {"node": {"tolerations": [
-        *GPU_SCHEDULING.tolerations,
-        {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-    ]}}
+    # The node plugin runs on every node, tainted GPU ones included, or pods there cannot mount EBS
+    # volumes; and it stays through any NoExecute taint of a node being drained or reclaimed (spot), to
+    # unmount what the evicted pods leave. tolerateAllTaints gives it `operator: Exists`; while it is
+    # true the chart ignores node.tolerations (charts/aws-ebs-csi-driver/templates/_node.tpl), so none
+    # is listed. Set, not left to the default, so a change of default cannot drop the GPU nodes.
+    return {"node": {"tolerateAllTaints": True}}
 
 
 class Storage(pulumi.ComponentResource):
@@ -46,8 +47,7 @@ class Storage(pulumi.ComponentResource):
         self.csi_role = IrsaRole(f"{name}-ebs-csi", IrsaRoleArgs(
             oidc=args.oidc, namespace=EBS_CSI_NAMESPACE, service_account=EBS_CSI_SERVICE_ACCOUNT,
             managed_policy_arns=(EBS_CSI_POLICY,)), opts=child)
-        version = args.addon_version or aws.eks.get_addon_version_output(
-            addon_name=EBS_CSI_ADDON, kubernetes_version=args.kubernetes_version, most_recent=False).version
+        version = addon_version(EBS_CSI_ADDON, args.kubernetes_version, args.addon_version)
         self.addon = aws.eks.Addon(
             f"{name}-ebs-csi",
             cluster_name=args.cluster_name,

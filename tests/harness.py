@@ -38,6 +38,11 @@ STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
 # certificate it issues (recognisable, so tests can prove it reaches only the secret output).
 LINK_HOST = "a0123456789abcdef0123456789abcd-1234567890.us-west-2.elb.amazonaws.com"
 LINK_CREDENTIAL_MARK = SECRET_MARK + "LINKKEY"
+# What `aws.eks.get_addon_version` answers: EKS's default version of each add-on for the cluster's
+# Kubernetes version (most_recent=False), and a newer build when asked for the most recent one.
+DEFAULT_ADDON_VERSIONS = {"aws-ebs-csi-driver": "v1.50.1-eksbuild.1", "coredns": "v1.12.4-eksbuild.1",
+                          "kube-proxy": "v1.35.0-eksbuild.2", "vpc-cni": "v1.20.4-eksbuild.1"}
+MOST_RECENT_BUILD = "eksbuild.99"
 
 
 def parsed_config(graph: "Graph"):
@@ -140,6 +145,7 @@ class Registered:
     id: str = ""  # what the mocks answered
     delete_before_replace: bool = False
     import_id: str = ""  # ResourceOptions(import_=...): adopt an existing object instead of creating it
+    retain_on_delete: bool = False  # ResourceOptions(retain_on_delete=True): `pulumi destroy` leaves it
     # CustomTimeouts as the engine receives them (Go duration strings, "" when unset).
     custom_timeouts: dict[str, str] = field(default_factory=dict)
 
@@ -220,8 +226,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
     missing_repositories: frozenset[str] = frozenset()
     missing_images: frozenset[str] = frozenset()
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, log_groups: Iterable[str] = ()):
         self.region = region
+        self.log_groups = tuple(log_groups)  # CloudWatch log groups that exist before the run
         self.monitor: RecordingMonitor | None = None
         self.calls: list[str] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []  # (token, arguments): what the program asked AWS
@@ -239,8 +246,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"arn": args.args["arn"], "issuerArn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER_ROLE}",
                     "issuerName": DEPLOYER_ROLE, "issuerId": "AROAEXAMPLE", "sessionName": "ci-session", "id": args.args["arn"]}
         if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            version = DEFAULT_ADDON_VERSIONS[args.args["addonName"]]
+            if args.args.get("mostRecent"):
+                version = version.rsplit("-", 1)[0] + "-" + MOST_RECENT_BUILD
             return {"addonName": args.args["addonName"], "kubernetesVersion": args.args["kubernetesVersion"],
-                    "version": "v1.50.1-eksbuild.1", "id": args.args["addonName"]}
+                    "version": version, "id": args.args["addonName"]}
+        if args.token == "aws:cloudwatch/getLogGroups:getLogGroups":
+            # DescribeLogGroups by prefix: every group whose name starts with it; empty lists when none
+            # (terraform-provider-aws internal/service/logs/groups_data_source.go, dataSourceGroupsRead).
+            prefix = args.args.get("logGroupNamePrefix") or ""
+            names = [n for n in self.log_groups if n.startswith(prefix)]
+            return {"logGroupNames": names, "arns": [_arn("logs", f"log-group:{n}", self.region) for n in names],
+                    "logGroupNamePrefix": prefix, "region": self.region, "id": self.region}
         if args.token.startswith("aws:ecr/"):
             return self._ecr(args.token, args.args)
         raise NotImplementedError(f"mock gap: no mock for invoke {args.token}")
@@ -385,6 +402,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider, dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             raw_inputs=inputs, delete_before_replace=request.deleteBeforeReplace, import_id=request.importId,
+            retain_on_delete=bool(request.retainOnDelete),
             custom_timeouts={k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
                              if getattr(request.customTimeouts, k)},
         )
@@ -425,15 +443,17 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
 last_monitor: RecordingMonitor | None = None  # the latest run's, also when the program raised
 
 
-def run_program(stack: str, config: dict[str, Any] | None = None, secret_keys: Iterable[str] = ()) -> Graph:
+def run_program(stack: str, config: dict[str, Any] | None = None, secret_keys: Iterable[str] = (),
+                log_groups: Iterable[str] = ()) -> Graph:
     """Runs __main__.py for a stack (its file's config, or the config given) and returns the graph.
 
-    `secret_keys` are the config keys the engine would mark secret (set with `--secret`).
+    `secret_keys` are the config keys the engine would mark secret (set with `--secret`);
+    `log_groups` the CloudWatch log groups the account already holds (e.g. left by a destroy).
     """
     config = stack_config(stack) if config is None else config
     region = config.get("aws:region", "us-west-2")
     settings.ROOT.set(None)  # a fresh root stack, or exports leak from the previous run
-    mocks = PlatformMocks(region if isinstance(region, str) else "us-west-2")
+    mocks = PlatformMocks(region if isinstance(region, str) else "us-west-2", log_groups)
     monitor = RecordingMonitor(mocks)
     global last_monitor
     last_monitor = monitor

@@ -54,7 +54,7 @@ def test_release_names_and_namespaces_are_the_programs(dev: Graph):
         ("qdrant", "qdrant", "1.19.0", "qdrant", "vector-db"),
         # no `name`: the release is named after the resource, as the provider does
         ("nvidia-device-plugin", "nvidia-device-plugin", "0.20.0", "nvidia-device-plugin", "nvidia-device-plugin")}
-    assert {r.kube_version for r in helm.releases(dev)} == {"v1.34.0-eks-0000000"}  # as EKS reports its version
+    assert {r.kube_version for r in helm.releases(dev)} == {"v1.35.0-eks-0000000"}  # as EKS reports its version
 
 
 def kinds(objects) -> dict[str, list[str]]:
@@ -175,20 +175,20 @@ def test_the_engine_renders_for_the_clusters_kubernetes_version(dev: Graph, tmp_
                             name="c", values_json="{}")
     (config_map,) = helm.render(r)
     # EKS's version is a semver pre-release: a comparison without "-0" is false on EKS.
-    assert config_map["data"] == {"kube": "v1.34.0-eks-0000000", "install": "true", "plain": "false", "pre": "true",
+    assert config_map["data"] == {"kube": "v1.35.0-eks-0000000", "install": "true", "plain": "false", "pre": "true",
                                   "deployments": "true", "monitoring": "false"}
     with helm_python.Chart.load(chart) as plain:  # the SDK's own render would claim its client's version
-        assert "v1.34.0" not in plain.render({}, name="c", namespace="apps")["capabilities/templates/cm.yaml"]
+        assert "v1.35.0" not in plain.render({}, name="c", namespace="apps")["capabilities/templates/cm.yaml"]
 
 
 def test_a_chart_the_clusters_version_does_not_meet_is_refused(dev: Graph, tmp_path: Path, monkeypatch):
-    capabilities_chart(tmp_path, monkeypatch, "newer-kubernetes", kube_version=">=1.35.0-0")
+    capabilities_chart(tmp_path, monkeypatch, "newer-kubernetes", kube_version=">=1.36.0-0")
     r = dataclasses.replace(release(dev, "qdrant"), resource="newer-kubernetes", chart="newer-kubernetes", version="0.1.0",
                             name="c", values_json="{}")
-    with pytest.raises(helm.InstallRefused, match="requires kubeVersion: >=1.35.0-0 which is incompatible"):
+    with pytest.raises(helm.InstallRefused, match="requires kubeVersion: >=1.36.0-0 which is incompatible"):
         helm.render(r)
     with pytest.raises(helm.InstallRefused, match="Bad_Name|release name"):
-        helm.render(dataclasses.replace(r, name="Bad_Name", kube_version="v1.36.0"))
+        helm.render(dataclasses.replace(r, name="Bad_Name", kube_version="v1.37.0"))
 
 
 @pytest.mark.parametrize("constraint,version,expected", [

@@ -208,7 +208,7 @@ def test_dev_values() -> None:
     config = parse_stack_config(stack_config("dev"), "dev")
 
     assert config.region == "us-west-2"
-    assert config.cluster.kubernetes_version == "1.34"
+    assert config.cluster.kubernetes_version == "1.35"
     assert config.cluster.endpoint_public_access
     assert config.system_node_group.capacity_type == "ON_DEMAND"
     assert config.system_node_group.min_size == 2
@@ -415,13 +415,13 @@ BAD_CONFIGS = [
                  f"{CLUSTER}.endpointPublicAccessCidrs", NO_VALUE, "a value is required",
                  id="endpoint-cidrs-missing"),
     pytest.param(lambda c: c[CLUSTER].update(kubernetesVersion="1.28"),
-                 f"{CLUSTER}.kubernetesVersion", "1.28", "one of 1.32, 1.33, 1.34, 1.35",
+                 f"{CLUSTER}.kubernetesVersion", "1.28", "one of 1.32, 1.33, 1.34, 1.35, 1.36",
                  id="kubernetes-version-unsupported"),
-    pytest.param(lambda c: c[CLUSTER].update(kubernetesVersion=1.34),
-                 f"{CLUSTER}.kubernetesVersion", 1.34, "one of 1.32, 1.33, 1.34, 1.35",
+    pytest.param(lambda c: c[CLUSTER].update(kubernetesVersion=1.35),
+                 f"{CLUSTER}.kubernetesVersion", 1.35, "one of 1.32, 1.33, 1.34, 1.35, 1.36",
                  id="kubernetes-version-as-number"),
     pytest.param(lambda c: rename(c[CLUSTER], "kubernetesVersion", "kubernetesVersoin"),
-                 f"{CLUSTER}.kubernetesVersoin", "1.34", "the known keys of 'genai-eks:cluster'",
+                 f"{CLUSTER}.kubernetesVersoin", "1.35", "the known keys of 'genai-eks:cluster'",
                  id="misspelt-key-in-cluster"),
     pytest.param(lambda c: c[CLUSTER].update(adminRoleArns=["arn:aws:iam::1234:role/admin"]),
                  f"{CLUSTER}.adminRoleArns[0]", "arn:aws:iam::1234:role/admin", "an IAM role ARN",

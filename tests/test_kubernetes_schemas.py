@@ -6,11 +6,12 @@ import functools
 import kubernetes_validate
 import pytest
 
+from stack_config import SUPPORTED_KUBERNETES_VERSIONS
 from tests import crds
 from tests import workload_model as wm
 from tests.harness import Graph
 
-KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
+KUBERNETES_VERSIONS = SUPPORTED_KUBERNETES_VERSIONS  # every version the config accepts (EKS's calendar)
 
 
 def custom_resource_schemas(graph: Graph):

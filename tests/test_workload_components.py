@@ -195,7 +195,7 @@ def test_qdrant_release(graph: Graph):
 
 
 def test_awaited_charts_wait_for_volumes_and_nothing_else_slow(graph: Graph):
-    addon = graph.one("aws:eks/addon:Addon")
+    addon = graph.one("aws:eks/addon:Addon", "storage-ebs-csi")
     gp3 = graph.one("kubernetes:storage.k8s.io/v1:StorageClass")
     gpu_groups = [g for g in graph.of_type(MNG) if "gpu" in g.name]
     for chart in ("jupyterhub", "qdrant"):
@@ -206,7 +206,7 @@ def test_awaited_charts_wait_for_volumes_and_nothing_else_slow(graph: Graph):
 
 
 def test_namespaces_with_volumes_are_destroyed_before_the_csi_driver(graph: Graph):
-    addon = graph.one("aws:eks/addon:Addon")
+    addon = graph.one("aws:eks/addon:Addon", "storage-ebs-csi")
     for name in ("ns-jupyterhub", "ns-vector-db"):
         assert graph.depends_on(graph.one("kubernetes:core/v1:Namespace", name), addon), name
     for name in ("ns-inference", "ns-rag", "ns-chatbot"):  # emptyDir only: no reason to wait
