@@ -38,7 +38,8 @@ Its own duration:
   add-on); the pod has an IP from then on (the sandbox comes before the image pull); then each image
   is pulled (`IMAGE_GB` at `PULL_SECONDS_PER_GB`) once it exists (our images: built in this update,
   or checked in ECR by `aws.ecr.get_image`; else never), init containers run, and the server starts
-  (`STARTUP_SECONDS`; vLLM: the model's download and load, by its preset's size).
+  (`STARTUP_SECONDS`; vLLM: the model's download and load, by its preset's size), and no pod is
+  Ready before CoreDNS (its managed add-on) answers.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ NODE_GROUP = "eks:index:ManagedNodeGroup"
 ADDON = "aws:eks/addon:Addon"
 IMAGE_BUILD = "docker-build:index:Image"
 EBS_CSI = "aws-ebs-csi-driver"
+COREDNS = "coredns"
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 
 # Seconds a resource takes to create (estimates; AWS publishes ranges, not figures).
@@ -221,7 +223,7 @@ class Model:
             # component reads its outputs, so its children wait for it.
             deps |= set(_references(r.raw_inputs))
             finished = {u: self.finish_urn(u) for u in deps}
-            latest = max(finished, key=finished.get, default=None)
+            latest = max(sorted(finished), key=finished.get, default=None)  # ties: by URN, so reports are stable
             self.blocker[r.urn] = latest
             self._start[r.urn] = finished[latest] if latest else 0.0
         return self._start[r.urn]
@@ -240,7 +242,7 @@ class Model:
             urn = self.blocker.get(urn)
             if not r.custom and not self._is_remote(r) and urn is None:
                 children = self.children.get(r.urn, [])
-                urn = max(children, key=self.finish).urn if children else None
+                urn = max(sorted(children, key=lambda c: c.urn), key=self.finish).urn if children else None
         return path[::-1]
 
     def finish(self, r: Registered) -> float:
@@ -316,6 +318,18 @@ class Model:
         started = max(node_up, self.start(plugins[0]))
         return started + POD_SANDBOX_SECONDS + self.pull_seconds("nvcr.io/nvidia/k8s-device-plugin") + DEVICE_PLUGIN_SECONDS
 
+    def dns_ready(self) -> float:
+        """When CoreDNS answers: its managed add-on is ACTIVE (its pods run on the system nodes). Until
+        then a pod that resolves a name (S3, Hugging Face, another Service) cannot get Ready."""
+        if self.world == RUNNING_CLUSTER:
+            return 0.0
+        addons = [a for a in self.graph.of_type(ADDON) if a.inputs.get("addonName") == COREDNS]
+        return self.finish(addons[0]) if addons else self.nodes_or_never()
+
+    def nodes_or_never(self) -> float:
+        # EKS's bootstrap CoreDNS Deployment: Ready once a node can run it.
+        return min((self.finish(k.group) for k in self.node_kinds() if k.desired and not k.taints), default=NEVER)
+
     def volumes_ready(self) -> float:
         addons = [a for a in self.graph.of_type(ADDON) if a.inputs.get("addonName") == EBS_CSI]
         return self.finish(addons[0]) + VOLUME_SECONDS if addons else NEVER
@@ -368,6 +382,7 @@ class Model:
             t = max(t, self.image_exists(c.get("image", ""), owner)) + self.pull_seconds(c.get("image", "")) + STARTUP_DEFAULT_SECONDS
         ready = max((max(t, self.image_exists(c.get("image", ""), owner)) + self.pull_seconds(c.get("image", ""))
                      + self.startup_seconds(pod, c) for c in spec.get("containers") or []), default=t)
+        ready = max(ready, self.dns_ready())
         period = max((((c.get("readinessProbe") or {}).get("periodSeconds") or 10) for c in spec.get("containers") or []),
                      default=0)
         result = (ip if ip < NEVER else NEVER, ready + period if ready < NEVER else NEVER)
