@@ -53,6 +53,7 @@ from presets.catalog import model_presets
 from tests import charts as helm
 from tests import workload_model as wm
 from tests.harness import ACCOUNT, Graph, Registered, ResourceRef, pushed_digest
+from tests.network_policy import selects
 
 FIRST_DEPLOY = "first deploy"
 RUNNING_CLUSTER = "running cluster"
@@ -561,23 +562,11 @@ class NodeKind:
             return False
         terms = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
                   .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or [])
-        if terms and not any(all(_matches(e, self.labels) for e in t.get("matchExpressions") or []) for t in terms):
+        # A NodeSelectorTerm's In/NotIn/Exists/DoesNotExist read as a label selector's (no Gt/Lt here).
+        if terms and not any(selects({"matchExpressions": t.get("matchExpressions") or []}, self.labels) for t in terms):
             return False
         tolerations = spec.get("tolerations") or []
         return all(any(_tolerates(t, taint) for t in tolerations) for taint in self.taints if taint[2] != "PreferNoSchedule")
-
-
-def _matches(expression: dict[str, Any], labels: dict[str, str]) -> bool:
-    key, op, values = expression["key"], expression["operator"], expression.get("values") or []
-    if op == "In":
-        return labels.get(key) in values
-    if op == "NotIn":
-        return labels.get(key) not in values
-    if op == "Exists":
-        return key in labels
-    if op == "DoesNotExist":
-        return key not in labels
-    return False  # Gt/Lt: no such labels here
 
 
 def _tolerates(toleration: dict[str, Any], taint: tuple[str, str | None, str]) -> bool:
