@@ -52,8 +52,9 @@ from typing import Any, Callable, Iterable
 from presets.catalog import model_presets
 from tests import charts as helm
 from tests import workload_model as wm
-from tests.harness import ACCOUNT, Graph, Registered, ResourceRef, pushed_digest
+from tests.harness import ACCOUNT, Graph, Registered, ResourceRef, pushed_digest, walk
 from tests.network_policy import selects
+from workloads.kube import INSTANCE_TYPE_LABEL
 
 FIRST_DEPLOY = "first deploy"
 RUNNING_CLUSTER = "running cluster"
@@ -61,7 +62,6 @@ WORLDS = (FIRST_DEPLOY, RUNNING_CLUSTER)
 
 DEFAULT_TIMEOUT = 600.0          # await.go: 10 minutes unless customTimeouts or pulumi.com/timeoutSeconds
 ENDPOINTS_SETTLE = 10.0          # service.go: endpoints are "settled" 10 s after their last change
-SKIP_AWAIT = "pulumi.com/skipAwait"
 WAIT_FOR = "pulumi.com/waitFor"
 TIMEOUT_SECONDS = "pulumi.com/timeoutSeconds"
 NEVER = math.inf
@@ -222,7 +222,7 @@ class Model:
             # A resource passed as an input (a node group's `cluster`) is a reference, not a dependency
             # the SDK records (pulumi/runtime/rpc.py: exclude_resource_refs_from_deps), but the remote
             # component reads its outputs, so its children wait for it.
-            deps |= set(_references(r.raw_inputs))
+            deps |= {v.urn for _, v in walk(r.raw_inputs) if isinstance(v, ResourceRef)}
             finished = {u: self.finish_urn(u) for u in deps}
             latest = max(sorted(finished), key=finished.get, default=None)  # ties: by URN, so reports are stable
             self.blocker[r.urn] = latest
@@ -357,6 +357,11 @@ class Model:
                 checked |= {f"{registry}/{asked}", f"{registry}/{asked.rsplit(':', 1)[0]}@{pushed_digest(asked)}"}
         return 0.0 if image in checked else NEVER
 
+    def _pulled(self, container: dict[str, Any], after: float, owner: Registered | None) -> float:
+        """When a container's image is on the node: it exists, and then it is pulled."""
+        image = container.get("image", "")
+        return max(after, self.image_exists(image, owner)) + self.pull_seconds(image)
+
     def startup_seconds(self, pod: wm.Pod, container: dict[str, Any]) -> float:
         image = container.get("image") or ""
         if repository(image) == "vllm/vllm-openai":
@@ -379,14 +384,14 @@ class Model:
             scheduled = max(scheduled, VOLUME_SECONDS if self.world == RUNNING_CLUSTER else self.volumes_ready())
         ip = scheduled + POD_SANDBOX_SECONDS
         t = ip
-        for c in spec.get("initContainers") or []:
-            t = max(t, self.image_exists(c.get("image", ""), owner)) + self.pull_seconds(c.get("image", "")) + STARTUP_DEFAULT_SECONDS
-        ready = max((max(t, self.image_exists(c.get("image", ""), owner)) + self.pull_seconds(c.get("image", ""))
-                     + self.startup_seconds(pod, c) for c in spec.get("containers") or []), default=t)
+        for c in spec.get("initContainers") or []:  # one after another
+            t = self._pulled(c, t, owner) + STARTUP_DEFAULT_SECONDS
+        ready = max((self._pulled(c, t, owner) + self.startup_seconds(pod, c) for c in spec.get("containers") or []),
+                    default=t)
         ready = max(ready, self.dns_ready())
         period = max((((c.get("readinessProbe") or {}).get("periodSeconds") or 10) for c in spec.get("containers") or []),
                      default=0)
-        result = (ip if ip < NEVER else NEVER, ready + period if ready < NEVER else NEVER)
+        result = (ip, ready + period)  # NEVER stays NEVER
         self._pod_cache[key] = result
         return result
 
@@ -430,7 +435,7 @@ class Model:
         """(when the awaited condition holds, whether it is awaited, what it waits for)."""
         meta = a.manifest.get("metadata") or {}
         annotations = meta.get("annotations") or {}
-        if str(annotations.get(SKIP_AWAIT, "")).lower() == "true":
+        if str(annotations.get(helm.SKIP_AWAIT, "")).lower() == "true":
             return created, False, "skipAwait"
         if annotations.get(WAIT_FOR):
             return self._custom_ready(a, owner, created), True, annotations[WAIT_FOR]
@@ -521,17 +526,6 @@ class Model:
         return created + 5.0  # a Certificate: issued by the controller from the Site's CA
 
 
-def _references(value: Any) -> Iterable[str]:
-    if isinstance(value, ResourceRef):
-        yield value.urn
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _references(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _references(v)
-
-
 def _image_folder(build: Registered) -> str:
     context = (build.inputs.get("context") or {}).get("location") or ""
     return context.rstrip("/").rsplit("/", 1)[-1]
@@ -544,7 +538,6 @@ def _weight_bytes(hugging_face_id: str | None) -> float:
     return 16e9  # an unknown model: a 7-8B model at bf16
 
 
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 _TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 
 
