@@ -12,6 +12,7 @@ from infra.node_groups import GPU_SCHEDULING, NodeGroups, NodeGroupsArgs
 from infra.platform import Platform
 from infra.registries import ImageRepositories, RegistriesArgs
 from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
+from presets.plan import plan_workspaces
 from stack_config import load_stack_config
 from workloads import chatbot, fine_tuning, inference, jupyterhub, private_model, qdrant, rag
 from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
@@ -26,6 +27,7 @@ from workloads.rag import LlmEndpoint, RagService, RagServiceArgs
 from workloads.skupper import SkupperController, SkupperControllerArgs
 
 config = load_stack_config()
+workspaces = plan_workspaces(config)  # each model placed on the GPU node groups, or a ConfigError
 check_admins_exclude_deployer(config.cluster)
 name = config.cluster.name
 # registries.build false: CI's images must be in ECR before anything is created (previews too).
@@ -39,7 +41,7 @@ nodes = NodeGroups("nodes", NodeGroupsArgs(cluster=cluster.eks, cluster_name=nam
                                            kubernetes_version=config.cluster.kubernetes_version,
                                            subnet_ids=network.private_subnet_ids,
                                            system=config.system_node_group, gpu=config.gpu_node_groups,
-                                           default_tags=config.default_tags))
+                                           default_tags=config.default_tags.tags))
 CoreDns("coredns", CoreDnsArgs(cluster_name=cluster.name, kubernetes_version=config.cluster.kubernetes_version,
                                nodes=nodes.system, version=config.cluster.coredns_addon_version))
 storage = Storage("storage", StorageArgs(cluster_name=cluster.name, kubernetes_version=config.cluster.kubernetes_version,
@@ -65,8 +67,8 @@ platform = Platform(
 )
 
 # --- the Kubernetes layer: each workload in its namespace, switched on by config ---------------
-clients = plan_clients(config)
-hf_token = pulumi.Output.secret(config.hugging_face_token.value) if config.hugging_face_token else None
+clients = plan_clients(config, workspaces)
+hf_token = pulumi.Output.secret(config.hugging_face_token.get_secret_value()) if config.hugging_face_token else None
 
 
 def namespace(ns: str, claims_volumes: bool = False, pod_security: str = "restricted") -> WorkloadNamespace:
@@ -79,21 +81,23 @@ hub = None
 if config.jupyterhub.enabled:
     hub = JupyterHub("jupyterhub", JupyterHubArgs(platform=platform, config=config.jupyterhub,
                                                   namespace=namespace(jupyterhub.NAMESPACE, claims_volumes=True),
-                                                  upstreams=clients.notebook_upstreams))
+                                                  upstreams=clients.notebook_upstreams,
+                                                  github_client_secret=(config.github_client_secret.get_secret_value()
+                                                                        if config.github_client_secret else None)))
 # Workspaces: each model's job, with the GPUs, instance types and engine arguments its preset fits.
-if config.fine_tuning_jobs:
+if workspaces.tuning:
     training = namespace(fine_tuning.NAMESPACE)
-    for tuning in config.fine_tuning_jobs:
-        FineTuneJob(f"finetune-{tuning.adapter_name}", FineTuneJobArgs(platform=platform, config=tuning, namespace=training,
+    for tuning in workspaces.tuning:
+        FineTuneJob(f"finetune-{tuning.name}", FineTuneJobArgs(platform=platform, workspace=tuning, namespace=training,
                                                                        hugging_face_token=hf_token))
 models: dict[str, InferenceService] = {}
-if config.inference_services:
+if workspaces.serving:
     serving = namespace(inference.NAMESPACE)
-    for service in config.inference_services:
+    for service in workspaces.serving:
         models[service.name] = InferenceService(service.name, InferenceServiceArgs(
-            platform=platform, config=service, namespace=serving, clients=clients.inference[service.name],
+            platform=platform, workspace=service, namespace=serving, clients=clients.inference[service.name],
             hugging_face_token=hf_token))
-default_llm = config.default_llm
+default_llm = workspaces.default_llm
 llm = models[default_llm.name] if default_llm else None
 vector_db = None
 if config.qdrant.enabled:
@@ -118,9 +122,11 @@ if config.rag.enabled:
         rag_llm = LlmEndpoint(llm.endpoint.url, config.rag.llm_model or default_llm.served_model_name, llm.endpoint)
     rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace(rag.NAMESPACE),
                                                    qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
-                                                   llm=rag_llm, clients=clients.rag))
+                                                   llm=rag_llm, clients=clients.rag,
+                                                   llm_api_key=(config.rag_llm_api_key.get_secret_value()
+                                                                if config.rag_llm_api_key else None)))
 if config.chatbot.enabled:
-    loyalty_adapter = default_llm.adapters[0] if default_llm and default_llm.adapters else None
+    loyalty_adapter = default_llm.config.adapters[0] if default_llm and default_llm.config.adapters else None
     Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace(chatbot.NAMESPACE),
                                    assistants=Assistants(shopping=rag_service.endpoint if rag_service else None,
                                                          loyalty=llm.endpoint if loyalty_adapter else None,
@@ -149,5 +155,5 @@ if private_site is not None:
     # The contract with the private site's bundle (workloads/private_model.py): plain, and secret.
     pulumi.export(private_model.OUTPUT_PRIVATE_MODEL, private_site.outputs)
     pulumi.export(private_model.OUTPUT_PRIVATE_MODEL_LINK, private_site.link_bundle)
-if config.fine_tuning_jobs:
-    pulumi.export("fineTuningJobs", [f"{fine_tuning.NAMESPACE}/{fine_tuning.job_name(t)}" for t in config.fine_tuning_jobs])
+if workspaces.tuning:
+    pulumi.export("fineTuningJobs", [f"{fine_tuning.NAMESPACE}/{fine_tuning.job_name(t)}" for t in workspaces.tuning])

@@ -52,6 +52,13 @@ def parsed_config(graph: "Graph"):
     return parse_stack_config(stack_config(graph.stack), graph.stack)
 
 
+def planned_workspaces(graph: "Graph"):
+    """The workspaces of the stack a graph was recorded from, planned as the program plans them."""
+    from presets.plan import plan_workspaces
+
+    return plan_workspaces(parsed_config(graph))
+
+
 def stack_names() -> list[str]:
     return [p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES]
 

@@ -195,7 +195,7 @@ def launch_template_of(graph: Graph, group) -> dict:
 
 def test_launch_templates_carry_the_default_tags(graph: Graph):
     default_tags = stack_config(graph.stack)["aws:defaultTags"]["tags"]
-    assert parsed(graph).default_tags == default_tags
+    assert parsed(graph).default_tags.tags == default_tags
     for group in graph.of_type(MNG):
         specs = launch_template_of(graph, group)["tagSpecifications"]
         # Not spot-instances-request: an on-demand launch that names it fails (aws/karpenter-provider-aws#5850).
@@ -214,7 +214,7 @@ def test_default_tags_are_validated():
     with pytest.raises(ConfigError, match=r"'aws:defaultTags\.tag'"):
         parse_stack_config(config, "dev", today=TODAY)
     config.pop("aws:defaultTags")
-    assert parse_stack_config(config, "dev", today=TODAY).default_tags == {}
+    assert parse_stack_config(config, "dev", today=TODAY).default_tags.tags == {}
 
 
 # --- defect 10: the EBS CSI node plugin on every node --------------------------------------------

@@ -6,12 +6,14 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import replace
 from typing import Any, Callable
 
 import pytest
+from pydantic import SecretStr
 
+from presets.catalog import model_presets
 from presets.fit import PodShape
+from presets.plan import WorkspacePlan, plan_workspaces
 from stack_config import (
     SECRET_KEYS,
     BucketConfig,
@@ -29,10 +31,8 @@ from stack_config import (
     QdrantConfig,
     RagConfig,
     RegistryConfig,
-    SecretValue,
+    StackConfig,
     StorageConfig,
-    Workspace,
-    model_presets,
     parse_stack_config,
 )
 from tests import harness
@@ -96,6 +96,12 @@ VALID_EXISTING_VPC = {
     "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"],
     "publicSubnetIds": ["subnet-0123456789abcdef3", "subnet-0123456789abcdef4", "subnet-0123456789abcdef5"],
 }
+
+
+def planned(raw: dict[str, Any], stack: str = "dev", **kwargs: Any) -> tuple[StackConfig, WorkspacePlan]:
+    """The parsed config and its workspaces planned: what the program does before registering anything."""
+    config = parse_stack_config(raw, stack, **kwargs)
+    return config, plan_workspaces(config)
 
 
 def dev_config() -> dict[str, Any]:
@@ -239,7 +245,7 @@ DEV_L4_TYPES = ("g6.xlarge", "g6.2xlarge", "g6.4xlarge")
 
 
 def test_dev_workload_values() -> None:
-    config = parse_stack_config(stack_config("dev"), "dev")
+    config, plan = planned(stack_config("dev"), "dev")
 
     assert config.registries.build and config.registries.image_tag is None  # built in `pulumi up`, tagged by content
     assert config.jupyterhub.authenticator == "sharedPassword" and config.jupyterhub.github is None
@@ -247,50 +253,48 @@ def test_dev_workload_values() -> None:
     assert [w.name for w in config.workspaces] == ["llm", "loyalty"]
     llm_workspace, loyalty_workspace = config.workspaces
     qwen = model_presets()["qwen2.5-7b-instruct"]
-    assert llm_workspace.model == loyalty_workspace.model == qwen
+    assert llm_workspace.spec == loyalty_workspace.spec == qwen
     assert loyalty_workspace.inference is None and llm_workspace.tuning is None
 
-    llm = llm_workspace.inference
-    assert (llm.name, llm.model, llm.served_model_name) == ("llm", "Qwen/Qwen2.5-7B-Instruct", "qwen2.5-7b-instruct")
-    assert (llm.max_model_len, llm.concurrency, llm.adapters, llm.replicas) == (8192, 4, ("loyalty",), 1)
+    (llm,), (tuning,) = plan.serving, plan.tuning
+    assert (llm.name, llm.model.hugging_face_id, llm.served_model_name) == ("llm", "Qwen/Qwen2.5-7B-Instruct", "qwen2.5-7b-instruct")
+    assert (llm.max_model_len, llm.config.concurrency, llm.config.adapters, llm.config.replicas) == (8192, 4, ("loyalty",), 1)
     assert llm.tensor_parallel_size == 1
     assert llm.placement.node_groups == ("gpu-l4",)
     assert llm.placement.instance_types == DEV_L4_TYPES
     assert llm.placement.pod == ONE_L4_POD
-    assert config.default_llm is llm and config.inference_services == (llm,)
+    assert plan.default_llm is llm
 
-    tuning = loyalty_workspace.tuning
-    assert (tuning.adapter_name, tuning.run_id, tuning.method) == ("loyalty", "1", "qlora")
-    assert tuning.base_model == "Qwen/Qwen2.5-7B-Instruct"
-    assert tuning.train_data == "loyalty/train.jsonl"
-    assert tuning.hyperparameters.rank == 32 and tuning.hyperparameters.learning_rate == 2.5e-5
+    assert (tuning.name, tuning.config.run_id, tuning.config.method) == ("loyalty", "1", "qlora")
+    assert tuning.model.hugging_face_id == "Qwen/Qwen2.5-7B-Instruct"
+    assert tuning.config.train_data == "loyalty/train.jsonl"
+    assert tuning.config.hyperparameters.rank == 32 and tuning.config.hyperparameters.learning_rate == 2.5e-5
     assert tuning.placement.instance_types == DEV_L4_TYPES
     assert tuning.placement.pod.gpus == 1
-    assert config.fine_tuning_jobs == (tuning,)
 
     assert config.rag.llm_base_url is None  # the in-cluster inference service
     assert config.chatbot.exposure == "loadBalancer" and config.chatbot.source_ranges == ("0.0.0.0/0",)
     assert config.hugging_face_token is None
     # The comment in the stack file: the tuning Job and the inference server hold one GPU each.
     (gpu,) = config.gpu_node_groups
-    assert llm.replicas * llm.tensor_parallel_size + tuning.placement.pod.gpus <= gpu.desired_size <= gpu.max_size
+    assert llm.config.replicas * llm.tensor_parallel_size + tuning.placement.pod.gpus <= gpu.desired_size <= gpu.max_size
 
 
 def test_prod_workload_values() -> None:
-    config = parse_stack_config(stack_config("prod"), "prod")
+    config, plan = planned(stack_config("prod"), "prod")
 
     assert [w.name for w in config.workspaces] == ["llm", "coder"]
-    assert config.fine_tuning_jobs == ()  # training runs are launched on purpose
-    llm, coder = config.inference_services
-    assert config.default_llm is llm
-    assert (llm.replicas, llm.max_model_len, llm.concurrency, llm.adapters) == (2, 16384, 4, ("loyalty",))
+    assert plan.tuning == ()  # training runs are launched on purpose
+    llm, coder = plan.serving
+    assert plan.default_llm is llm
+    assert (llm.config.replicas, llm.max_model_len, llm.config.concurrency, llm.config.adapters) == (2, 16384, 4, ("loyalty",))
     assert llm.tensor_parallel_size == 1
     assert llm.placement.node_groups == ("gpu-l4", "gpu-l4x4")
     assert llm.placement.instance_types == ("g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.12xlarge", "g6.24xlarge")
     assert llm.placement.pod == ONE_L4_POD
     # The comment in the stack file: 4 x 32768 tokens do not fit one L4, so two of a four-L4 node.
-    assert (coder.model, coder.served_model_name) == ("Qwen/Qwen2.5-Coder-7B-Instruct", "qwen2.5-coder-7b-instruct")
-    assert (coder.max_model_len, coder.concurrency, coder.adapters) == (32768, 4, ())
+    assert (coder.model.hugging_face_id, coder.served_model_name) == ("Qwen/Qwen2.5-Coder-7B-Instruct", "qwen2.5-coder-7b-instruct")
+    assert (coder.max_model_len, coder.config.concurrency, coder.config.adapters) == (32768, 4, ())
     assert coder.tensor_parallel_size == 2
     assert coder.placement.node_groups == ("gpu-l4x4",)
     assert coder.placement.instance_types == ("g6.12xlarge", "g6.24xlarge")
@@ -887,7 +891,7 @@ CROSS_SECTION_RULES = [
 @pytest.mark.parametrize("mutate, key, value, allowed", BAD_CONFIGS + BAD_WORKLOAD_VALUES + CROSS_SECTION_RULES)
 def test_bad_config_is_refused(mutate: Callable[[dict[str, Any]], Any], key: str, value: Any, allowed: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(bad(mutate), "dev", secret_keys=DECLARED_SECRETS)
+        planned(bad(mutate), "dev", secret_keys=DECLARED_SECRETS)
     err = caught.value
     message = str(err)
 
@@ -925,8 +929,8 @@ def test_a_secret_in_plain_text_is_refused_without_showing_it(key: str) -> None:
 def test_hugging_face_token_is_accepted_as_a_secret_and_hidden() -> None:
     config = parse_stack_config(bad(lambda c: c.update({HF_TOKEN: f" {SECRET}\n"})), "dev", secret_keys={HF_TOKEN})
 
-    assert config.hugging_face_token == SecretValue(SECRET)  # surrounding blanks dropped
-    assert "hugging_face_token=SecretValue()" in repr(config)
+    assert config.hugging_face_token == SecretStr(SECRET)  # surrounding blanks dropped
+    assert "hugging_face_token=SecretStr('**********')" in repr(config)
     assert SECRET not in repr(config) and SECRET not in str(config)
 
 
@@ -940,12 +944,11 @@ def test_a_misspelt_secret_key_does_not_show_its_value() -> None:
 
 
 def test_gated_model_with_a_token_parses() -> None:
-    config = parse_stack_config(bad(changes(gated_models, lambda c: c.update({HF_TOKEN: SECRET}))), "dev",
-                                secret_keys={HF_TOKEN})
-    (llm,), (tuning,) = config.inference_services, config.fine_tuning_jobs
-    assert tuning.base_model == llm.model == GATED_MODEL
+    config, plan = planned(bad(changes(gated_models, lambda c: c.update({HF_TOKEN: SECRET}))), "dev", secret_keys={HF_TOKEN})
+    (llm,), (tuning,) = plan.serving, plan.tuning
+    assert tuning.model.hugging_face_id == llm.model.hugging_face_id == GATED_MODEL
     assert llm.served_model_name == GATED_PRESET
-    assert config.hugging_face_token == SecretValue(SECRET)
+    assert config.hugging_face_token == SecretStr(SECRET)
 
 
 # --- workloads that parse ----------------------------------------------------------------------
@@ -955,8 +958,8 @@ def test_github_authenticator_parses() -> None:
 
     hub = config.jupyterhub
     assert hub.authenticator == "github"
-    assert hub.github == GitHubAuth(client_id="Iv1.0123456789abcdef", allowed_organizations=("example-org",),
-                                    client_secret=SecretValue(SECRET))
+    assert hub.github == GitHubAuth(client_id="Iv1.0123456789abcdef", allowed_organizations=("example-org",))
+    assert config.github_client_secret == SecretStr(SECRET)
     assert SECRET not in repr(config)
 
 
@@ -981,19 +984,18 @@ def test_dev_private_model_values() -> None:
 
 
 def test_rag_with_the_private_model_needs_no_inference() -> None:
-    config = parse_stack_config(bad(lambda c: (c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), no_inference(c))), "dev")
+    config, plan = planned(bad(lambda c: (c[PRIVATE_MODEL].update(ragUsesPrivateModel=True), no_inference(c))), "dev")
     assert config.private_model.rag_uses_private_model
-    assert config.inference_services == () and config.default_llm is None
+    assert plan.serving == () and plan.default_llm is None
 
 
 def test_rag_with_an_external_llm_needs_no_inference() -> None:
-    config = parse_stack_config(
-        bad(changes(external_llm, no_inference, lambda c: c.update({RAG_API_KEY: SECRET}))),
-        "dev", secret_keys={RAG_API_KEY})
+    config, plan = planned(bad(changes(external_llm, no_inference, lambda c: c.update({RAG_API_KEY: SECRET}))),
+                           "dev", secret_keys={RAG_API_KEY})
 
-    assert config.inference_services == () and config.default_llm is None
+    assert plan.serving == () and plan.default_llm is None
     assert (config.rag.llm_base_url, config.rag.llm_model) == ("https://api.example.com/v1", "gpt-4o-mini")
-    assert config.rag.llm_api_key == SecretValue(SECRET)
+    assert config.rag_llm_api_key == SecretStr(SECRET)
     assert SECRET not in repr(config)
 
 
@@ -1003,32 +1005,32 @@ def test_rag_with_an_external_llm_needs_no_inference() -> None:
     pytest.param(0, True, 1, id="job-only"),
 ])
 def test_gpu_pods_that_fit_max_size_parse(replicas: int, fine_tuning: bool, max_size: int) -> None:
-    config = parse_stack_config(bad(lambda c: (
+    config, plan = planned(bad(lambda c: (
         gpu0(c).update(minSize=0, desiredSize=0, maxSize=max_size),
         at(c, LLM).update(replicas=replicas),
         None if fine_tuning else no_tuning(c),
     )), "dev")
-    assert config.default_llm.replicas == replicas and config.gpu_node_groups[0].max_size == max_size
-    assert len(config.fine_tuning_jobs) == (1 if fine_tuning else 0)
+    assert plan.default_llm.config.replicas == replicas and config.gpu_node_groups[0].max_size == max_size
+    assert len(plan.tuning) == (1 if fine_tuning else 0)
 
 
 def test_tensor_parallel_replicas_that_fit_max_size_parse() -> None:
     """Two replicas of two GPUs each, the L4 server and the tuning Job: 6 of the 7 GPUs."""
-    config = parse_stack_config(bad(changes(four_l4_nodes, add_workspace(
+    _, plan = planned(bad(changes(four_l4_nodes, add_workspace(
         {**CODER, "inference": {**CODER["inference"], "replicas": 2}}))), "dev")
-    coder = config.workspaces[2].inference
-    assert (coder.replicas, coder.tensor_parallel_size) == (2, 2)
+    coder = plan.serving[1]
+    assert (coder.config.replicas, coder.tensor_parallel_size) == (2, 2)
     assert coder.placement.node_groups == ("gpu-l4x4",) and coder.placement.instance_types == ("g6.12xlarge",)
 
 
 def test_an_adapter_no_workspace_serves_may_be_trained_on_any_model_and_rank() -> None:
     """The cross rules hold between a tuning workspace and the inference workspaces serving its adapter only."""
-    config = parse_stack_config(bad(changes(
+    _, plan = planned(bad(changes(
         put(LLM, "adapters", []), put(LLM, "maxLoraRank", 16),
         put(WS1, "preset", "qwen2.5-coder-7b-instruct"), put(LOYALTY, "hyperparameters.loraR", 64))), "dev")
-    (llm,), (tuning,) = config.inference_services, config.fine_tuning_jobs
-    assert tuning.base_model == "Qwen/Qwen2.5-Coder-7B-Instruct" != llm.model
-    assert tuning.hyperparameters.rank == 64 > llm.max_lora_rank
+    (llm,), (tuning,) = plan.serving, plan.tuning
+    assert tuning.model.hugging_face_id == "Qwen/Qwen2.5-Coder-7B-Instruct" != llm.model.hugging_face_id
+    assert tuning.config.hyperparameters.rank == 64 > llm.config.max_lora_rank
 
 
 # --- workspaces: presets, models given in full, and what does not fit --------------------------------
@@ -1037,35 +1039,33 @@ def test_a_preset_is_found_by_its_hugging_face_id() -> None:
     config = parse_stack_config(bad(changes(put(WS0, "preset", "Qwen/Qwen2.5-7B-Instruct"),
                                             put(WS1, "preset", "qwen/qwen2.5-7b-instruct"))), "dev")
     llm_workspace, loyalty_workspace = config.workspaces
-    assert llm_workspace.model == loyalty_workspace.model == model_presets()["qwen2.5-7b-instruct"]
-    assert llm_workspace.inference.served_model_name == "qwen2.5-7b-instruct"  # the preset's name, not the id
+    assert llm_workspace.spec == loyalty_workspace.spec == model_presets()["qwen2.5-7b-instruct"]
+    assert llm_workspace.served_model_name == "qwen2.5-7b-instruct"  # the preset's name, not the id
     assert llm_workspace.inference == parse_stack_config(stack_config("dev"), "dev").workspaces[0].inference
 
 
 @pytest.mark.parametrize("preset", ["phi-4-mini-instruct", "phi-3-mini-128k-instruct", "deepseek-r1-distill-qwen-1.5b",
                                     "phi-3-mini-4k-instruct"])
 def test_an_inference_workspace_defaults_to_its_presets_context_and_name(preset: str) -> None:
-    config = parse_stack_config(bad(add_workspace({"name": "extra", "preset": preset, "inference": {}})), "dev")
-    extra = config.workspaces[2]
+    _, plan = planned(bad(add_workspace({"name": "extra", "preset": preset, "inference": {}})), "dev")
+    extra = plan.serving[1]
     model = model_presets()[preset]
     assert extra.model == model
-    assert extra.inference.max_model_len == model.default_context_length
-    assert extra.inference.served_model_name == preset
-    assert extra.inference.adapters == ()
-    assert extra.inference.model == model.hugging_face_id
+    assert extra.max_model_len == model.default_context_length
+    assert extra.served_model_name == preset
+    assert extra.config.adapters == ()
 
 
 def test_a_model_given_in_full_parses_and_is_placed() -> None:
-    config = parse_stack_config(bad(add_workspace({"name": "small", "model": copy.deepcopy(SMALL_MODEL), "inference": {}})), "dev")
-    small = config.workspaces[2]
+    _, plan = planned(bad(add_workspace({"name": "small", "model": copy.deepcopy(SMALL_MODEL), "inference": {}})), "dev")
+    small = serving = plan.serving[1]
     assert small.name == "small"
     assert (small.model.name, small.model.hugging_face_id) == ("Qwen/Qwen2.5-3B-Instruct", "Qwen/Qwen2.5-3B-Instruct")
     assert (small.model.layers, small.model.attention_heads, small.model.kv_heads) == (36, 16, 2)
     assert small.model.weight_bytes == 2 * SMALL_MODEL["parameters"]   # bf16 unless given
     assert small.model.default_context_length == 8192                  # min(maxContextLength, 8192) unless given
     assert not small.model.gated and small.model.tuning == ("lora", "qlora") and small.model.lora_adapters
-    serving = small.inference
-    assert (serving.model, serving.served_model_name, serving.max_model_len) == (
+    assert (serving.model.hugging_face_id, serving.served_model_name, serving.max_model_len) == (
         "Qwen/Qwen2.5-3B-Instruct", "qwen2.5-3b-instruct", 8192)
     assert serving.tensor_parallel_size == 1
     assert serving.placement.node_groups == ("gpu-l4",) and serving.placement.instance_types == DEV_L4_TYPES
@@ -1074,13 +1074,13 @@ def test_a_model_given_in_full_parses_and_is_placed() -> None:
 
 
 def test_a_gated_model_given_in_full_parses_with_a_token() -> None:
-    config = parse_stack_config(bad(changes(
+    _, plan = planned(bad(changes(
         lambda c: c.update({HF_TOKEN: SECRET}),
         add_workspace({"name": "small", "model": copy.deepcopy(GATED_SMALL_MODEL), "inference": {"maxModelLen": 16384}}))),
         "dev", secret_keys={HF_TOKEN})
-    small = config.workspaces[2]
+    small = plan.serving[1]
     assert small.model.gated and small.model.max_context_length == 131072
-    assert small.inference.max_model_len == 16384 and small.inference.served_model_name == "llama-3.2-3b-instruct"
+    assert small.max_model_len == 16384 and small.served_model_name == "llama-3.2-3b-instruct"
 
 
 # The workspace too big for the stack's node groups: its need, the biggest offer and what would fit
@@ -1126,7 +1126,7 @@ _INSTANCE_TYPE = re.compile(r"\b[a-z]+\d[a-z]*\.\d*xlarge\b")
 def test_a_workspace_too_big_for_the_node_groups_is_refused_naming_what_would_fit(
         mutate: Callable[[dict[str, Any]], Any], key: str, value: Any, says: list[str], fits_on: list[str] | None) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(bad(mutate), "dev", secret_keys=DECLARED_SECRETS)
+        planned(bad(mutate), "dev", secret_keys=DECLARED_SECRETS)
     err = caught.value
     assert err.key == key and err.value == value
     assert str(err).startswith(f"config key '{key}': value {json.dumps(value)} is not valid")
@@ -1169,7 +1169,7 @@ def test_a_bad_workspace_fails_before_any_resource_is_registered(mutate: Callabl
 
 WORKLOADS = {JUPYTERHUB: "jupyterhub", QDRANT: "qdrant", RAG: "rag", CHATBOT: "chatbot", PRIVATE_MODEL: "private_model"}
 # Workloads that are workspaces: switched off by having none of their kind.
-WORKSPACE_KINDS = {INFERENCE: ("inference_services", no_inference), FINE_TUNING: ("fine_tuning_jobs", no_tuning)}
+WORKSPACE_KINDS = {INFERENCE: ("serving", no_inference), FINE_TUNING: ("tuning", no_tuning)}
 
 
 @pytest.mark.parametrize("switched_off", [
@@ -1190,15 +1190,15 @@ def test_workloads_can_be_switched_off(switched_off: list[str]) -> None:
             else:
                 c[s] = {"enabled": False}
 
-    config = parse_stack_config(bad(switch_off), "dev")
+    config, plan = planned(bad(switch_off), "dev")
     for section, attribute in WORKLOADS.items():
         assert getattr(config, attribute).enabled is (section not in switched_off), section
     for section, (attribute, _) in WORKSPACE_KINDS.items():
-        assert bool(getattr(config, attribute)) is (section not in switched_off), section
-    assert (config.default_llm is None) is (INFERENCE in switched_off)
+        assert bool(getattr(plan, attribute)) is (section not in switched_off), section
+    assert (plan.default_llm is None) is (INFERENCE in switched_off)
 
 
-# --- defaults: the dataclass and the parser agree ------------------------------------------------
+# --- defaults: a missing section is the model's defaults ------------------------------------------
 
 @pytest.mark.parametrize("section, attribute, defaults", [
     pytest.param(section, attribute, defaults, id=section.split(":", 1)[1])
@@ -1228,26 +1228,23 @@ MINIMAL_WORKSPACES = [
 ]
 
 
-def test_a_minimal_workspace_parses_to_the_dataclass_defaults() -> None:
-    """InferenceConfig() and FineTuningConfig() describe the default model's workspaces: what parsing
-    a workspace that sets nothing but its name and preset gives (its placement aside: always derived)."""
-    config = parse_stack_config(bad(lambda c: c.update({WORKSPACES: copy.deepcopy(MINIMAL_WORKSPACES)})), "dev")
+def test_a_minimal_workspace_parses_to_the_model_defaults() -> None:
+    """InferenceConfig() and FineTuningConfig() are what a workspace that sets nothing but its name and
+    preset gives; the context length and served name are derived from the preset."""
+    config, plan = planned(bad(lambda c: c.update({WORKSPACES: copy.deepcopy(MINIMAL_WORKSPACES)})), "dev")
     llm_workspace, loyalty_workspace = config.workspaces
-    llm, tuning = llm_workspace.inference, loyalty_workspace.tuning
-    assert llm_workspace == Workspace("llm", model_presets()["qwen2.5-7b-instruct"], inference=llm)
-    assert loyalty_workspace == Workspace("loyalty", model_presets()["qwen2.5-7b-instruct"], tuning=tuning)
-    assert replace(llm, placement=InferenceConfig().placement) == InferenceConfig()
-    assert replace(tuning, placement=FineTuningConfig().placement) == FineTuningConfig()
-    assert tuning.hyperparameters == LoraHyperparameters()
-    # What the issue specifies for a workspace that sets nothing:
-    assert llm.adapters == ()
+    assert llm_workspace.inference == InferenceConfig() and llm_workspace.tuning is None
+    assert loyalty_workspace.tuning == FineTuningConfig() and loyalty_workspace.inference is None
+    assert loyalty_workspace.tuning.hyperparameters == LoraHyperparameters()
+    (llm,) = plan.serving
+    assert llm.config.adapters == ()
     assert llm.max_model_len == model_presets()["qwen2.5-7b-instruct"].default_context_length
     assert llm.served_model_name == "qwen2.5-7b-instruct"
 
 
 def test_missing_hyperparameters_parse_to_the_dataclass_defaults() -> None:
     config = parse_stack_config(bad(lambda c: at(c, LOYALTY).pop("hyperparameters")), "dev")
-    assert config.fine_tuning_jobs[0].hyperparameters == LoraHyperparameters()
+    assert config.workspaces[1].tuning.hyperparameters == LoraHyperparameters()
 
 
 @pytest.mark.parametrize("workspaces", [pytest.param(None, id="missing"), pytest.param([], id="empty")])
@@ -1256,6 +1253,20 @@ def test_missing_or_empty_workspaces_parse_to_none(workspaces: list | None) -> N
         c.pop(WORKSPACES) if workspaces is None else c.update({WORKSPACES: workspaces})
         external_llm(c)  # the RAG service needs an LLM
 
-    config = parse_stack_config(bad(mutate), "dev")
-    assert config.workspaces == () == config.inference_services == config.fine_tuning_jobs
-    assert config.default_llm is None
+    config, plan = planned(bad(mutate), "dev")
+    assert config.workspaces == () == plan.serving == plan.tuning
+    assert plan.default_llm is None
+
+
+def test_an_unknown_key_is_refused_naming_the_nearest_known_one() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(bad(lambda c: rename(c[CLUSTER], "kubernetesVersion", "kubernetesVersoin")), "dev")
+    assert caught.value.key == f"{CLUSTER}.kubernetesVersoin"
+    assert caught.value.allowed.endswith("(the nearest: kubernetesVersion)")
+
+
+def test_a_secret_is_never_shown_in_an_error_about_it() -> None:
+    """A secret key's own check (not the plain-text one) shows "[secret]", never the value."""
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(bad(lambda c: c.update({HF_TOKEN: "   "})), "dev", secret_keys=DECLARED_SECRETS)
+    assert (caught.value.key, caught.value.value) == (HF_TOKEN, "[secret]")

@@ -30,7 +30,7 @@ def hadolint() -> str | None:
     return shutil.which("hadolint", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
 
 
-@pytest.mark.parametrize("image", RegistryConfig.images)
+@pytest.mark.parametrize("image", RegistryConfig().images)
 def test_every_deployed_image_has_its_sources(image: str):
     folder = IMAGES / image
     assert (folder / "Dockerfile").is_file() and (folder / "requirements.txt").is_file()
@@ -38,7 +38,7 @@ def test_every_deployed_image_has_its_sources(image: str):
     assert list((folder / "tests").glob(f"test_{image}*.py")), f"{image} has no tests"
 
 
-@pytest.mark.parametrize("image", RegistryConfig.images)
+@pytest.mark.parametrize("image", RegistryConfig().images)
 def test_dockerfile_lints_clean_and_is_hardened(image: str):
     dockerfile = (IMAGES / image / "Dockerfile").read_text()
     bases = re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
@@ -95,7 +95,7 @@ def source_text(image: str) -> str:
     return "\n".join(p.read_text() for p in (IMAGES / image / PACKAGES[image]).rglob("*.py"))
 
 
-@pytest.mark.parametrize("image", RegistryConfig.images)
+@pytest.mark.parametrize("image", RegistryConfig().images)
 def test_the_image_reads_every_setting_its_workload_passes(dev: Graph, image: str):
     (pod,) = [p for p in wm.pods(dev) if p.owner == WORKLOAD_OF_IMAGE[image]]
     passed = {e["name"] for c in pod.containers(init=False) for e in c.get("env") or []}

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from dataclasses import replace
+
+from presets.plan import ServingWorkspace, plan_workspaces
 from stack_config import InferenceConfig, parse_stack_config
 from tests.harness import ROOT, stack_config
 from workloads.inference import model_prefix, server_environment
@@ -129,32 +132,40 @@ def pod(tmp_path: Path) -> Pod:
     return pod
 
 
-CONFIG = InferenceConfig(adapters=("loyalty", "support"))
+# Dev's `llm` workspace (qwen2.5-7b-instruct, 8192 tokens on an L4) with its inference keys replaced.
+DEV_LLM = plan_workspaces(parse_stack_config(stack_config("dev"), "dev")).default_llm
+
+
+def serving(**keys: object) -> ServingWorkspace:
+    return replace(DEV_LLM, config=InferenceConfig(**keys))
+
+
+CONFIG = serving(adapters=("loyalty", "support"))
 BASE_FILES = ("config.json", "tokenizer.json", "model-00001-of-00002.safetensors")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
-def fetch_env(pod: Pod, config: InferenceConfig = CONFIG) -> dict[str, str]:
+def fetch_env(pod: Pod, config: ServingWorkspace = CONFIG) -> dict[str, str]:
     """The init container's environment (InferenceService), with MODELS_DIR in the temp dir."""
-    return {"MODEL_ASSETS_BUCKET": BUCKET, "BASE_MODEL": config.model, "BASE_MODEL_PREFIX": model_prefix(config.model),
-            "ADAPTERS": " ".join(config.adapters), "MODELS_DIR": str(pod.models), "HOME": str(pod.tmp)}
+    return {"MODEL_ASSETS_BUCKET": BUCKET, "BASE_MODEL": config.model.hugging_face_id, "BASE_MODEL_PREFIX": model_prefix(config.model.hugging_face_id),
+            "ADAPTERS": " ".join(config.config.adapters), "MODELS_DIR": str(pod.models), "HOME": str(pod.tmp)}
 
 
-def serve_env(pod: Pod, config: InferenceConfig = CONFIG) -> dict[str, str]:
+def serve_env(pod: Pod, config: ServingWorkspace = CONFIG) -> dict[str, str]:
     """server_environment() as the server container gets it, with its /models paths moved to the temp dir."""
     env = server_environment(config)
     return {k: str(pod.models) + v[len(env["MODELS_DIR"]):] if v.startswith(env["MODELS_DIR"]) else v
             for k, v in env.items()}
 
 
-def engine_args(pod: Pod, model: str, config: InferenceConfig = CONFIG) -> list[str]:
+def engine_args(pod: Pod, model: str, config: ServingWorkspace = CONFIG) -> list[str]:
     return ["serve", model, "--served-model-name", config.served_model_name, "--host", "0.0.0.0", "--port", "8000",
-            "--download-dir", f"{pod.models}/hub", "--dtype", config.dtype, "--max-model-len", str(config.max_model_len),
-            "--gpu-memory-utilization", repr(config.gpu_memory_utilization),
+            "--download-dir", f"{pod.models}/hub", "--dtype", config.config.dtype, "--max-model-len", str(config.max_model_len),
+            "--gpu-memory-utilization", repr(config.config.gpu_memory_utilization),
             "--tensor-parallel-size", str(config.tensor_parallel_size)]
 
 
-def fetch_and_serve(pod: Pod, config: InferenceConfig = CONFIG) -> tuple[subprocess.CompletedProcess, list[str]]:
+def fetch_and_serve(pod: Pod, config: ServingWorkspace = CONFIG) -> tuple[subprocess.CompletedProcess, list[str]]:
     fetched = pod.run(FETCH, fetch_env(pod, config))
     assert fetched.returncode == 0, fetched.stderr
     served = pod.run(SERVE, serve_env(pod, config))
@@ -165,7 +176,7 @@ def fetch_and_serve(pod: Pod, config: InferenceConfig = CONFIG) -> tuple[subproc
 
 
 def test_mirrored_base_and_one_published_adapter(pod: Pod):
-    prefix = model_prefix(CONFIG.model)
+    prefix = model_prefix(CONFIG.model.hugging_face_id)
     pod.publish(prefix, *BASE_FILES)
     pod.publish("adapters/loyalty", *ADAPTER_FILES)
 
@@ -185,14 +196,14 @@ def test_mirrored_base_and_one_published_adapter(pod: Pod):
     assert "adapter support: not published yet" in fetched.stdout
 
     assert argv == [*engine_args(pod, f"{pod.models}/base"), "--enable-lora", "--max-loras", "1",
-                    "--max-lora-rank", str(CONFIG.max_lora_rank),
+                    "--max-lora-rank", str(CONFIG.config.max_lora_rank),
                     "--lora-modules", f"loyalty={pod.models}/adapters/loyalty"]
     assert not any("support" in arg for arg in argv)
 
 
 def test_the_dev_workspace_starts_vllm_with_the_derived_engine_arguments(pod: Pod):
     """Dev's `llm` workspace (qwen2.5-7b-instruct, 8192 x 4 on an L4): the argv, written out in full."""
-    config = parse_stack_config(stack_config("dev"), "dev").default_llm
+    config = DEV_LLM
     pod.publish("adapters/loyalty", *ADAPTER_FILES)
     _, argv = fetch_and_serve(pod, config)
     assert argv == ["serve", "Qwen/Qwen2.5-7B-Instruct", "--served-model-name", "qwen2.5-7b-instruct",
@@ -205,7 +216,7 @@ def test_the_dev_workspace_starts_vllm_with_the_derived_engine_arguments(pod: Po
 
 def test_a_tensor_parallel_workspace_splits_the_model_over_its_gpus(pod: Pod):
     """Prod's `coder` workspace: 4 x 32768 tokens need two L4s, so vLLM gets --tensor-parallel-size 2."""
-    config = next(s for s in parse_stack_config(stack_config("prod"), "prod").inference_services if s.name == "coder")
+    config = next(s for s in plan_workspaces(parse_stack_config(stack_config("prod"), "prod")).serving if s.name == "coder")
     _, argv = fetch_and_serve(pod, config)
     assert argv == ["serve", "Qwen/Qwen2.5-Coder-7B-Instruct", "--served-model-name", "qwen2.5-coder-7b-instruct",
                     "--host", "0.0.0.0", "--port", "8000", "--download-dir", f"{pod.models}/hub",
@@ -217,9 +228,9 @@ def test_nothing_mirrored_serves_the_hugging_face_id_without_lora(pod: Pod):
     fetched, argv = fetch_and_serve(pod)
 
     assert [call[:2] for call in pod.calls("aws")] == [["s3", "ls"]] * 3  # base, loyalty, support: no sync
-    assert "base model: not mirrored" in fetched.stdout and CONFIG.model in fetched.stdout
+    assert "base model: not mirrored" in fetched.stdout and CONFIG.model.hugging_face_id in fetched.stdout
     assert not (pod.models / "base").exists()
-    assert argv == engine_args(pod, CONFIG.model)
+    assert argv == engine_args(pod, CONFIG.model.hugging_face_id)
     assert not any(arg.startswith("--") and "lora" in arg for arg in argv)
 
 
@@ -231,8 +242,8 @@ def test_two_published_adapters_follow_a_single_lora_modules_flag(pod: Pod):
 
     # Given twice, argparse would keep only the last --lora-modules: one flag takes both adapters.
     assert argv.count("--lora-modules") == 1
-    assert argv == [*engine_args(pod, CONFIG.model), "--enable-lora", "--max-loras", "2",
-                    "--max-lora-rank", str(CONFIG.max_lora_rank), "--lora-modules",
+    assert argv == [*engine_args(pod, CONFIG.model.hugging_face_id), "--enable-lora", "--max-loras", "2",
+                    "--max-lora-rank", str(CONFIG.config.max_lora_rank), "--lora-modules",
                     f"loyalty={pod.models}/adapters/loyalty", f"support={pod.models}/adapters/support"]
 
 
@@ -240,7 +251,7 @@ def test_an_adapter_without_adapter_config_is_not_fetched_or_served(pod: Pod):
     # A half-written prefix (weights, no adapter_config.json yet) counts as not published.
     pod.publish("adapters/loyalty", "adapter_model.safetensors")
 
-    fetched, argv = fetch_and_serve(pod, InferenceConfig(adapters=("loyalty",)))
+    fetched, argv = fetch_and_serve(pod, serving(adapters=("loyalty",)))
 
     assert "adapter loyalty: not published yet" in fetched.stdout
     assert not (pod.models / "adapters" / "loyalty").exists()
@@ -255,12 +266,12 @@ def test_serve_ignores_an_adapter_directory_without_adapter_config(pod: Pod):
     served = pod.run(SERVE, serve_env(pod))
 
     assert served.returncode == 0, served.stderr
-    assert pod.calls("vllm") == [engine_args(pod, CONFIG.model)]
+    assert pod.calls("vllm") == [engine_args(pod, CONFIG.model.hugging_face_id)]
 
 
 def test_no_adapters_configured(pod: Pod):
-    config = InferenceConfig(adapters=())
-    pod.publish(model_prefix(config.model), *BASE_FILES)
+    config = serving(adapters=())
+    pod.publish(model_prefix(config.model.hugging_face_id), *BASE_FILES)
     pod.publish("adapters/loyalty", *ADAPTER_FILES)  # published, but not configured: ignored
 
     _, argv = fetch_and_serve(pod, config)
@@ -302,7 +313,7 @@ def test_max_lora_rank_is_required_once_an_adapter_is_served(pod: Pod):
 
 @pytest.mark.parametrize("failing", ["models/", "adapters/loyalty/"])
 def test_a_failing_sync_fails_the_init_container(pod: Pod, failing: str):
-    pod.publish(model_prefix(CONFIG.model), *BASE_FILES)
+    pod.publish(model_prefix(CONFIG.model.hugging_face_id), *BASE_FILES)
     pod.publish("adapters/loyalty", *ADAPTER_FILES)
     pod.publish("adapters/support", *ADAPTER_FILES)
 
@@ -317,7 +328,7 @@ def test_a_failing_sync_fails_the_init_container(pod: Pod, failing: str):
 
 
 def test_access_denied_is_not_mistaken_for_not_published(pod: Pod):
-    pod.publish(model_prefix(CONFIG.model), *BASE_FILES)
+    pod.publish(model_prefix(CONFIG.model.hugging_face_id), *BASE_FILES)
 
     result = pod.run(FETCH, {**fetch_env(pod), "FAKE_AWS_DENY_LS": "1"})
 

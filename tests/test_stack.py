@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from stack_config import ConfigError, gpu_instance_catalog, parse_stack_config
+from presets.catalog import gpu_instance_catalog
+from stack_config import ConfigError, parse_stack_config
 from tests import harness
 from tests.harness import ROOT, UNKNOWN, Graph, run_program, stack_config, walk
 from tests.harness import parsed_config as parsed

@@ -8,6 +8,7 @@ import re
 from tests import workload_model as wm
 from tests.harness import Graph, ROOT, run_program, stack_config
 from tests.harness import parsed_config as parsed
+from tests.harness import planned_workspaces as planned
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
 MNG = "eks:index:ManagedNodeGroup"
@@ -25,8 +26,9 @@ def resource(graph: Graph, type_: str, name: str):
 # --- fine-tuning -------------------------------------------------------------------------------
 
 def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
-    (cfg,) = parsed(dev).fine_tuning_jobs
-    job = manifest(dev, "Job", f"finetune-{cfg.adapter_name}-{cfg.run_id}")
+    (workspace,) = planned(dev).tuning
+    cfg = workspace.config
+    job = manifest(dev, "Job", f"finetune-{workspace.name}-{cfg.run_id}")
     spec, pod = job["spec"], job["spec"]["template"]["spec"]
     assert job["metadata"]["namespace"] == "training"
     assert job["metadata"]["annotations"][SKIP_AWAIT] == "true"  # pulumi up does not wait hours
@@ -53,9 +55,10 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
 
 
 def test_fine_tuning_environment_is_the_image_contract(dev: Graph):
-    (cfg,) = parsed(dev).fine_tuning_jobs
+    (workspace,) = planned(dev).tuning
+    cfg = workspace.config
     env = {e["name"]: e.get("value") for e in manifest(dev, "Job", "finetune-loyalty-1")["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["BASE_MODEL"] == cfg.base_model and env["TUNING_METHOD"] == cfg.method
+    assert env["BASE_MODEL"] == workspace.model.hugging_face_id and env["TUNING_METHOD"] == cfg.method
     assert env["TRAIN_DATA"] == "s3://genai-dev-datasets-1a2b3c4d/loyalty/train.jsonl"
     assert env["VALIDATION_DATA"] == "s3://genai-dev-datasets-1a2b3c4d/loyalty/validation.jsonl"
     assert env["OUTPUT_URI"] == "s3://genai-dev-model-assets-1a2b3c4d/adapters/loyalty/"
@@ -77,7 +80,8 @@ def test_changing_the_run_id_names_a_new_job():
 # --- inference ---------------------------------------------------------------------------------
 
 def test_inference_serves_the_model_and_adapters_from_a_pinned_vllm(graph: Graph):
-    cfg = parsed(graph).default_llm
+    llm = planned(graph).default_llm
+    cfg = llm.config
     deployment = manifest(graph, "Deployment", "llm")
     pod = deployment["spec"]["template"]["spec"]
     (server,) = pod["containers"]
@@ -86,8 +90,8 @@ def test_inference_serves_the_model_and_adapters_from_a_pinned_vllm(graph: Graph
     assert fetch["image"].startswith("public.ecr.aws/aws-cli/aws-cli:2.")
     assert server["command"] == ["/bin/sh", "/scripts/serve.sh"] and fetch["command"] == ["/bin/sh", "/scripts/fetch-model.sh"]
     env = {e["name"]: e.get("value") for e in server["env"]}
-    assert (env["BASE_MODEL"], env["SERVED_MODEL_NAME"], env["ADAPTERS"]) == (cfg.model, cfg.served_model_name, " ".join(cfg.adapters))
-    assert (env["MAX_MODEL_LEN"], env["GPU_MEMORY_UTILIZATION"]) == (str(cfg.max_model_len), repr(cfg.gpu_memory_utilization))
+    assert (env["BASE_MODEL"], env["SERVED_MODEL_NAME"], env["ADAPTERS"]) == (llm.model.hugging_face_id, llm.served_model_name, " ".join(cfg.adapters))
+    assert (env["MAX_MODEL_LEN"], env["GPU_MEMORY_UTILIZATION"]) == (str(llm.max_model_len), repr(cfg.gpu_memory_utilization))
     assert deployment["spec"]["replicas"] == cfg.replicas
     assert deployment["metadata"]["annotations"][SKIP_AWAIT] == "true"
     # Rolling over without a surge: never more GPU pods than replicas.

@@ -19,6 +19,7 @@ from tests.conftest import graph_of
 from tests.exceptions import NAMESPACE_LEVELS, WAIVERS, waived
 from tests.harness import ACCOUNT, SECRET_MARK, Graph, Secret, run_program, stack_config, stack_names, walk
 from tests.harness import parsed_config as parsed
+from tests.harness import planned_workspaces
 from tests.network_policy import Endpoint
 from tests.pod_security import policy_version, violations
 
@@ -303,8 +304,8 @@ def test_internet_egress_is_https_only(graph: Graph):
                     assert peer["ipBlock"] == {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}
                     assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
                     openers.add(m["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-    cfg = parsed(graph)
-    expected = ({"rag"} | {s.name for s in cfg.inference_services} | {f"finetune-{t.adapter_name}" for t in cfg.fine_tuning_jobs}
+    cfg, plan = parsed(graph), planned_workspaces(graph)
+    expected = ({"rag"} | {s.name for s in plan.serving} | {f"finetune-{t.name}" for t in plan.tuning}
                 # The device plugin, Skupper's controller and router sidecar call the Kubernetes API.
                 | ({"nvidia-device-plugin"} if cfg.gpu_node_groups else set())
                 | ({"skupper-controller", "skupper-router"} if cfg.private_model.enabled else set()))

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
-from stack_config import FineTuningConfig
+from presets.plan import TuningWorkspace
 from workloads import kube
 from workloads.kube import core
 
@@ -36,41 +36,41 @@ def checkpoint_prefix(adapter: str) -> str:
     return f"checkpoints/{adapter}"
 
 
-def workload_name(config: FineTuningConfig) -> str:
+def workload_name(workspace: TuningWorkspace) -> str:
     """The run's service account and pod label: one per tuning workspace, each with its own S3 grants."""
-    return f"finetune-{config.adapter_name}"
+    return f"finetune-{workspace.name}"
 
 
-def job_name(config: FineTuningConfig) -> str:
+def job_name(workspace: TuningWorkspace) -> str:
     # The run id is part of the name: a new id is a new run; the same id is never trained twice.
-    return f"finetune-{config.adapter_name}-{config.run_id}"
+    return f"finetune-{workspace.name}-{workspace.config.run_id}"
 
 
-def dataset_prefixes(config: FineTuningConfig) -> tuple[str, ...]:
-    return tuple(sorted({posixpath.dirname(config.train_data), posixpath.dirname(config.validation_data)}))
+def dataset_prefixes(workspace: TuningWorkspace) -> tuple[str, ...]:
+    return tuple(sorted({posixpath.dirname(workspace.config.train_data), posixpath.dirname(workspace.config.validation_data)}))
 
 
-def training_policy(datasets_arn: str, model_assets_arn: str, config: FineTuningConfig) -> dict:
+def training_policy(datasets_arn: str, model_assets_arn: str, workspace: TuningWorkspace) -> dict:
     return bucket_access_policy([
-        *(BucketAccess(datasets_arn, prefix, write=False) for prefix in dataset_prefixes(config)),
-        BucketAccess(model_assets_arn, adapter_prefix(config.adapter_name), write=True),
-        BucketAccess(model_assets_arn, checkpoint_prefix(config.adapter_name), write=True),
+        *(BucketAccess(datasets_arn, prefix, write=False) for prefix in dataset_prefixes(workspace)),
+        BucketAccess(model_assets_arn, adapter_prefix(workspace.name), write=True),
+        BucketAccess(model_assets_arn, checkpoint_prefix(workspace.name), write=True),
     ])
 
 
-def training_environment(config: FineTuningConfig, datasets: pulumi.Input[str],
+def training_environment(workspace: TuningWorkspace, datasets: pulumi.Input[str],
                          model_assets: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
     """The contract with images/finetune: everything the run needs, none of it secret."""
-    hp = config.hyperparameters
+    hp = workspace.config.hyperparameters
     s3 = lambda bucket, key: pulumi.Output.concat("s3://", bucket, "/", key)
     return {
-        "BASE_MODEL": config.base_model,
-        "TUNING_METHOD": config.method,
-        "TRAIN_DATA": s3(datasets, config.train_data),
-        "VALIDATION_DATA": s3(datasets, config.validation_data),
-        "OUTPUT_URI": s3(model_assets, f"{adapter_prefix(config.adapter_name)}/"),
-        "CHECKPOINT_URI": s3(model_assets, f"{checkpoint_prefix(config.adapter_name)}/{config.run_id}/"),
-        "RUN_ID": config.run_id,
+        "BASE_MODEL": workspace.model.hugging_face_id,
+        "TUNING_METHOD": workspace.config.method,
+        "TRAIN_DATA": s3(datasets, workspace.config.train_data),
+        "VALIDATION_DATA": s3(datasets, workspace.config.validation_data),
+        "OUTPUT_URI": s3(model_assets, f"{adapter_prefix(workspace.name)}/"),
+        "CHECKPOINT_URI": s3(model_assets, f"{checkpoint_prefix(workspace.name)}/{workspace.config.run_id}/"),
+        "RUN_ID": workspace.config.run_id,
         "LORA_R": str(hp.rank),
         "LORA_ALPHA": str(hp.alpha),
         "LORA_DROPOUT": repr(hp.dropout),
@@ -89,7 +89,7 @@ def training_environment(config: FineTuningConfig, datasets: pulumi.Input[str],
 @dataclass(frozen=True)
 class FineTuneJobArgs:
     platform: Platform
-    config: FineTuningConfig
+    workspace: TuningWorkspace
     namespace: kube.WorkloadNamespace
     hugging_face_token: pulumi.Input[str] | None = None
 
@@ -97,19 +97,19 @@ class FineTuneJobArgs:
 class FineTuneJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: FineTuneJobArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:workloads:FineTuneJob", name, None, opts)
-        config, platform, pod = args.config, args.platform, args.config.placement.pod
+        workspace, platform, pod = args.workspace, args.platform, args.workspace.placement.pod
         k8s_opts = args.namespace.child_opts(self, platform.provider)
         namespace = args.namespace.name
-        account_name, labels = workload_name(config), kube.app_labels(workload_name(config))
-        token_secret = f"{workload_name(config)}-huggingface-token"
+        account_name, labels = workload_name(workspace), kube.app_labels(workload_name(workspace))
+        token_secret = f"{workload_name(workspace)}-huggingface-token"
 
         policy = pulumi.Output.all(platform.datasets_bucket.arn, platform.model_assets_bucket.arn).apply(
-            lambda arns: json.dumps(training_policy(arns[0], arns[1], config)))
+            lambda arns: json.dumps(training_policy(arns[0], arns[1], workspace)))
         self.role, account = kube.workload_identity(
             name, oidc=platform.oidc, namespace=namespace, account=account_name, policy_json=policy,
             labels=labels, parent=self, k8s_opts=k8s_opts)
 
-        env_vars = kube.env(training_environment(config, platform.datasets_bucket.name, platform.model_assets_bucket.name))
+        env_vars = kube.env(training_environment(workspace, platform.datasets_bucket.name, platform.model_assets_bucket.name))
         token_env = []
         depends = [account]
         if args.hugging_face_token is not None:
@@ -134,13 +134,13 @@ class FineTuneJob(pulumi.ComponentResource):
         # The deadline is the pod's, not the Job's: a Job's activeDeadlineSeconds counts from the Job's
         # start, while its pod waits for a spot GPU node, and fails it DeadlineExceeded before it trains.
         # A pod's counts from when a kubelet accepts it (PodStatus.startTime): the run and its image pull.
-        deadline = config.active_deadline_hours * 3600
+        deadline = workspace.config.active_deadline_hours * 3600
         self.job = k8s.batch.v1.Job(
             name,
-            metadata=kube.object_meta(job_name(config), namespace, labels, kube.SKIP_AWAIT),
+            metadata=kube.object_meta(job_name(workspace), namespace, labels, kube.SKIP_AWAIT),
             spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=config.backoff_limit,
-                ttl_seconds_after_finished=config.ttl_hours_after_finished * 3600,
+                backoff_limit=workspace.config.backoff_limit,
+                ttl_seconds_after_finished=workspace.config.ttl_hours_after_finished * 3600,
                 # A spot reclaim is not the program's fault: it must not use up the retries.
                 pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
                     k8s.batch.v1.PodFailurePolicyRuleArgs(action="Ignore", on_pod_conditions=[
@@ -158,11 +158,11 @@ class FineTuneJob(pulumi.ComponentResource):
                         active_deadline_seconds=deadline,
                         security_context=kube.pod_security_context(CONTAINER_UID),
                         node_selector=dict(gpu.node_selector),
-                        affinity=kube.instance_types_affinity(config.placement.instance_types),
+                        affinity=kube.instance_types_affinity(workspace.placement.instance_types),
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         termination_grace_period_seconds=60,  # time to write a last checkpoint on a spot notice
                         containers=[container],
-                        volumes=[kube.memory_volume("dshm", config.shm_size_gib),
+                        volumes=[kube.memory_volume("dshm", workspace.config.shm_size_gib),
                                  kube.scratch_volume("cache", f"{pod.scratch_gib}Gi"),
                                  kube.scratch_volume("tmp", "1Gi")],
                     ),
@@ -174,5 +174,5 @@ class FineTuneJob(pulumi.ComponentResource):
         )
         kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=labels,
                            egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
-        self.job_name = job_name(config)
+        self.job_name = job_name(workspace)
         self.register_outputs({"job": self.job_name})

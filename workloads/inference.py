@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
-from stack_config import InferenceConfig
+from presets.plan import ServingWorkspace
 from workloads import kube
 from workloads.fine_tuning import adapter_prefix
 from workloads.kube import core
@@ -49,9 +49,9 @@ def scripts_digest(scripts: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def endpoint(config: InferenceConfig) -> kube.ServiceEndpoint:
+def endpoint(workspace: ServingWorkspace) -> kube.ServiceEndpoint:
     """The workspace's Service: its name is the workspace's, e.g. http://llm.inference.svc:8000/v1."""
-    return kube.ServiceEndpoint(NAMESPACE, config.name, PORT, kube.app_labels(config.name), PORT, path="/v1")
+    return kube.ServiceEndpoint(NAMESPACE, workspace.name, PORT, kube.app_labels(workspace.name), PORT, path="/v1")
 
 
 def model_prefix(model: str) -> str:
@@ -59,26 +59,26 @@ def model_prefix(model: str) -> str:
     return f"models/{model}"
 
 
-def reading_policy(model_assets_arn: str, config: InferenceConfig) -> dict:
+def reading_policy(model_assets_arn: str, workspace: ServingWorkspace) -> dict:
     return bucket_access_policy([
-        BucketAccess(model_assets_arn, model_prefix(config.model), write=False),
-        *(BucketAccess(model_assets_arn, adapter_prefix(a), write=False) for a in config.adapters),
+        BucketAccess(model_assets_arn, model_prefix(workspace.model.hugging_face_id), write=False),
+        *(BucketAccess(model_assets_arn, adapter_prefix(a), write=False) for a in workspace.config.adapters),
     ])
 
 
-def server_environment(config: InferenceConfig) -> dict[str, str]:
+def server_environment(workspace: ServingWorkspace) -> dict[str, str]:
     """What scripts/serve.sh reads; the engine arguments follow from it."""
     return {
-        "BASE_MODEL": config.model,
-        "SERVED_MODEL_NAME": config.served_model_name,
-        "ADAPTERS": " ".join(config.adapters),
+        "BASE_MODEL": workspace.model.hugging_face_id,
+        "SERVED_MODEL_NAME": workspace.served_model_name,
+        "ADAPTERS": " ".join(workspace.config.adapters),
         "MODELS_DIR": MODELS_DIR,
         "PORT": str(PORT),
-        "DTYPE": config.dtype,
-        "MAX_MODEL_LEN": str(config.max_model_len),
-        "TENSOR_PARALLEL_SIZE": str(config.tensor_parallel_size),
-        "GPU_MEMORY_UTILIZATION": repr(config.gpu_memory_utilization),
-        "MAX_LORA_RANK": str(config.max_lora_rank),
+        "DTYPE": workspace.config.dtype,
+        "MAX_MODEL_LEN": str(workspace.max_model_len),
+        "TENSOR_PARALLEL_SIZE": str(workspace.tensor_parallel_size),
+        "GPU_MEMORY_UTILIZATION": repr(workspace.config.gpu_memory_utilization),
+        "MAX_LORA_RANK": str(workspace.config.max_lora_rank),
         # Caches under the writable scratch volume: the container runs as a non-root user.
         "HOME": f"{MODELS_DIR}/home",
         "HF_HOME": f"{MODELS_DIR}/hf",
@@ -96,7 +96,7 @@ def server_environment(config: InferenceConfig) -> dict[str, str]:
 @dataclass(frozen=True)
 class InferenceServiceArgs:
     platform: Platform
-    config: InferenceConfig
+    workspace: ServingWorkspace
     namespace: kube.WorkloadNamespace
     clients: Sequence[kube.Peer] = ()  # who may call the API
     hugging_face_token: pulumi.Input[str] | None = None
@@ -105,13 +105,13 @@ class InferenceServiceArgs:
 class InferenceService(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:workloads:InferenceService", name, None, opts)
-        config, platform, pod = args.config, args.platform, args.config.placement.pod
+        workspace, platform, pod = args.workspace, args.platform, args.workspace.placement.pod
         namespace = args.namespace.name
         k8s_opts = args.namespace.child_opts(self, platform.provider)
-        service, labels = config.name, kube.app_labels(config.name)
-        scripts_name, token_secret = f"{config.name}-scripts", f"{config.name}-huggingface-token"
+        service, labels = workspace.name, kube.app_labels(workspace.name)
+        scripts_name, token_secret = f"{workspace.name}-scripts", f"{workspace.name}-huggingface-token"
 
-        policy = platform.model_assets_bucket.arn.apply(lambda arn: json.dumps(reading_policy(arn, config)))
+        policy = platform.model_assets_bucket.arn.apply(lambda arn: json.dumps(reading_policy(arn, workspace)))
         self.role, account = kube.workload_identity(
             name, oidc=platform.oidc, namespace=namespace, account=service, policy_json=policy,
             labels=labels, parent=self, k8s_opts=k8s_opts)
@@ -125,7 +125,7 @@ class InferenceService(pulumi.ComponentResource):
                                               data={"token": args.hugging_face_token}, opts=k8s_opts))
             token_env = [kube.secret_env("HF_TOKEN", token_secret, "token")]
 
-        environment = server_environment(config)
+        environment = server_environment(workspace)
         mounts = [core.VolumeMountArgs(name="models", mount_path=MODELS_DIR),
                   core.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)]
         fetch = core.ContainerArgs(
@@ -134,8 +134,8 @@ class InferenceService(pulumi.ComponentResource):
             command=["/bin/sh", "/scripts/fetch-model.sh"],
             env=kube.env({
                 "MODEL_ASSETS_BUCKET": platform.model_assets_bucket.name,
-                "BASE_MODEL": config.model,
-                "BASE_MODEL_PREFIX": model_prefix(config.model),
+                "BASE_MODEL": workspace.model.hugging_face_id,
+                "BASE_MODEL_PREFIX": model_prefix(workspace.model.hugging_face_id),
                 "ADAPTERS": environment["ADAPTERS"],
                 "MODELS_DIR": MODELS_DIR,
                 "HOME": "/tmp",
@@ -169,7 +169,7 @@ class InferenceService(pulumi.ComponentResource):
             # (tests/deploy_model.py predicts 10 minutes and more: pulumi-kubernetes' default timeout).
             metadata=kube.object_meta(service, namespace, labels, kube.SKIP_AWAIT),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=config.replicas,
+                replicas=workspace.config.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 # No surge: a rollout must not need a GPU more than the replicas hold.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
@@ -181,13 +181,13 @@ class InferenceService(pulumi.ComponentResource):
                         service_account_name=service,
                         security_context=kube.pod_security_context(VLLM_UID, VLLM_GID),
                         node_selector=dict(gpu.node_selector),
-                        affinity=kube.instance_types_affinity(config.placement.instance_types),
+                        affinity=kube.instance_types_affinity(workspace.placement.instance_types),
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         init_containers=[fetch],
                         containers=[server],
                         volumes=[kube.scratch_volume("models", f"{pod.scratch_gib}Gi"),
                                  kube.scratch_volume("tmp", "1Gi"),
-                                 kube.memory_volume("dshm", config.shm_size_gib),
+                                 kube.memory_volume("dshm", workspace.config.shm_size_gib),
                                  core.VolumeArgs(name="scripts", config_map=core.ConfigMapVolumeSourceArgs(
                                      name=scripts_name, default_mode=0o555))],
                     ),
@@ -212,5 +212,5 @@ class InferenceService(pulumi.ComponentResource):
             opts=k8s_opts)
         kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=labels, ingress_from=args.clients,
                            ingress_port=PORT, egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
-        self.endpoint = endpoint(config)
+        self.endpoint = endpoint(workspace)
         self.register_outputs({"url": self.endpoint.url})

@@ -181,6 +181,7 @@ class JupyterHubArgs:
     config: JupyterHubConfig
     namespace: kube.WorkloadNamespace
     upstreams: Sequence[kube.ServiceEndpoint] = ()  # in-cluster services notebooks may call
+    github_client_secret: str | None = None  # the top-level secret githubClientSecret (authenticator github)
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -199,7 +200,7 @@ class JupyterHub(pulumi.ComponentResource):
         self.password: pulumi.Output[str] | None = None
         if config.authenticator == "github":
             depends.append(kube.opaque_secret(f"{name}-oauth", secret_name=OAUTH_SECRET, namespace=NAMESPACE,
-                                              data={"client-secret": config.github.client_secret.value}, opts=k8s_opts))
+                                              data={"client-secret": args.github_client_secret}, opts=k8s_opts))
         else:
             child = pulumi.ResourceOptions(parent=self)
             generate = lambda suffix, length: pulumi.Output.secret(random.RandomPassword(

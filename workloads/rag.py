@@ -50,6 +50,7 @@ class RagServiceArgs:
     qdrant_api_key: pulumi.Input[str]
     llm: LlmEndpoint
     clients: Sequence[kube.Peer] = ()
+    llm_api_key: str | None = None  # the top-level secret ragLlmApiKey (an external LLM API)
 
 
 class RagService(pulumi.ComponentResource):
@@ -70,9 +71,9 @@ class RagService(pulumi.ComponentResource):
                                data={"api-key": args.qdrant_api_key}, opts=k8s_opts),
         ]
         secret_env = [kube.secret_env("QDRANT_API_KEY", QDRANT_KEY_SECRET, "api-key")]
-        if config.llm_api_key is not None:
+        if args.llm_api_key is not None:
             depends.append(kube.opaque_secret(f"{name}-llm-key", secret_name=LLM_KEY_SECRET, namespace=namespace,
-                                              data={"api-key": config.llm_api_key.value}, opts=k8s_opts))
+                                              data={"api-key": args.llm_api_key}, opts=k8s_opts))
             secret_env.append(kube.secret_env("LLM_API_KEY", LLM_KEY_SECRET, "api-key"))
 
         spec = apps.WebAppSpec(

@@ -1,0 +1,15 @@
+"""`genai-eks:storage`: the EBS CSI add-on behind the default encrypted gp3 StorageClass."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from stack_config.base import ConfigModel, text
+
+
+class StorageConfig(ConfigModel):
+    ebs_csi_addon_version: Annotated[str, text(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$",
+                                               "an EKS add-on version, e.g. v1.50.1-eksbuild.1")] | None = Field(
+        None, description="pin the EBS CSI add-on; none: EKS's default for the Kubernetes version")
