@@ -17,7 +17,7 @@ from stack_config import load_stack_config
 from workloads import chatbot, fine_tuning, inference, jupyterhub, private_model, qdrant, rag
 from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
 from workloads.fine_tuning import FineTuneJob, FineTuneJobArgs
-from workloads.flows import plan_clients
+from workloads.traffic_plan import RagLlmSource, plan_traffic
 from workloads.inference import InferenceService, InferenceServiceArgs
 from workloads.jupyterhub import JupyterHub, JupyterHubArgs
 from workloads.kube import NamespaceArgs, WorkloadNamespace
@@ -67,7 +67,7 @@ platform = Platform(
 )
 
 # --- the Kubernetes layer: each workload in its namespace, switched on by config ---------------
-clients = plan_clients(config, workspaces)
+traffic = plan_traffic(config, workspaces)  # who calls whom, and which model each asks
 hf_token = pulumi.Output.secret(config.hugging_face_token.get_secret_value()) if config.hugging_face_token else None
 
 
@@ -81,7 +81,7 @@ hub = None
 if config.jupyterhub.enabled:
     hub = JupyterHub("jupyterhub", JupyterHubArgs(platform=platform, config=config.jupyterhub,
                                                   namespace=namespace(jupyterhub.NAMESPACE, claims_volumes=True),
-                                                  upstreams=clients.notebook_upstreams,
+                                                  upstreams=traffic.notebook_upstreams,
                                                   github_client_secret=(config.github_client_secret.get_secret_value()
                                                                         if config.github_client_secret else None)))
 # Workspaces: each model's job, with the GPUs, instance types and engine arguments its preset fits.
@@ -95,14 +95,14 @@ if workspaces.serving:
     serving = namespace(inference.NAMESPACE)
     for service in workspaces.serving:
         models[service.name] = InferenceService(service.name, InferenceServiceArgs(
-            platform=platform, workspace=service, namespace=serving, clients=clients.inference[service.name],
+            platform=platform, workspace=service, namespace=serving, clients=traffic.inference[service.name],
             hugging_face_token=hf_token))
 default_llm = workspaces.default_llm
 llm = models[default_llm.name] if default_llm else None
 vector_db = None
 if config.qdrant.enabled:
     vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
-                                            namespace=namespace(qdrant.NAMESPACE, claims_volumes=True), clients=clients.qdrant))
+                                            namespace=namespace(qdrant.NAMESPACE, claims_volumes=True), clients=traffic.qdrant))
 private_site = None
 if config.private_model.enabled:
     skupper = SkupperController("skupper", SkupperControllerArgs(provider=cluster.provider,
@@ -110,27 +110,25 @@ if config.private_model.enabled:
     # Pod Security "baseline": Skupper's router Deployment sets no seccomp profile (README: security).
     private_site = PrivateModelSite("private-model", PrivateModelSiteArgs(
         platform=platform, config=config.private_model, controller=skupper, site_name=name,
-        namespace=namespace(private_model.NAMESPACE, pod_security="baseline"), clients=clients.private_model))
+        namespace=namespace(private_model.NAMESPACE, pod_security="baseline"), clients=traffic.private_model))
 rag_service = None
 if config.rag.enabled:
-    if config.rag.llm_base_url:
-        rag_llm = LlmEndpoint(config.rag.llm_base_url, config.rag.llm_model)
-    elif config.private_model.rag_uses_private_model:
-        rag_llm = LlmEndpoint(private_site.endpoint.url, config.rag.llm_model or config.private_model.served_model_name,
-                              private_site.endpoint)
+    choice = traffic.rag_llm
+    if choice.source is RagLlmSource.EXTERNAL:
+        rag_llm = LlmEndpoint(config.rag.llm_base_url, choice.model)
     else:
-        rag_llm = LlmEndpoint(llm.endpoint.url, config.rag.llm_model or default_llm.served_model_name, llm.endpoint)
+        asked = private_site if choice.source is RagLlmSource.PRIVATE_MODEL else models[choice.workspace]
+        rag_llm = LlmEndpoint(asked.endpoint.url, choice.model, asked.endpoint)
     rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace(rag.NAMESPACE),
                                                    qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
-                                                   llm=rag_llm, clients=clients.rag,
+                                                   llm=rag_llm, clients=traffic.rag,
                                                    llm_api_key=(config.rag_llm_api_key.get_secret_value()
                                                                 if config.rag_llm_api_key else None)))
 if config.chatbot.enabled:
-    loyalty_adapter = default_llm.config.adapters[0] if default_llm and default_llm.config.adapters else None
     Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace(chatbot.NAMESPACE),
                                    assistants=Assistants(shopping=rag_service.endpoint if rag_service else None,
-                                                         loyalty=llm.endpoint if loyalty_adapter else None,
-                                                         loyalty_model=loyalty_adapter,
+                                                         loyalty=llm.endpoint if traffic.loyalty_adapter else None,
+                                                         loyalty_model=traffic.loyalty_adapter,
                                                          private=private_site.endpoint if private_site else None,
                                                          private_model=config.private_model.served_model_name)))
 
