@@ -14,11 +14,15 @@ _REPLICAS = Annotated[int, Whole(0, 64)]
 
 
 class QdrantConfig(ConfigModel):
+    """Qdrant, the vector database (its chart), on an encrypted gp3 volume; an API key is generated."""
+
     enabled: Annotated[bool, Flag()] = Field(True, description="deploy Qdrant, the vector database")
     storage_gib: Annotated[int, Whole(1, 16384)] = Field(20, alias="storageGiB", description="its gp3 volume, GiB")
 
 
 class RagConfig(ConfigModel):
+    """The RAG service (images/rag): retrieves from Qdrant, asks one LLM (the traffic plan says which)."""
+
     enabled: Annotated[bool, Flag()] = Field(True, description="deploy the RAG service")
     replicas: _REPLICAS = Field(1, description="pods of the RAG service")
     collection: Annotated[str, text(r"^[a-zA-Z0-9_-]{1,64}$", "a Qdrant collection name: letters, digits, '_' or '-'")] = Field(
@@ -29,7 +33,8 @@ class RagConfig(ConfigModel):
                                       "an http(s) URL of an OpenAI-compatible API, e.g. https://api.example.com/v1")] | None = Field(
         None, description="an external OpenAI-compatible API instead of the in-cluster vLLM (https only)")
     llm_model: Annotated[str, text(r"^[\w./:-]{1,128}$", "a model name the LLM API serves")] | None = Field(
-        None, description="the model to ask for; required with llmBaseUrl; none: the default LLM's servedModelName")
+        None, description="the model to ask for; required with llmBaseUrl",
+        json_schema_extra={"x-default": "the LLM's served name (the default LLM's, or privateModel.servedModelName)"})
 
     @model_validator(mode="after")
     def _rules(self) -> RagConfig:
@@ -41,6 +46,8 @@ class RagConfig(ConfigModel):
 
 
 class ChatbotConfig(ConfigModel):
+    """The chat UI (images/chatbot): the platform's one public entry, when exposed."""
+
     enabled: Annotated[bool, Flag()] = Field(True, description="deploy the chat UI")
     replicas: _REPLICAS = Field(1, description="pods of the chat UI")
     exposure: Annotated[Literal["none", "loadBalancer", "ingress"], OneOf(*CHATBOT_EXPOSURES)] = Field(

@@ -81,19 +81,31 @@ def _is_int(value: Any) -> bool:
 
 @dataclass(frozen=True, init=False)
 class Whole(Check):
+    """A whole number in [low, high]; with `choices`, also one of them (what AWS or vLLM accept)."""
+
     low: int
     high: int
+    choices: tuple[int, ...]
+    choices_say: str
 
-    def __init__(self, low: int, high: int):
+    def __init__(self, low: int, high: int, *, choices: tuple[int, ...] = (), choices_say: str = ""):
         object.__setattr__(self, "allowed", f"a whole number from {low} to {high}")
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
+        object.__setattr__(self, "choices", choices)
+        object.__setattr__(self, "choices_say", choices_say)
 
     def test(self, value: Any) -> bool:
         return _is_int(value) and self.low <= value <= self.high
 
+    def validate(self, value: Any) -> Any:
+        super().validate(value)
+        if self.choices and value not in self.choices:
+            refuse(f"one of {', '.join(map(str, self.choices))}{self.choices_say}", value)
+        return value
+
     def schema(self) -> dict[str, Any]:
-        return {"type": "integer", "minimum": self.low, "maximum": self.high}
+        return {"type": "integer", "minimum": self.low, "maximum": self.high, **({"enum": list(self.choices)} if self.choices else {})}
 
 
 @dataclass(frozen=True, init=False)

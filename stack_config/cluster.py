@@ -38,6 +38,8 @@ def _addon(example: str) -> Any:
 
 
 class ClusterConfig(ConfigModel):
+    """The EKS control plane: API authentication mode, KMS-encrypted Secrets, control-plane logs, managed add-ons."""
+
     name: Annotated[str, text(r"^[a-z][a-z0-9-]{0,38}$", "1 to 39 lower-case letters, digits or '-', starting with a letter "
                               "(it also prefixes bucket and ECR names)")] = Field(
         description="the EKS cluster's name; also prefixes bucket and ECR names", json_schema_extra={"x-default": "genai-<stack>"})
@@ -53,7 +55,7 @@ class ClusterConfig(ConfigModel):
         "cluster-admin access entries besides the deployer (the deployer's own role is refused: EKS makes it admin already)"))
     log_types: Annotated[tuple[Annotated[str, OneOf(*CONTROL_PLANE_LOG_TYPES)], ...], Items()] = Field(
         ("api", "audit", "authenticator"), description="control-plane log types sent to CloudWatch")
-    log_retention_days: Annotated[int, Whole(1, 3653)] = Field(30, description=(
+    log_retention_days: Annotated[int, Whole(1, 3653, choices=LOG_RETENTION_DAYS)] = Field(30, description=(
         "retention of the control-plane log group, a value CloudWatch accepts (the group is kept on destroy, adopted by the next up)"))
     coredns_addon_version: Annotated[str, _addon("v1.12.4-eksbuild.1")] | None = Field(
         None, description="pin the managed CoreDNS add-on; none: EKS's default for the Kubernetes version")
@@ -71,8 +73,6 @@ class ClusterConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> ClusterConfig:
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            refuse(f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}", self.log_retention_days, at=["logRetentionDays"])
         if info.context and info.context.get("today"):
             self._check_support(info.context["today"])
         return self

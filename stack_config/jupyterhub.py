@@ -22,6 +22,8 @@ class GitHubAuth(ConfigModel):
 
 
 class JupyterHubConfig(ConfigModel):
+    """JupyterHub (its chart): CPU and GPU notebook profiles, behind a shared password or GitHub OAuth."""
+
     enabled: Annotated[bool, Flag()] = Field(True, description="deploy JupyterHub")
     authenticator: Annotated[Literal["sharedPassword", "github"], OneOf(*JUPYTERHUB_AUTHENTICATORS)] = Field(
         "sharedPassword", description=(

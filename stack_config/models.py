@@ -16,6 +16,8 @@ HF_MODEL_ID = text(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$", "a Hugging Face mo
 
 
 class ModelConfig(ConfigModel):
+    """A model that is no preset: the keys of a preset entry, from the model's config.json."""
+
     hugging_face_id: Annotated[str, HF_MODEL_ID] = Field(description="the model's Hugging Face id")
     parameters: Annotated[int, Whole(1_000_000, 2_000_000_000_000)] = Field(description="parameter count")
     layers: Annotated[int, Whole(1, 1000)] = Field(description="num_hidden_layers")

@@ -18,6 +18,8 @@ SubnetId = Annotated[str, text(r"^subnet-[0-9a-f]{8,17}$", "a subnet id, e.g. su
 
 
 class ExistingVpc(ConfigModel):
+    """A VPC the program uses as it is: its subnets must carry the load-balancer role tags."""
+
     vpc_id: Annotated[str, text(r"^vpc-[0-9a-f]{8,17}$", "a VPC id, e.g. vpc-0123456789abcdef0")] = Field(
         description="use this VPC instead of creating one (then no other `network` key)")
     private_subnet_ids: Annotated[tuple[SubnetId, ...], non_empty_list()] = Field(
@@ -34,12 +36,15 @@ class ExistingVpc(ConfigModel):
 
 
 class NetworkConfig(ConfigModel):
+    """The VPC: 3 zones, large private subnets for nodes and pods, small public ones for load balancers."""
+
     vpc_cidr: Annotated[str, Cidr()] = Field("10.0.0.0/16", description=(
         "the VPC's private range, /16 to /20; split into 3 private quarters and 3 small public subnets"))
     nat_gateways: Annotated[Literal["single", "perAz"], OneOf(*NAT_GATEWAY_MODES)] = Field(
         "single", description="one shared NAT gateway, or one per zone (`perAz` survives the loss of a zone)")
-    availability_zones: Annotated[tuple[str, ...], Items()] = Field(
-        (), description="pin the 3 zones, e.g. where g6 spot capacity is; empty: the region's first 3")
+    availability_zones: Annotated[tuple[Annotated[str, text(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$", "an availability zone, e.g. us-west-2a")],
+                                        ...], Items()] = Field(
+        (), description="pin the 3 zones, e.g. where g6 spot capacity is", json_schema_extra={"x-default": "the region's first 3"})
     existing_vpc: ExistingVpc | None = Field(None, description="an existing VPC to use instead of creating one")
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ _SIZE = "{} of the group (nodes)"
 
 
 class NodeGroupConfig(ConfigModel):
-    """The system node group: on-demand CPU nodes for CoreDNS, the add-ons and the CPU workloads."""
+    """A managed node group; as systemNodeGroup, the on-demand CPU nodes for CoreDNS, the add-ons and the CPU workloads."""
 
     name: Annotated[str, _NAME] = Field("system", description="the node group and its `genai.platform/node-pool` label")
     instance_types: _INSTANCE_TYPES = Field(description="CPU instance types, e.g. [m7i.large]; GPU types are refused")

@@ -18,6 +18,8 @@ _IMAGE_TAG = text(r"^[\w][\w.-]{0,127}$", "an image tag, e.g. 0.1.0 (not latest:
 
 
 class RegistryConfig(ConfigModel):
+    """One ECR repository per image (immutable tags, scan on push); the workloads run images by digest."""
+
     images: Annotated[tuple[Annotated[str, _IMAGE_NAME], ...], Items()] = Field(
         ("finetune", "rag", "chatbot"), description=(
             "one ECR repository each, named <cluster>/<image>; an enabled workload needs its image here"))

@@ -60,7 +60,7 @@ class StackConfig(ConfigModel):
     region: Annotated[str, text(_REGION, "an AWS region name, e.g. us-west-2")] = Field(
         alias="aws:region", description="the AWS region, e.g. us-west-2")
     default_tags: DefaultTags = Field(default_factory=DefaultTags, alias="aws:defaultTags", description=(
-        "aws:defaultTags: the provider tags every AWS resource; the program also tags what launch templates launch"))
+        "the AWS provider's default tags: on every AWS resource, and the program adds them to what launch templates launch"))
     network: NetworkConfig = Field(default_factory=NetworkConfig, alias=_key("network"), description="the VPC")
     cluster: ClusterConfig = Field(alias=_key("cluster"), description="the EKS control plane")
     system_node_group: NodeGroupConfig = Field(alias=_key("systemNodeGroup"), description="the on-demand CPU node group")
@@ -79,11 +79,11 @@ class StackConfig(ConfigModel):
     private_model: PrivateModelConfig = Field(default_factory=PrivateModelConfig, alias=_key("privateModel"),
                                               description="a model outside AWS over a Skupper link")
     hugging_face_token: _SECRET = Field(None, alias=_key("huggingFaceToken"), description=(
-        "secret: a Hugging Face token for gated models; reaches the training and inference pods only through a Secret"))
+        "a Hugging Face token for gated models; reaches the training and inference pods only through a Secret"))
     github_client_secret: _SECRET = Field(None, alias=_key("githubClientSecret"), description=(
-        "secret: the GitHub OAuth app's client secret; required with jupyterhub.authenticator github, refused otherwise"))
+        "the GitHub OAuth app's client secret; required with jupyterhub.authenticator github, refused otherwise"))
     rag_llm_api_key: _SECRET = Field(None, alias=_key("ragLlmApiKey"), description=(
-        "secret: the key for rag.llmBaseUrl; refused without it"))
+        "the key for rag.llmBaseUrl; refused without it"))
 
     @model_validator(mode="before")
     @classmethod

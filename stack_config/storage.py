@@ -10,6 +10,8 @@ from stack_config.base import ConfigModel, text
 
 
 class StorageConfig(ConfigModel):
+    """The EBS CSI add-on; the default StorageClass is encrypted gp3 (infra/storage.py)."""
+
     ebs_csi_addon_version: Annotated[str, text(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$",
                                                "an EKS add-on version, e.g. v1.50.1-eksbuild.1")] | None = Field(
         None, description="pin the EBS CSI add-on; none: EKS's default for the Kubernetes version")

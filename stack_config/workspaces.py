@@ -18,12 +18,14 @@ from stack_config.models import ModelConfig
 INFERENCE_DTYPES = ("auto", "bfloat16", "float16")
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's --max-lora-rank choices
 _DNS_LABEL = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
-_DATASET_KEY = text(r"^[\w!.*'()-]+(/[\w!.*'()-]+)+\.jsonl$",  # in a folder: access is granted per folder
-                    "a .jsonl object key in a folder of the datasets bucket, e.g. loyalty/train.jsonl")
+_DATASET_KEY = r"^[\w!.*'()-]+(/[\w!.*'()-]+)+\.jsonl$"  # in a folder: access is granted per folder
+_DATASET = "a .jsonl object key in a folder of the datasets bucket, e.g. "
 _SHM = Annotated[int, Whole(1, 256)]
 
 
 class LoraHyperparameters(ConfigModel):
+    """LoRA's shape and the trainer's settings; batchSize, maxSequenceLength and loraR size the fit."""
+
     rank: Annotated[int, Whole(1, 256)] = Field(32, alias="loraR", description=(
         "LoRA rank; at most the serving workspace's maxLoraRank"))
     alpha: Annotated[int, Whole(1, 1024)] = Field(64, alias="loraAlpha", description="LoRA alpha")
@@ -45,9 +47,9 @@ class FineTuningConfig(ConfigModel):
         "1", description="part of the Job's name; change it to train again")
     method: Annotated[Literal["lora", "qlora"], OneOf(*TUNING_METHODS)] = Field(
         "qlora", description="one of the model's tuning methods")
-    train_data: Annotated[str, _DATASET_KEY] = Field("loyalty/train.jsonl", description=(
+    train_data: Annotated[str, text(_DATASET_KEY, _DATASET + "loyalty/train.jsonl")] = Field("loyalty/train.jsonl", description=(
         "training data in the datasets bucket; the Job's role may read its folder only"))
-    validation_data: Annotated[str, _DATASET_KEY] = Field("loyalty/validation.jsonl", description="validation data, likewise")
+    validation_data: Annotated[str, text(_DATASET_KEY, _DATASET + "loyalty/validation.jsonl")] = Field("loyalty/validation.jsonl", description="validation data, likewise")
     hyperparameters: LoraHyperparameters = Field(default_factory=LoraHyperparameters, description="LoRA's and the trainer's")
     backoff_limit: Annotated[int, Whole(0, 20)] = Field(4, description=(
         "failed pods retried; each retry resumes from a checkpoint (spot interruptions do not count)"))
@@ -77,22 +79,17 @@ class InferenceConfig(ConfigModel):
         0.9, description="share of GPU memory vLLM takes (the fit's budget)")
     dtype: Annotated[Literal["auto", "bfloat16", "float16"], OneOf(*INFERENCE_DTYPES)] = Field(
         "bfloat16", description="weight and activation type")
-    max_lora_rank: Annotated[int, Whole(8, 512)] = Field(64, description=(
-        "largest adapter rank the server accepts: " + ", ".join(map(str, VLLM_LORA_RANKS))))
+    max_lora_rank: Annotated[int, Whole(8, 512, choices=VLLM_LORA_RANKS, choices_say=" (vLLM's choices)")] = Field(
+        64, description="largest adapter rank the server accepts (vLLM's --max-lora-rank)")
     shm_size_gib: _SHM = Field(2, alias="shmSizeGiB", description="RAM-backed /dev/shm, GiB")
-
-    @model_validator(mode="after")
-    def _rules(self) -> InferenceConfig:
-        if self.max_lora_rank not in VLLM_LORA_RANKS:
-            refuse(f"one of {', '.join(map(str, VLLM_LORA_RANKS))} (vLLM's choices)", self.max_lora_rank, at=["maxLoraRank"])
-        return self
 
 
 _PRESETS = ", ".join(model_presets())
 
 
 class Workspace(ConfigModel):
-    """One model doing one job (docs/configuration.md; README: Model presets and workspaces)."""
+    """One model doing one job: serving it (inference) or training an adapter of it (tuning). The
+    model is a preset (presets/models.yaml) or given in full; the fit places the job on the GPU node groups."""
 
     name: Annotated[str, text(_DNS_LABEL, (
         "1 to 32 lower-case letters, digits or '-', starting with a letter "
