@@ -14,9 +14,9 @@ from infra.registries import ImageRepositories, RegistriesArgs
 from infra.storage import DEFAULT_STORAGE_CLASS, Storage, StorageArgs
 from presets.plan import plan_workspaces
 from stack_config import load_stack_config
-from workloads import chatbot, fine_tuning, inference, jupyterhub, private_model, qdrant, rag
+from workloads import chatbot, finetune, inference, jupyterhub, private_model, qdrant, rag
 from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
-from workloads.fine_tuning import FineTuneJob, FineTuneJobArgs
+from workloads.finetune import FinetuneJob, FinetuneJobArgs
 from workloads.traffic_plan import RagLlmSource, plan_traffic
 from workloads.inference import InferenceService, InferenceServiceArgs
 from workloads.jupyterhub import JupyterHub, JupyterHubArgs
@@ -85,10 +85,10 @@ if config.jupyterhub.enabled:
                                                   github_client_secret=(config.github_client_secret.get_secret_value()
                                                                         if config.github_client_secret else None)))
 # Workspaces: each model's job, with the GPUs, instance types and engine arguments its preset fits.
-if workspaces.tuning:
-    training = namespace(fine_tuning.NAMESPACE)
-    for tuning in workspaces.tuning:
-        FineTuneJob(f"finetune-{tuning.name}", FineTuneJobArgs(platform=platform, workspace=tuning, namespace=training,
+if workspaces.finetune:
+    finetune_namespace = namespace(finetune.NAMESPACE)
+    for job in workspaces.finetune:
+        FinetuneJob(f"finetune-{job.name}", FinetuneJobArgs(platform=platform, workspace=job, namespace=finetune_namespace,
                                                                        hugging_face_token=hf_token))
 models: dict[str, InferenceService] = {}
 if workspaces.serving:
@@ -153,5 +153,5 @@ if private_site is not None:
     # The contract with the private site's bundle (workloads/private_model.py): plain, and secret.
     pulumi.export(private_model.OUTPUT_PRIVATE_MODEL, private_site.outputs)
     pulumi.export(private_model.OUTPUT_PRIVATE_MODEL_LINK, private_site.link_bundle)
-if workspaces.tuning:
-    pulumi.export("fineTuningJobs", [f"{fine_tuning.NAMESPACE}/{fine_tuning.job_name(t)}" for t in workspaces.tuning])
+if workspaces.finetune:
+    pulumi.export("finetuneJobs", [f"{finetune.NAMESPACE}/{finetune.job_name(t)}" for t in workspaces.finetune])

@@ -14,7 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_FILE = ROOT / "presets" / "models.yaml"
 GPU_INSTANCES_FILE = ROOT / "infra" / "gpu_instances.yaml"
-TUNING_METHODS = ("lora", "qlora")
+FINETUNE_METHODS = ("lora", "qlora")
 MIB = 2**20
 GIB = 2**30
 
@@ -72,7 +72,7 @@ class ModelSpec:
     max_context_length: int
     default_context_length: int
     gated: bool = False
-    tuning: tuple[str, ...] = TUNING_METHODS
+    finetune: tuple[str, ...] = FINETUNE_METHODS
     lora_adapters: bool = True
 
 
@@ -82,14 +82,14 @@ SPEC_KEYS = {
     "layers": "layers", "hiddenSize": "hidden_size", "intermediateSize": "intermediate_size",
     "attentionHeads": "attention_heads", "kvHeads": "kv_heads", "headDim": "head_dim", "vocabSize": "vocab_size",
     "maxContextLength": "max_context_length", "defaultContextLength": "default_context_length",
-    "gated": "gated", "tuning": "tuning", "loraAdapters": "lora_adapters",
+    "gated": "gated", "finetune": "finetune", "loraAdapters": "lora_adapters",
 }
 
 
 def spec_from_data(name: str, data: Mapping[str, Any]) -> ModelSpec:
     values = {SPEC_KEYS[k]: v for k, v in data.items()}
-    if "tuning" in values:
-        values["tuning"] = tuple(values["tuning"])
+    if "finetune" in values:
+        values["finetune"] = tuple(values["finetune"])
     return ModelSpec(name=name, **values)
 
 

@@ -1,4 +1,4 @@
-"""Does a model fit a GPU instance, for serving and for tuning; and where in the stack's GPU node
+"""Does a model fit a GPU instance, for serving and for finetune; and where in the stack's GPU node
 groups does a workspace go. Pure arithmetic on the two catalogues; README "Model presets" gives
 the formula and a worked example, tests/test_presets.py checks it against figures done by hand.
 """
@@ -18,7 +18,7 @@ KV_CACHE_BYTES = 2                  # bf16 keys and values
 # its CUDA graphs (1-2 GiB for the presets' sizes), and NCCL buffers when tensor-parallel.
 RUNTIME_RESERVE_BYTES = 2 * GIB
 
-# --- tuning (images/finetune: one GPU, activation checkpointing) ------------------------------
+# --- finetune (images/finetune: one GPU, activation checkpointing) ------------------------------
 TRAINING_MEMORY_FRACTION = 0.95     # of the GPU: what PyTorch's caching allocator loses to fragmentation
 NF4_BITS = 4.127                    # 4-bit NF4 + double-quantised block constants (block 64, then 256)
 FP32_BYTES = 4                      # QLoRA keeps the unquantised tensors (embeddings, head, norms) in fp32
@@ -57,7 +57,7 @@ def serving_pod(model: ModelSpec, tensor_parallel_size: int) -> PodShape:
     return PodShape(gpus=t, cpu=1 + 2 * t, memory_gib=memory, memory_limit_gib=memory + 4, scratch_gib=scratch_gib(model))
 
 
-def tuning_pod(model: ModelSpec) -> PodShape:
+def finetune_pod(model: ModelSpec) -> PodShape:
     # Weights go from safetensors straight to the GPU (device_map), so the host holds the runtime
     # and the tokenised data set.
     return PodShape(gpus=1, cpu=3, memory_gib=10, memory_limit_gib=14, scratch_gib=scratch_gib(model))
@@ -122,7 +122,7 @@ def fit_serving(model: ModelSpec, instance: GpuInstanceType, settings: ServingSe
 
 
 @dataclass(frozen=True)
-class TuningSettings:
+class FinetuneSettings:
     method: str                          # lora | qlora
     batch_size: int
     sequence_length: int
@@ -142,7 +142,7 @@ def lora_parameters(model: ModelSpec, rank: int) -> int:
 
 
 @dataclass(frozen=True)
-class TuningMemory:
+class FinetuneMemory:
     """The bytes one training step holds on its GPU."""
     weights: int
     adapter_and_optimizer: int
@@ -155,14 +155,14 @@ class TuningMemory:
         return self.weights + self.adapter_and_optimizer + self.activations + self.logits + self.reserve
 
 
-def tuning_memory(model: ModelSpec, settings: TuningSettings) -> TuningMemory:
+def finetune_memory(model: ModelSpec, settings: FinetuneSettings) -> FinetuneMemory:
     if settings.method == "qlora":
         linear = linear_parameters(model)
         weights = math.ceil(linear * NF4_BITS / 8) + (model.parameters - linear) * FP32_BYTES
     else:
         weights = model.weight_bytes
     tokens = settings.batch_size * settings.sequence_length
-    return TuningMemory(
+    return FinetuneMemory(
         weights=weights,
         adapter_and_optimizer=lora_parameters(model, settings.lora_rank) * TRAINABLE_BYTES,
         activations=tokens * model.hidden_size * (CHECKPOINT_BYTES * model.layers + ACTIVATION_BYTES_PER_LAYER),
@@ -170,25 +170,25 @@ def tuning_memory(model: ModelSpec, settings: TuningSettings) -> TuningMemory:
     )
 
 
-def tuning_budget_bytes(instance: GpuInstanceType) -> float:
+def finetune_budget_bytes(instance: GpuInstanceType) -> float:
     return instance.gpu_memory_mib * MIB * TRAINING_MEMORY_FRACTION
 
 
 @dataclass(frozen=True)
-class TuningFit:
+class FinetuneFit:
     instance: GpuInstanceType
-    memory: TuningMemory
+    memory: FinetuneMemory
     budget_bytes: float
     pod: PodShape
     tensor_parallel_size: int = 1   # images/finetune trains on one GPU
 
 
-def fit_tuning(model: ModelSpec, instance: GpuInstanceType, settings: TuningSettings,
-               disk_gib: int | None = None) -> TuningFit | None:
+def fit_finetune(model: ModelSpec, instance: GpuInstanceType, settings: FinetuneSettings,
+               disk_gib: int | None = None) -> FinetuneFit | None:
     """One GPU of the instance holds the training step (images/finetune trains on one GPU), or None."""
-    memory, budget, pod = tuning_memory(model, settings), tuning_budget_bytes(instance), tuning_pod(model)
+    memory, budget, pod = finetune_memory(model, settings), finetune_budget_bytes(instance), finetune_pod(model)
     if memory.total <= budget and (disk_gib is None or host_fits(instance, pod, disk_gib)):
-        return TuningFit(instance, memory, budget, pod)
+        return FinetuneFit(instance, memory, budget, pod)
     return None
 
 
@@ -259,17 +259,17 @@ def place_serving(model: ModelSpec, settings: ServingSettings, groups: Sequence[
                   need, settings.gpu_memory_utilization)
 
 
-def place_tuning(model: ModelSpec, settings: TuningSettings, groups: Sequence[NodeGroup]) -> Placement:
-    memory, pod = tuning_memory(model, settings), tuning_pod(model)
+def place_finetune(model: ModelSpec, settings: FinetuneSettings, groups: Sequence[NodeGroup]) -> Placement:
+    memory, pod = finetune_memory(model, settings), finetune_pod(model)
     need = (f"needs {_gib(memory.total)} of GPU memory on one GPU for {settings.method} (weights {_gib(memory.weights)}, "
             f"adapter and optimizer {_gib(memory.adapter_and_optimizer)}, activations {_gib(memory.activations)}, "
             f"logits {_gib(memory.logits)} for batch {settings.batch_size} x {settings.sequence_length} tokens, "
             f"runtime {_gib(memory.reserve)}), with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory and "
             f"{pod.scratch_gib} GiB scratch disk")
-    return _place(groups, lambda instance, disk: fit_tuning(model, instance, settings, disk), need, TRAINING_MEMORY_FRACTION)
+    return _place(groups, lambda instance, disk: fit_finetune(model, instance, settings, disk), need, TRAINING_MEMORY_FRACTION)
 
 
-def _place(groups: Sequence[NodeGroup], fit_one: Callable[[GpuInstanceType, int], ServingFit | TuningFit | None],
+def _place(groups: Sequence[NodeGroup], fit_one: Callable[[GpuInstanceType, int], ServingFit | FinetuneFit | None],
            need: str, budget_fraction: float) -> Placement:
     """The smallest tensor-parallel size any group's instance types fit, and every type that fits at it."""
     catalog = gpu_instance_catalog()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from presets.catalog import ModelSpec
-from presets.fit import NoFit, Placement, ServingSettings, TuningSettings, place_serving, place_tuning
-from stack_config import PROJECT, ConfigError, FineTuningConfig, InferenceConfig, StackConfig, Workspace
+from presets.fit import NoFit, Placement, ServingSettings, FinetuneSettings, place_serving, place_finetune
+from stack_config import PROJECT, ConfigError, FinetuneConfig, InferenceConfig, StackConfig, Workspace
 
 WORKSPACES = f"{PROJECT}:workspaces"
 
@@ -39,12 +39,12 @@ class ServingWorkspace:
 
 
 @dataclass(frozen=True)
-class TuningWorkspace:
-    """A tuning workspace, planned: one LoRA/QLoRA Job whose adapter is named after it (workloads/fine_tuning.py)."""
+class FinetuneWorkspace:
+    """A finetune workspace, planned: one LoRA/QLoRA Job whose adapter is named after it (workloads/finetune.py)."""
 
     name: str  # the adapter's name
     model: ModelSpec
-    config: FineTuningConfig
+    config: FinetuneConfig
     placement: Placement
 
     @property
@@ -55,7 +55,7 @@ class TuningWorkspace:
 @dataclass(frozen=True)
 class WorkspacePlan:
     serving: tuple[ServingWorkspace, ...]
-    tuning: tuple[TuningWorkspace, ...]
+    finetune: tuple[FinetuneWorkspace, ...]
 
     @property
     def default_llm(self) -> ServingWorkspace | None:
@@ -63,7 +63,7 @@ class WorkspacePlan:
         return next(iter(self.serving), None)
 
 
-def _plan(workspace: Workspace, index: int, config: StackConfig) -> ServingWorkspace | TuningWorkspace:
+def _plan(workspace: Workspace, index: int, config: StackConfig) -> ServingWorkspace | FinetuneWorkspace:
     model, groups = workspace.spec, config.gpu_node_groups
     try:
         if workspace.inference is not None:
@@ -71,12 +71,12 @@ def _plan(workspace: Workspace, index: int, config: StackConfig) -> ServingWorks
             settings = ServingSettings(workspace.max_model_len, serving.concurrency, serving.gpu_memory_utilization)
             return ServingWorkspace(workspace.name, model, serving, workspace.max_model_len, workspace.served_model_name,
                                     place_serving(model, settings, groups))
-        assert workspace.tuning is not None
-        tuning, hp = workspace.tuning, workspace.tuning.hyperparameters
-        placement = place_tuning(model, TuningSettings(tuning.method, hp.batch_size, hp.max_sequence_length, hp.rank), groups)
-        return TuningWorkspace(workspace.name, model, tuning, placement)
+        assert workspace.finetune is not None
+        finetune, hp = workspace.finetune, workspace.finetune.hyperparameters
+        placement = place_finetune(model, FinetuneSettings(finetune.method, hp.batch_size, hp.max_sequence_length, hp.rank), groups)
+        return FinetuneWorkspace(workspace.name, model, finetune, placement)
     except NoFit as no_fit:
-        job = "serving" if workspace.inference is not None else f"{workspace.tuning.method} tuning"  # type: ignore[union-attr]
+        job = "serving" if workspace.inference is not None else f"{workspace.finetune.method} finetune"  # type: ignore[union-attr]
         at, value = workspace.model_key
         raise ConfigError(f"{WORKSPACES}[{index}].{'.'.join(at)}", value,
                           f"a model the stack's gpuNodeGroups can host: workspace '{workspace.name}' ({job}) {no_fit}") from None
@@ -100,6 +100,6 @@ def plan_workspaces(config: StackConfig) -> WorkspacePlan:
     if gpus > capacity:
         raise ConfigError(f"{PROJECT}:gpuNodeGroups", [g.name for g in config.gpu_node_groups],
                           f"GPU node groups with room for the workspaces' {gpus} GPUs (inference replicas x tensor-parallel size, "
-                          f"one per tuning Job); their maxSize allows {capacity}")
+                          f"one per finetune Job); their maxSize allows {capacity}")
     return WorkspacePlan(serving=tuple(w for w in planned if isinstance(w, ServingWorkspace)),
-                         tuning=tuple(w for w in planned if isinstance(w, TuningWorkspace)))
+                         finetune=tuple(w for w in planned if isinstance(w, FinetuneWorkspace)))

@@ -25,13 +25,13 @@ from stack_config.pulumi_config import load_stack_config
 from stack_config.registries import CACHE_TAG, IMAGES_DIR, RegistryConfig
 from stack_config.stack import SECRET_KEYS, TOP_LEVEL_KEYS, DefaultTags, StackConfig, parse_stack_config
 from stack_config.storage import StorageConfig
-from stack_config.workspaces import FineTuningConfig, InferenceConfig, LoraHyperparameters, Workspace
+from stack_config.workspaces import FinetuneConfig, InferenceConfig, LoraHyperparameters, Workspace
 
 __all__ = [
     "AVAILABILITY_ZONE_COUNT", "CACHE_TAG", "CHATBOT_EXPOSURES", "DEFAULT_KUBERNETES_VERSION", "DEFAULT_PRIVATE_MODEL",
     "EKS_STANDARD_SUPPORT_ENDS", "GATED_MODEL_ORGANISATIONS", "IMAGES_DIR", "NO_VALUE", "PROJECT", "SECRET_KEYS",
     "SKUPPER_VERSION", "SUPPORTED_KUBERNETES_VERSIONS", "TOP_LEVEL_KEYS", "BucketConfig", "ChatbotConfig", "ClusterConfig",
-    "ConfigError", "DefaultTags", "ExistingVpc", "FineTuningConfig", "GitHubAuth", "GpuNodeGroupConfig", "InferenceConfig",
+    "ConfigError", "DefaultTags", "ExistingVpc", "FinetuneConfig", "GitHubAuth", "GpuNodeGroupConfig", "InferenceConfig",
     "JupyterHubConfig", "LoraHyperparameters", "ModelConfig", "NetworkConfig", "NodeGroupConfig", "PrivateModelConfig",
     "QdrantConfig", "RagConfig", "RegistryConfig", "StackConfig", "StorageConfig", "Workspace", "load_stack_config",
     "parse_stack_config",

@@ -29,7 +29,7 @@ def _show(value: Any) -> str:
 
 
 def key_path(loc: Sequence[str | int]) -> str:
-    """('genai-eks:workspaces', 1, 'tuning', 'loraR') -> genai-eks:workspaces[1].tuning.loraR"""
+    """('genai-eks:workspaces', 1, 'finetune', 'loraR') -> genai-eks:workspaces[1].finetune.loraR"""
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)

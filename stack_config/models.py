@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from presets.catalog import TUNING_METHODS, ModelSpec
+from presets.catalog import FINETUNE_METHODS, ModelSpec
 from stack_config.base import ConfigModel, Flag, Items, OneOf, Whole, refuse, text
 
 # Organisations whose Hugging Face repositories are gated: downloading them needs a token.
@@ -35,8 +35,8 @@ class ModelConfig(ConfigModel):
         json_schema_extra={"x-default": "min(maxContextLength, 8192)"})
     gated: Annotated[bool, Flag()] | None = Field(None, description="downloading it needs huggingFaceToken", json_schema_extra={
         "x-default": "true for " + ", ".join(GATED_MODEL_ORGANISATIONS)})
-    tuning: Annotated[tuple[Annotated[str, OneOf(*TUNING_METHODS)], ...], Items()] = Field(
-        TUNING_METHODS, description="the methods a tuning workspace may use on it")
+    finetune: Annotated[tuple[Annotated[str, OneOf(*FINETUNE_METHODS)], ...], Items()] = Field(
+        FINETUNE_METHODS, description="the methods a finetune workspace may use on it")
     lora_adapters: Annotated[bool, Flag()] = Field(True, description="whether LoRA adapters may be served on it")
 
     @model_validator(mode="after")
@@ -59,5 +59,5 @@ class ModelConfig(ConfigModel):
             default_context_length=(self.default_context_length if self.default_context_length is not None
                                     else min(self.max_context_length, 8192)),
             gated=self.gated if self.gated is not None else self.hugging_face_id.split("/")[0].lower() in GATED_MODEL_ORGANISATIONS,
-            tuning=self.tuning, lora_adapters=self.lora_adapters,
+            finetune=self.finetune, lora_adapters=self.lora_adapters,
         )

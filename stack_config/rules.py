@@ -45,10 +45,10 @@ def _check_secrets(config: StackConfig) -> None:
 
 def _check_workloads(config: StackConfig) -> None:
     images = set(config.registries.images)
-    tuning = [i for i, w in enumerate(config.workspaces) if w.tuning is not None]
-    if tuning and "finetune" not in images:
-        refuse("no tuning workspace, or 'finetune' in registries.images (its image repository)",
-               config.workspaces[tuning[0]].name, at=[_key("workspaces"), tuning[0], "tuning"])
+    finetune = [i for i, w in enumerate(config.workspaces) if w.finetune is not None]
+    if finetune and "finetune" not in images:
+        refuse("no finetune workspace, or 'finetune' in registries.images (its image repository)",
+               config.workspaces[finetune[0]].name, at=[_key("workspaces"), finetune[0], "finetune"])
     for section, enabled, image in (("rag", config.rag.enabled, "rag"), ("chatbot", config.chatbot.enabled, "chatbot")):
         if enabled and image not in images:
             refuse(f"false, or '{image}' in registries.images (its image repository)", True, at=[_key(section), "enabled"])

@@ -26,7 +26,7 @@ from stack_config.workspaces import Workspace
 _REGION = (r"^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d$")
 _SECRET = Annotated[SecretStr, Secret()] | None
 # Sections that became workspaces: say where they went rather than "unknown key".
-_MOVED_KEYS = {"inference": "an inference workspace", "fineTuning": "a tuning workspace"}
+_MOVED_KEYS = {"inference": "an inference workspace", "fineTuning": "a finetune workspace"}
 
 
 class DefaultTags(ConfigModel):
@@ -72,7 +72,7 @@ class StackConfig(ConfigModel):
     buckets: BucketConfig = Field(default_factory=BucketConfig, alias=_key("buckets"), description="the S3 buckets")
     jupyterhub: JupyterHubConfig = Field(default_factory=JupyterHubConfig, alias=_key("jupyterhub"), description="JupyterHub")
     workspaces: Annotated[tuple[Workspace, ...], Items("a list of workspaces (an empty list for none)", unique=False)] = Field(
-        (), alias=_key("workspaces"), description="models, each serving or tuning (the first inference workspace is the default LLM)")
+        (), alias=_key("workspaces"), description="models, each serving or finetune (the first inference workspace is the default LLM)")
     qdrant: QdrantConfig = Field(default_factory=QdrantConfig, alias=_key("qdrant"), description="the vector database")
     rag: RagConfig = Field(default_factory=RagConfig, alias=_key("rag"), description="the RAG service")
     chatbot: ChatbotConfig = Field(default_factory=ChatbotConfig, alias=_key("chatbot"), description="the chat UI")

@@ -1,4 +1,4 @@
-"""`genai-eks:workspaces`: one model doing one job each, serving (vLLM) or tuning (a LoRA/QLoRA Job).
+"""`genai-eks:workspaces`: one model doing one job each, serving (vLLM) or finetune (a LoRA/QLoRA Job).
 
 A workspace names its model by preset (presets/models.yaml) or gives it in full. What the fit
 derives from it (GPUs, instance types, the pod's shape) is not config: presets/plan.py plans it.
@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from presets.catalog import TUNING_METHODS, ModelSpec, UnknownPreset, find_preset, model_presets
+from presets.catalog import FINETUNE_METHODS, ModelSpec, UnknownPreset, find_preset, model_presets
 from stack_config.base import NO_VALUE, ConfigModel, Items, Number, OneOf, Whole, refuse, text
 from stack_config.models import ModelConfig
 
@@ -39,14 +39,14 @@ class LoraHyperparameters(ConfigModel):
         50, description="checkpoint interval (a spot interruption resumes from the last one)")
 
 
-class FineTuningConfig(ConfigModel):
-    """A tuning workspace's job: one LoRA/QLoRA run whose adapter is named after the workspace."""
+class FinetuneConfig(ConfigModel):
+    """A finetune workspace's job: one LoRA/QLoRA run whose adapter is named after the workspace."""
 
     run_id: Annotated[str, text(r"^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$",
                                 "1 to 16 lower-case letters, digits or '-' (change it to train again)")] = Field(
         "1", description="part of the Job's name; change it to train again")
-    method: Annotated[Literal["lora", "qlora"], OneOf(*TUNING_METHODS)] = Field(
-        "qlora", description="one of the model's tuning methods")
+    method: Annotated[Literal["lora", "qlora"], OneOf(*FINETUNE_METHODS)] = Field(
+        "qlora", description="one of the model's finetune methods")
     train_data: Annotated[str, text(_DATASET_KEY, _DATASET + "loyalty/train.jsonl")] = Field("loyalty/train.jsonl", description=(
         "training data in the datasets bucket; the Job's role may read its folder only"))
     validation_data: Annotated[str, text(_DATASET_KEY, _DATASET + "loyalty/validation.jsonl")] = Field("loyalty/validation.jsonl", description="validation data, likewise")
@@ -65,9 +65,9 @@ class InferenceConfig(ConfigModel):
     served_model_name: Annotated[str, text(r"^[a-z0-9][a-z0-9._-]{0,63}$", (
         "1 to 64 lower-case letters, digits, '.', '_' or '-' (the model name clients send)"))] | None = Field(
         None, description="the model name clients send for the base model", json_schema_extra={"x-default": "the preset's name"})
-    adapters: Annotated[tuple[Annotated[str, text(_DNS_LABEL, "an adapter name (the name of a tuning workspace)")], ...],
+    adapters: Annotated[tuple[Annotated[str, text(_DNS_LABEL, "an adapter name (the name of a finetune workspace)")], ...],
                         Items()] = Field((), description=(
-                            "LoRA adapters (tuning workspace names) served under their own names once published under "
+                            "LoRA adapters (finetune workspace names) served under their own names once published under "
                             "adapters/<name>/"))
     replicas: Annotated[int, Whole(0, 64)] = Field(1, description="servers, tensor-parallel size GPUs each")
     max_model_len: Annotated[int, Whole(256, 1_048_576)] | None = Field(
@@ -88,18 +88,18 @@ _PRESETS = ", ".join(model_presets())
 
 
 class Workspace(ConfigModel):
-    """One model doing one job: serving it (inference) or training an adapter of it (tuning). The
+    """One model doing one job: serving it (inference) or training an adapter of it (finetune). The
     model is a preset (presets/models.yaml) or given in full; the fit places the job on the GPU node groups."""
 
     name: Annotated[str, text(_DNS_LABEL, (
         "1 to 32 lower-case letters, digits or '-', starting with a letter "
         "(it names the Service, or the adapter and the Job)"))] = Field(description=(
-            "unique; an inference workspace's Service and service account, a tuning workspace's adapter and Job"))
+            "unique; an inference workspace's Service and service account, a finetune workspace's adapter and Job"))
     preset: Annotated[str, text("", f"a preset from presets/models.yaml: {_PRESETS}")] | None = Field(
         None, description="a preset from presets/models.yaml, by name or Hugging Face id (this or model)")
     model: ModelConfig | None = Field(None, description="a model that is no preset, given in full (this or preset)")
-    inference: InferenceConfig | None = Field(None, description="serve the model with vLLM (this or tuning)")
-    tuning: FineTuningConfig | None = Field(None, description="train a LoRA/QLoRA adapter of the model (this or inference)")
+    inference: InferenceConfig | None = Field(None, description="serve the model with vLLM (this or finetune)")
+    finetune: FinetuneConfig | None = Field(None, description="train a LoRA/QLoRA adapter of the model (this or inference)")
 
     @model_validator(mode="after")
     def _rules(self) -> Workspace:
@@ -112,14 +112,14 @@ class Workspace(ConfigModel):
             except UnknownPreset as unknown:
                 refuse(f"a preset from presets/models.yaml; the nearest: {', '.join(unknown.suggestions)}", self.preset,
                        at=["preset"])
-        if (self.inference is None) == (self.tuning is None):
-            refuse("exactly one of 'inference' or 'tuning': a workspace is one model doing one job",
+        if (self.inference is None) == (self.finetune is None):
+            refuse("exactly one of 'inference' or 'finetune': a workspace is one model doing one job",
                    _dump(self.inference) if self.inference is not None else NO_VALUE, at=["inference"])
         spec = self.spec
-        if self.tuning is not None and self.tuning.method not in spec.tuning:
-            refuse(f"one of {', '.join(spec.tuning)} (what images/finetune supports for {spec.name})" if spec.tuning
-                   else f"no tuning: the platform does not tune {spec.name} (choose another preset)",
-                   self.tuning.method, at=["tuning", "method"])
+        if self.finetune is not None and self.finetune.method not in spec.finetune:
+            refuse(f"one of {', '.join(spec.finetune)} (what images/finetune supports for {spec.name})" if spec.finetune
+                   else f"no finetune: the platform does not tune {spec.name} (choose another preset)",
+                   self.finetune.method, at=["finetune", "method"])
         if self.inference is not None:
             if self.max_model_len > spec.max_context_length:
                 refuse(f"at most {spec.max_context_length}, the longest context {spec.name} takes", self.max_model_len,
@@ -165,15 +165,15 @@ def check_workspaces(workspaces: tuple[Workspace, ...], key: str) -> None:
         if workspace.name in [w.name for w in workspaces[:i]]:
             refuse("a name used by no other workspace", workspace.name, at=[key, i, "name"])
     for i, workspace in enumerate(workspaces):
-        tuning = workspace.tuning
+        finetune = workspace.finetune
         for server in (w for w in workspaces if w.inference is not None):
             assert server.inference is not None
-            if tuning is None or workspace.name not in server.inference.adapters:
+            if finetune is None or workspace.name not in server.inference.adapters:
                 continue
             if workspace.spec.hugging_face_id != server.spec.hugging_face_id:
                 at, value = workspace.model_key
                 refuse(f"the model of workspace '{server.name}', {server.spec.hugging_face_id}: "
                        f"it serves adapter '{workspace.name}'", value, at=[key, i, *at])
-            if tuning.hyperparameters.rank > server.inference.max_lora_rank:
+            if finetune.hyperparameters.rank > server.inference.max_lora_rank:
                 refuse(f"at most workspace '{server.name}' inference.maxLoraRank ({server.inference.max_lora_rank})",
-                       tuning.hyperparameters.rank, at=[key, i, "tuning", "hyperparameters", "loraR"])
+                       finetune.hyperparameters.rank, at=[key, i, "finetune", "hyperparameters", "loraR"])

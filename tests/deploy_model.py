@@ -118,7 +118,7 @@ STARTUP_DEFAULT_SECONDS = 15.0
 MODEL_DOWNLOAD_BYTES_PER_SECOND = 100e6
 MODEL_LOAD_BYTES_PER_SECOND = 1.5e9
 VLLM_ENGINE_SECONDS = 120.0
-TRAINING_SECONDS = NEVER         # a tuning run takes hours: no update can wait for it
+TRAINING_SECONDS = NEVER         # a finetune run takes hours: no update can wait for it
 
 
 def repository(image: str) -> str:

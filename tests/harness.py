@@ -70,7 +70,7 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 def without_workspaces(config: dict[str, Any], job: str) -> dict[str, Any]:
-    """The config with its `inference` or `tuning` workspaces removed (that workload switched off)."""
+    """The config with its `inference` or `finetune` workspaces removed (that workload switched off)."""
     key = f"{PROJECT}:workspaces"
     return {**config, key: [w for w in config.get(key, []) if job not in w]}
 

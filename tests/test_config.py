@@ -20,7 +20,7 @@ from stack_config import (
     ChatbotConfig,
     ConfigError,
     ExistingVpc,
-    FineTuningConfig,
+    FinetuneConfig,
     GitHubAuth,
     GpuNodeGroupConfig,
     InferenceConfig,
@@ -49,9 +49,9 @@ STORAGE = "genai-eks:storage"
 JUPYTERHUB = "genai-eks:jupyterhub"
 WORKSPACES = "genai-eks:workspaces"
 # The dev stack's two workspaces, and where their jobs' keys live.
-WS0, WS1 = f"{WORKSPACES}[0]", f"{WORKSPACES}[1]"   # llm (serving), loyalty (tuning)
+WS0, WS1 = f"{WORKSPACES}[0]", f"{WORKSPACES}[1]"   # llm (serving), loyalty (finetune)
 LLM = f"{WS0}.inference"
-LOYALTY = f"{WS1}.tuning"
+LOYALTY = f"{WS1}.finetune"
 # The sections that became workspaces: refused, saying where they went.
 FINE_TUNING = "genai-eks:fineTuning"
 INFERENCE = "genai-eks:inference"
@@ -177,9 +177,9 @@ def no_inference(c: dict[str, Any]) -> None:
     c[WORKSPACES] = [w for w in c[WORKSPACES] if "inference" not in w]
 
 
-def no_tuning(c: dict[str, Any]) -> None:
-    """No tuning workspace: what switching fine-tuning off now is."""
-    c[WORKSPACES] = [w for w in c[WORKSPACES] if "tuning" not in w]
+def no_finetune(c: dict[str, Any]) -> None:
+    """No finetune workspace: what switching fine-tuning off now is."""
+    c[WORKSPACES] = [w for w in c[WORKSPACES] if "finetune" not in w]
 
 
 def add_workspace(entry: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
@@ -254,9 +254,9 @@ def test_dev_workload_values() -> None:
     llm_workspace, loyalty_workspace = config.workspaces
     qwen = model_presets()["qwen2.5-7b-instruct"]
     assert llm_workspace.spec == loyalty_workspace.spec == qwen
-    assert loyalty_workspace.inference is None and llm_workspace.tuning is None
+    assert loyalty_workspace.inference is None and llm_workspace.finetune is None
 
-    (llm,), (tuning,) = plan.serving, plan.tuning
+    (llm,), (finetune,) = plan.serving, plan.finetune
     assert (llm.name, llm.model.hugging_face_id, llm.served_model_name) == ("llm", "Qwen/Qwen2.5-7B-Instruct", "qwen2.5-7b-instruct")
     assert (llm.max_model_len, llm.config.concurrency, llm.config.adapters, llm.config.replicas) == (8192, 4, ("loyalty",), 1)
     assert llm.tensor_parallel_size == 1
@@ -265,26 +265,26 @@ def test_dev_workload_values() -> None:
     assert llm.placement.pod == ONE_L4_POD
     assert plan.default_llm is llm
 
-    assert (tuning.name, tuning.config.run_id, tuning.config.method) == ("loyalty", "1", "qlora")
-    assert tuning.model.hugging_face_id == "Qwen/Qwen2.5-7B-Instruct"
-    assert tuning.config.train_data == "loyalty/train.jsonl"
-    assert tuning.config.hyperparameters.rank == 32 and tuning.config.hyperparameters.learning_rate == 2.5e-5
-    assert tuning.placement.instance_types == DEV_L4_TYPES
-    assert tuning.placement.pod.gpus == 1
+    assert (finetune.name, finetune.config.run_id, finetune.config.method) == ("loyalty", "1", "qlora")
+    assert finetune.model.hugging_face_id == "Qwen/Qwen2.5-7B-Instruct"
+    assert finetune.config.train_data == "loyalty/train.jsonl"
+    assert finetune.config.hyperparameters.rank == 32 and finetune.config.hyperparameters.learning_rate == 2.5e-5
+    assert finetune.placement.instance_types == DEV_L4_TYPES
+    assert finetune.placement.pod.gpus == 1
 
     assert config.rag.llm_base_url is None  # the in-cluster inference service
     assert config.chatbot.exposure == "loadBalancer" and config.chatbot.source_ranges == ("0.0.0.0/0",)
     assert config.hugging_face_token is None
-    # The comment in the stack file: the tuning Job and the inference server hold one GPU each.
+    # The comment in the stack file: the finetune Job and the inference server hold one GPU each.
     (gpu,) = config.gpu_node_groups
-    assert llm.config.replicas * llm.tensor_parallel_size + tuning.placement.pod.gpus <= gpu.desired_size <= gpu.max_size
+    assert llm.config.replicas * llm.tensor_parallel_size + finetune.placement.pod.gpus <= gpu.desired_size <= gpu.max_size
 
 
 def test_prod_workload_values() -> None:
     config, plan = planned(stack_config("prod"), "prod")
 
     assert [w.name for w in config.workspaces] == ["llm", "coder"]
-    assert plan.tuning == ()  # training runs are launched on purpose
+    assert plan.finetune == ()  # training runs are launched on purpose
     llm, coder = plan.serving
     assert plan.default_llm is llm
     assert (llm.config.replicas, llm.max_model_len, llm.config.concurrency, llm.config.adapters) == (2, 16384, 4, ("loyalty",))
@@ -467,7 +467,7 @@ BAD_CONFIGS = [
                  INFERENCE, {"model": "Qwen/Qwen2.5-7B-Instruct"}, "no value: it is now an inference workspace in genai-eks:workspaces",
                  id="old-inference-section"),
     pytest.param(lambda c: c.update({FINE_TUNING: {"adapterName": "loyalty"}}),
-                 FINE_TUNING, {"adapterName": "loyalty"}, "no value: it is now a tuning workspace in genai-eks:workspaces",
+                 FINE_TUNING, {"adapterName": "loyalty"}, "no value: it is now a finetune workspace in genai-eks:workspaces",
                  id="old-fine-tuning-section"),
     pytest.param(lambda c: c.update({INFERENCE: {"enabled": False}}),
                  INFERENCE, {"enabled": False}, "genai-eks:workspaces",
@@ -558,15 +558,15 @@ BAD_WORKLOAD_VALUES = [
     pytest.param(lambda c: c[WORKSPACES][0].pop("preset"),
                  f"{WS0}.preset", NO_VALUE, "a preset name, or a model given in full under 'model' (one of the two)",
                  id="workspace-without-preset-or-model"),
-    pytest.param(lambda c: c[WORKSPACES][0].update(tuning={"runId": "1"}),
+    pytest.param(lambda c: c[WORKSPACES][0].update(finetune={"runId": "1"}),
                  f"{WS0}.inference", stack_config("dev")[WORKSPACES][0]["inference"],
-                 "exactly one of 'inference' or 'tuning'",
+                 "exactly one of 'inference' or 'finetune'",
                  id="workspace-with-inference-and-tuning"),
-    pytest.param(lambda c: c[WORKSPACES][1].pop("tuning"),
-                 f"{WS1}.inference", NO_VALUE, "exactly one of 'inference' or 'tuning'",
+    pytest.param(lambda c: c[WORKSPACES][1].pop("finetune"),
+                 f"{WS1}.inference", NO_VALUE, "exactly one of 'inference' or 'finetune'",
                  id="workspace-without-inference-or-tuning"),
     bad_value(WS0, "inference", "on", "an object (a YAML mapping)"),
-    bad_value(WS1, "tuning", [], "an object (a YAML mapping)"),
+    bad_value(WS1, "finetune", [], "an object (a YAML mapping)"),
     pytest.param(lambda c: (c[WORKSPACES][0].pop("preset"), c[WORKSPACES][0].update(model="Qwen/Qwen2.5-3B-Instruct")),
                  f"{WS0}.model", "Qwen/Qwen2.5-3B-Instruct", "an object (a YAML mapping)",
                  id="workspace-model-a-string"),
@@ -590,23 +590,23 @@ BAD_WORKLOAD_VALUES = [
     pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "hiddenSize": "2048"}, "inference": {}}),
                  f"{WORKSPACES}[2].model.hiddenSize", "2048", "a whole number from 64 to 65536",
                  id="model-hidden-size-a-string"),
-    pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "tuning": ["full"]}, "inference": {}}),
-                 f"{WORKSPACES}[2].model.tuning[0]", "full", "one of lora, qlora",
+    pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "finetune": ["full"]}, "inference": {}}),
+                 f"{WORKSPACES}[2].model.finetune[0]", "full", "one of lora, qlora",
                  id="model-unknown-tuning-method"),
     pytest.param(add_workspace({"name": "small", "model": {**SMALL_MODEL, "contextLength": 8192}, "inference": {}}),
                  f"{WORKSPACES}[2].model.contextLength", 8192, "the known keys of 'genai-eks:workspaces[2].model'",
                  id="model-unknown-key"),
-    # tuning workspace
+    # finetune workspace
     bad_value(LOYALTY, "runId", 1, "1 to 16 lower-case letters"),  # YAML `runId: 1` is a number
     bad_value(LOYALTY, "runId", "run_1", "1 to 16 lower-case letters"),
     bad_value(LOYALTY, "method", "full", "one of lora, qlora"),
     bad_value(LOYALTY, "method", 4, "one of lora, qlora"),
     pytest.param(changes(lambda c: c.update({HF_TOKEN: SECRET}), put(WS1, "preset", "gemma-3-4b-it")),
-                 f"{LOYALTY}.method", "qlora", "no tuning: the platform does not tune gemma-3-4b-it",
-                 id="tuning-a-preset-that-is-not-tuned"),
-    pytest.param(add_workspace({"name": "small-lora", "model": {**SMALL_MODEL, "tuning": ["lora"]}, "tuning": {"method": "qlora"}}),
-                 f"{WORKSPACES}[2].tuning.method", "qlora", "one of lora (what images/finetune supports for Qwen/Qwen2.5-3B-Instruct)",
-                 id="tuning-a-method-the-model-does-not-support"),
+                 f"{LOYALTY}.method", "qlora", "no finetune: the platform does not tune gemma-3-4b-it",
+                 id="finetune-a-preset-that-is-not-tuned"),
+    pytest.param(add_workspace({"name": "small-lora", "model": {**SMALL_MODEL, "finetune": ["lora"]}, "finetune": {"method": "qlora"}}),
+                 f"{WORKSPACES}[2].finetune.method", "qlora", "one of lora (what images/finetune supports for Qwen/Qwen2.5-3B-Instruct)",
+                 id="finetune-a-method-the-model-does-not-support"),
     bad_value(LOYALTY, "trainData", "train.jsonl", "a .jsonl object key in a folder"),
     bad_value(LOYALTY, "trainData", "loyalty/train.csv", "a .jsonl object key in a folder"),
     bad_value(LOYALTY, "trainData", ["loyalty/train.jsonl"], "a .jsonl object key in a folder"),
@@ -621,7 +621,7 @@ BAD_WORKLOAD_VALUES = [
     bad_value(LOYALTY, "ttlHoursAfterFinished", "1w", "a whole number from 1 to 8760"),
     bad_value(LOYALTY, "shmSizeGiB", 0, "a whole number from 1 to 256"),
     bad_value(LOYALTY, "shmSizeGiB", 4.5, "a whole number from 1 to 256"),
-    # tuning workspace: hyperparameters
+    # finetune workspace: hyperparameters
     bad_value(LOYALTY, "hyperparameters.loraR", 0, "a whole number from 1 to 256"),
     bad_value(LOYALTY, "hyperparameters.loraR", 257, "a whole number from 1 to 256"),
     bad_value(LOYALTY, "hyperparameters.loraR", "32", "a whole number from 1 to 256"),
@@ -758,14 +758,14 @@ BAD_WORKLOAD_VALUES = [
     pytest.param(lambda c: github_auth(c, team="ml"),
                  f"{JUPYTERHUB}.github.team", "ml", "the known keys of 'genai-eks:jupyterhub.github': allowedOrganizations, clientId",
                  id="jupyterhub.github.team-unknown"),
-    bad_value(WS0, "replicas", 2, "the known keys of 'genai-eks:workspaces[0]': inference, model, name, preset, tuning"),
-    bad_value(LOYALTY, "epochs", 3, "the known keys of 'genai-eks:workspaces[1].tuning'"),
-    bad_value(LOYALTY, "hyperparameters.loraRank", 16, "the known keys of 'genai-eks:workspaces[1].tuning.hyperparameters'"),
+    bad_value(WS0, "replicas", 2, "the known keys of 'genai-eks:workspaces[0]': finetune, inference, model, name, preset"),
+    bad_value(LOYALTY, "epochs", 3, "the known keys of 'genai-eks:workspaces[1].finetune'"),
+    bad_value(LOYALTY, "hyperparameters.loraRank", 16, "the known keys of 'genai-eks:workspaces[1].finetune.hyperparameters'"),
     bad_value(LLM, "maxModelLength", 4096, "the known keys of 'genai-eks:workspaces[0].inference'"),
     # keys the workspaces replaced: the workspace's name, its preset, its presence
-    bad_value(LOYALTY, "adapterName", "loyalty", "the known keys of 'genai-eks:workspaces[1].tuning'"),
-    bad_value(LOYALTY, "baseModel", "Qwen/Qwen2.5-7B-Instruct", "the known keys of 'genai-eks:workspaces[1].tuning'"),
-    bad_value(LOYALTY, "enabled", True, "the known keys of 'genai-eks:workspaces[1].tuning'"),
+    bad_value(LOYALTY, "adapterName", "loyalty", "the known keys of 'genai-eks:workspaces[1].finetune'"),
+    bad_value(LOYALTY, "baseModel", "Qwen/Qwen2.5-7B-Instruct", "the known keys of 'genai-eks:workspaces[1].finetune'"),
+    bad_value(LOYALTY, "enabled", True, "the known keys of 'genai-eks:workspaces[1].finetune'"),
     bad_value(LLM, "model", "Qwen/Qwen2.5-7B-Instruct", "the known keys of 'genai-eks:workspaces[0].inference'"),
     bad_value(LLM, "enabled", False, "the known keys of 'genai-eks:workspaces[0].inference'"),
     bad_value(QDRANT, "replicas", 3, "the known keys of 'genai-eks:qdrant'"),
@@ -808,8 +808,8 @@ CROSS_SECTION_RULES = [
                  f"{JUPYTERHUB}.publicSourceRanges", ["203.0.113.0/24"], "an empty list unless public is true",
                  id="jupyterhub-source-ranges-when-not-public"),
     pytest.param(lambda c: c[REGISTRIES].update(images=["rag", "chatbot"]),
-                 LOYALTY, "loyalty", "no tuning workspace, or 'finetune' in registries.images",
-                 id="tuning-workspace-without-its-image-repository"),
+                 LOYALTY, "loyalty", "no finetune workspace, or 'finetune' in registries.images",
+                 id="finetune-workspace-without-its-image-repository"),
     pytest.param(lambda c: c[REGISTRIES].update(images=["finetune", "chatbot"]),
                  f"{RAG}.enabled", True, "false, or 'rag' in registries.images",
                  id="rag-without-its-image-repository"),
@@ -850,13 +850,13 @@ CROSS_SECTION_RULES = [
     pytest.param(changes(no_inference, external_llm, put(WS0, "preset", GATED_PRESET)),
                  f"{WS0}.preset", GATED_PRESET, f"({GATED_MODEL} is gated)",
                  id="gated-tuning-preset-without-token"),
-    pytest.param(changes(no_tuning, put(WS0, "preset", "mistral-7b-instruct")),
+    pytest.param(changes(no_finetune, put(WS0, "preset", "mistral-7b-instruct")),
                  f"{WS0}.preset", "mistral-7b-instruct", "pulumi config set --secret genai-eks:huggingFaceToken",
                  id="gated-mistral-inference-preset-without-token"),
-    pytest.param(changes(no_tuning, put(WS0, "preset", "gemma-3-4b-it"), put(LLM, "adapters", [])),
+    pytest.param(changes(no_finetune, put(WS0, "preset", "gemma-3-4b-it"), put(LLM, "adapters", [])),
                  f"{WS0}.preset", "gemma-3-4b-it", "a model that is not gated, or a token",
                  id="gated-google-inference-preset-without-token"),
-    pytest.param(changes(no_tuning, put(WS0, "preset", "meta-llama/Llama-3.1-8B-Instruct")),
+    pytest.param(changes(no_finetune, put(WS0, "preset", "meta-llama/Llama-3.1-8B-Instruct")),
                  f"{WS0}.preset", "meta-llama/Llama-3.1-8B-Instruct", "a model that is not gated, or a token",
                  id="gated-preset-by-hugging-face-id-without-token"),
     pytest.param(add_workspace({"name": "small", "model": copy.deepcopy(GATED_SMALL_MODEL), "inference": {}}),
@@ -866,7 +866,7 @@ CROSS_SECTION_RULES = [
     # The GPUs the workspaces claim fit the GPU groups' maximum size.
     pytest.param(lambda c: (gpu0(c).update(minSize=0, desiredSize=1, maxSize=2), at(c, LLM).update(replicas=2)),
                  GPU, ["gpu-l4"],
-                 "room for the workspaces' 3 GPUs (inference replicas x tensor-parallel size, one per tuning Job); "
+                 "room for the workspaces' 3 GPUs (inference replicas x tensor-parallel size, one per finetune Job); "
                  "their maxSize allows 2",
                  id="gpu-pods-do-not-fit-max-size"),
     # Each workspace's replicas fit the groups it was placed on: coder fits only the four-L4 group.
@@ -878,7 +878,7 @@ CROSS_SECTION_RULES = [
     pytest.param(changes(four_l4_nodes, lambda c: at(c, LLM).update(replicas=3),
                          add_workspace({**CODER, "inference": {**CODER["inference"], "replicas": 2}})),
                  GPU, ["gpu-l4", "gpu-l4x4"],
-                 "room for the workspaces' 8 GPUs (inference replicas x tensor-parallel size, one per tuning Job); "
+                 "room for the workspaces' 8 GPUs (inference replicas x tensor-parallel size, one per finetune Job); "
                  "their maxSize allows 7",
                  id="tensor-parallel-replicas-do-not-fit-max-size"),
     pytest.param(lambda c: (gpu0(c).update(minSize=0, desiredSize=1, maxSize=2),
@@ -945,8 +945,8 @@ def test_a_misspelt_secret_key_does_not_show_its_value() -> None:
 
 def test_gated_model_with_a_token_parses() -> None:
     config, plan = planned(bad(changes(gated_models, lambda c: c.update({HF_TOKEN: SECRET}))), "dev", secret_keys={HF_TOKEN})
-    (llm,), (tuning,) = plan.serving, plan.tuning
-    assert tuning.model.hugging_face_id == llm.model.hugging_face_id == GATED_MODEL
+    (llm,), (finetune,) = plan.serving, plan.finetune
+    assert finetune.model.hugging_face_id == llm.model.hugging_face_id == GATED_MODEL
     assert llm.served_model_name == GATED_PRESET
     assert config.hugging_face_token == SecretStr(SECRET)
 
@@ -999,23 +999,23 @@ def test_rag_with_an_external_llm_needs_no_inference() -> None:
     assert SECRET not in repr(config)
 
 
-@pytest.mark.parametrize("replicas, fine_tuning, max_size", [
+@pytest.mark.parametrize("replicas, finetune, max_size", [
     pytest.param(2, True, 3, id="inference-2-and-job-fill-3"),
     pytest.param(2, False, 2, id="no-tuning-workspace-frees-a-gpu"),
     pytest.param(0, True, 1, id="job-only"),
 ])
-def test_gpu_pods_that_fit_max_size_parse(replicas: int, fine_tuning: bool, max_size: int) -> None:
+def test_gpu_pods_that_fit_max_size_parse(replicas: int, finetune: bool, max_size: int) -> None:
     config, plan = planned(bad(lambda c: (
         gpu0(c).update(minSize=0, desiredSize=0, maxSize=max_size),
         at(c, LLM).update(replicas=replicas),
-        None if fine_tuning else no_tuning(c),
+        None if finetune else no_finetune(c),
     )), "dev")
     assert plan.default_llm.config.replicas == replicas and config.gpu_node_groups[0].max_size == max_size
-    assert len(plan.tuning) == (1 if fine_tuning else 0)
+    assert len(plan.finetune) == (1 if finetune else 0)
 
 
 def test_tensor_parallel_replicas_that_fit_max_size_parse() -> None:
-    """Two replicas of two GPUs each, the L4 server and the tuning Job: 6 of the 7 GPUs."""
+    """Two replicas of two GPUs each, the L4 server and the finetune Job: 6 of the 7 GPUs."""
     _, plan = planned(bad(changes(four_l4_nodes, add_workspace(
         {**CODER, "inference": {**CODER["inference"], "replicas": 2}}))), "dev")
     coder = plan.serving[1]
@@ -1024,13 +1024,13 @@ def test_tensor_parallel_replicas_that_fit_max_size_parse() -> None:
 
 
 def test_an_adapter_no_workspace_serves_may_be_trained_on_any_model_and_rank() -> None:
-    """The cross rules hold between a tuning workspace and the inference workspaces serving its adapter only."""
+    """The cross rules hold between a finetune workspace and the inference workspaces serving its adapter only."""
     _, plan = planned(bad(changes(
         put(LLM, "adapters", []), put(LLM, "maxLoraRank", 16),
         put(WS1, "preset", "qwen2.5-coder-7b-instruct"), put(LOYALTY, "hyperparameters.loraR", 64))), "dev")
-    (llm,), (tuning,) = plan.serving, plan.tuning
-    assert tuning.model.hugging_face_id == "Qwen/Qwen2.5-Coder-7B-Instruct" != llm.model.hugging_face_id
-    assert tuning.config.hyperparameters.rank == 64 > llm.config.max_lora_rank
+    (llm,), (finetune,) = plan.serving, plan.finetune
+    assert finetune.model.hugging_face_id == "Qwen/Qwen2.5-Coder-7B-Instruct" != llm.model.hugging_face_id
+    assert finetune.config.hyperparameters.rank == 64 > llm.config.max_lora_rank
 
 
 # --- workspaces: presets, models given in full, and what does not fit --------------------------------
@@ -1064,7 +1064,7 @@ def test_a_model_given_in_full_parses_and_is_placed() -> None:
     assert (small.model.layers, small.model.attention_heads, small.model.kv_heads) == (36, 16, 2)
     assert small.model.weight_bytes == 2 * SMALL_MODEL["parameters"]   # bf16 unless given
     assert small.model.default_context_length == 8192                  # min(maxContextLength, 8192) unless given
-    assert not small.model.gated and small.model.tuning == ("lora", "qlora") and small.model.lora_adapters
+    assert not small.model.gated and small.model.finetune == ("lora", "qlora") and small.model.lora_adapters
     assert (serving.model.hugging_face_id, serving.served_model_name, serving.max_model_len) == (
         "Qwen/Qwen2.5-3B-Instruct", "qwen2.5-3b-instruct", 8192)
     assert serving.tensor_parallel_size == 1
@@ -1100,7 +1100,7 @@ TOO_BIG = [
     pytest.param(
         put(LOYALTY, "method", "lora"),
         f"{WS1}.preset", "qwen2.5-7b-instruct",
-        ["a model the stack's gpuNodeGroups can host", "workspace 'loyalty' (lora tuning)",
+        ["a model the stack's gpuNodeGroups can host", "workspace 'loyalty' (lora finetune)",
          "needs 24.4 GiB of GPU memory on one GPU for lora", "weights 14.2 GiB",
          "the largest GPU node group 'gpu-l4' offers g6.4xlarge: 1 x NVIDIA L4, 21.4 GiB usable per GPU"],
         ["g6e.xlarge", "p4d.24xlarge", "p5.48xlarge"],  # training runs on one GPU: no 24 GiB card holds it
@@ -1159,7 +1159,7 @@ def test_an_unknown_preset_is_refused_naming_the_nearest(given: str, nearest: st
     pytest.param(put(LOYALTY, "method", "lora"), f"{WS1}.preset", id="workspace-too-big"),
     pytest.param(put(WS0, "preset", "llama-3.1-8b"), f"{WS0}.preset", id="unknown-preset"),
     pytest.param(lambda c: c.update({INFERENCE: {"model": "Qwen/Qwen2.5-7B-Instruct"}}), INFERENCE, id="old-inference-section"),
-    pytest.param(lambda c: c[WORKSPACES][0].update(tuning={}), f"{WS0}.inference", id="inference-and-tuning"),
+    pytest.param(lambda c: c[WORKSPACES][0].update(finetune={}), f"{WS0}.inference", id="inference-and-tuning"),
 ])
 def test_a_bad_workspace_fails_before_any_resource_is_registered(mutate: Callable[[dict[str, Any]], Any], key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(f"config key '{key}'")):
@@ -1169,7 +1169,7 @@ def test_a_bad_workspace_fails_before_any_resource_is_registered(mutate: Callabl
 
 WORKLOADS = {JUPYTERHUB: "jupyterhub", QDRANT: "qdrant", RAG: "rag", CHATBOT: "chatbot", PRIVATE_MODEL: "private_model"}
 # Workloads that are workspaces: switched off by having none of their kind.
-WORKSPACE_KINDS = {INFERENCE: ("serving", no_inference), FINE_TUNING: ("tuning", no_tuning)}
+WORKSPACE_KINDS = {INFERENCE: ("serving", no_inference), FINE_TUNING: ("finetune", no_finetune)}
 
 
 @pytest.mark.parametrize("switched_off", [
@@ -1224,18 +1224,18 @@ def test_a_missing_or_empty_section_parses_to_the_dataclass_defaults(section: st
 # The smallest workspaces: the default model's preset, every other key left to its default.
 MINIMAL_WORKSPACES = [
     {"name": "llm", "preset": "qwen2.5-7b-instruct", "inference": {}},
-    {"name": "loyalty", "preset": "qwen2.5-7b-instruct", "tuning": {}},
+    {"name": "loyalty", "preset": "qwen2.5-7b-instruct", "finetune": {}},
 ]
 
 
 def test_a_minimal_workspace_parses_to_the_model_defaults() -> None:
-    """InferenceConfig() and FineTuningConfig() are what a workspace that sets nothing but its name and
+    """InferenceConfig() and FinetuneConfig() are what a workspace that sets nothing but its name and
     preset gives; the context length and served name are derived from the preset."""
     config, plan = planned(bad(lambda c: c.update({WORKSPACES: copy.deepcopy(MINIMAL_WORKSPACES)})), "dev")
     llm_workspace, loyalty_workspace = config.workspaces
-    assert llm_workspace.inference == InferenceConfig() and llm_workspace.tuning is None
-    assert loyalty_workspace.tuning == FineTuningConfig() and loyalty_workspace.inference is None
-    assert loyalty_workspace.tuning.hyperparameters == LoraHyperparameters()
+    assert llm_workspace.inference == InferenceConfig() and llm_workspace.finetune is None
+    assert loyalty_workspace.finetune == FinetuneConfig() and loyalty_workspace.inference is None
+    assert loyalty_workspace.finetune.hyperparameters == LoraHyperparameters()
     (llm,) = plan.serving
     assert llm.config.adapters == ()
     assert llm.max_model_len == model_presets()["qwen2.5-7b-instruct"].default_context_length
@@ -1244,7 +1244,7 @@ def test_a_minimal_workspace_parses_to_the_model_defaults() -> None:
 
 def test_missing_hyperparameters_parse_to_the_dataclass_defaults() -> None:
     config = parse_stack_config(bad(lambda c: at(c, LOYALTY).pop("hyperparameters")), "dev")
-    assert config.workspaces[1].tuning.hyperparameters == LoraHyperparameters()
+    assert config.workspaces[1].finetune.hyperparameters == LoraHyperparameters()
 
 
 @pytest.mark.parametrize("workspaces", [pytest.param(None, id="missing"), pytest.param([], id="empty")])
@@ -1254,7 +1254,7 @@ def test_missing_or_empty_workspaces_parse_to_none(workspaces: list | None) -> N
         external_llm(c)  # the RAG service needs an LLM
 
     config, plan = planned(bad(mutate), "dev")
-    assert config.workspaces == () == plan.serving == plan.tuning
+    assert config.workspaces == () == plan.serving == plan.finetune
     assert plan.default_llm is None
 
 

@@ -136,12 +136,12 @@ def test_the_key_walk_sees_every_level() -> None:
     documented = documented_keys()
     config = dev()["config"]
     assert undocumented(config, documented) == []
-    config[f"{PROJECT}:workspaces"][1]["tuning"]["hyperparameters"]["loraRank"] = 16
+    config[f"{PROJECT}:workspaces"][1]["finetune"]["hyperparameters"]["loraRank"] = 16
     config[f"{PROJECT}:cluster"]["kubernetesVersoin"] = "1.35"
     config["qdrnt"] = {"storageGiB": 20}
     config["aws:defaultTags"]["tags"]["team"] = "ml"  # a free map: any tag is fine
     assert undocumented(config, documented) == [
-        "cluster.kubernetesVersoin", "workspaces[].tuning.hyperparameters.loraRank", "qdrnt"]
+        "cluster.kubernetesVersoin", "workspaces[].finetune.hyperparameters.loraRank", "qdrnt"]
 
 
 # --- (c) the JSON Schema ------------------------------------------------------------------------------

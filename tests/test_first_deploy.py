@@ -95,7 +95,7 @@ def test_the_model_server_is_not_awaited_and_would_time_out_if_it_were(dev: Grap
 
 def test_an_awaited_ingress_or_training_job_times_out(dev: Graph):
     unskipped = tampered(dev, "kubernetes:batch/v1:Job", "finetune-loyalty", lambda i: i["metadata"].pop("annotations"))
-    assert "Job training/finetune-loyalty-1" in [s.ident for s in dm.timeline(unskipped, dm.RUNNING_CLUSTER).failures]
+    assert "Job finetune/finetune-loyalty-1" in [s.ident for s in dm.timeline(unskipped, dm.RUNNING_CLUSTER).failures]
 
 
 def test_timeouts_come_from_custom_timeouts_then_the_annotation(dev: Graph):

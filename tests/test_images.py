@@ -22,7 +22,7 @@ PACKAGES = {"finetune": "finetune", "rag": "rag_service", "chatbot": "chatbot_ui
 # Read by libraries or the shell, not by our code: HOME and caches, Python, Gradio's server.
 LIBRARY_ENV = {"HOME", "XDG_CACHE_HOME", "TMPDIR", "HF_HOME", "PYTHONUNBUFFERED",
                "GRADIO_ANALYTICS_ENABLED", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"}
-WORKLOAD_OF_IMAGE = {"finetune": "Job training/finetune-loyalty-1", "rag": "Deployment rag/rag",
+WORKLOAD_OF_IMAGE = {"finetune": "Job finetune/finetune-loyalty-1", "rag": "Deployment rag/rag",
                      "chatbot": "Deployment chatbot/chatbot"}
 
 

@@ -140,7 +140,7 @@ def test_ci_images_run_by_the_digest_ecr_holds_for_the_image_tag(prod: Graph):
         assert reference == f"{repository_url(prod, name)}@{harness.pushed_digest(f'{cluster}/{name}:{tag}')}"
         assert prod.depends_on(workload, repository(prod, name))
         ran.add(name)
-    assert ran == {"rag", "chatbot"}, "prod has no tuning workspace: no Job runs finetune"
+    assert ran == {"rag", "chatbot"}, "prod has no finetune workspace: no Job runs finetune"
 
 
 def _without_builds(stack: str) -> dict:

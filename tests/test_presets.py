@@ -1,7 +1,7 @@
 """Model presets and their fit on GPU instances, against figures worked by hand.
 
 Every expected figure in this file is worked by hand from README "Model presets" ("The fit, for
-serving", "The fit, for tuning" and the worked example) and the raw data of presets/models.yaml and
+serving", "The fit, for finetune" and the worked example) and the raw data of presets/models.yaml and
 infra/gpu_instances.yaml; the arithmetic is written beside each literal. Only the value under test
 comes from presets.catalog / presets.fit: none of their helpers computes an expectation here.
 
@@ -13,7 +13,7 @@ Rules used, as the README states them:
     budget = gpuMemoryMiB x 2^20 x utilisation           (L4: 23034 x 1,048,576 x 0.9)
     t      = the smallest of 1, 2, 4, 8 that is <= the GPUs, divides attentionHeads, divides or
              is a multiple of kvHeads, with need <= budget and a host that fits
-  tuning, one GPU: need = weights + adapter + acts + logits + 2 GiB <= gpuMemoryMiB x 2^20 x 0.95
+  finetune, one GPU: need = weights + adapter + acts + logits + 2 GiB <= gpuMemoryMiB x 2^20 x 0.95
   the host: a pod must fit its share of the node, share = pod GPUs / node GPUs, of
     vCPUs - 0.5, memory x 0.9 - 1 GiB and diskSizeGiB - 40 GiB.
 
@@ -21,7 +21,7 @@ The disk share is what makes multi-GPU sizes differ between a 100 GiB and a 300 
 scratch is ceil(weightBytes / 2^30) + 10 GiB (25 GiB for a 7-8B model). On a 100 GiB disk a
 g6.12xlarge/24xlarge (4 GPUs) offers (100 - 40) x t/4 = 15t GiB and a g6.48xlarge (8 GPUs)
 (100 - 40) x t/8 = 7.5t GiB, so a one-GPU pod of a 7B model does not fit there though its GPU
-memory does: serving moves up to t = 2 or 4, and tuning (always one GPU) does not fit at all.
+memory does: serving moves up to t = 2 or 4, and finetune (always one GPU) does not fit at all.
 On a 300 GiB disk the shares are 65t and 32.5t GiB: t = 1 fits everywhere. CPU and memory shares
 never bind at these sizes (one-GPU pod: 3 vCPU, 10 GiB; g6.48xlarge at t=1: 191.5/8 = 23.9 vCPU,
 (768 x 0.9 - 1)/8 = 86.3 GiB).
@@ -33,15 +33,15 @@ from presets.catalog import UnknownPreset, find_preset, gpu_instance_catalog, mo
 from presets.fit import (
     PodShape,
     ServingSettings,
-    TuningSettings,
+    FinetuneSettings,
     fit_serving,
-    fit_tuning,
+    fit_finetune,
     kv_cache_bytes_per_token,
     lora_parameters,
     linear_parameters,
     serving_bytes_per_gpu,
     tensor_parallel_sizes,
-    tuning_memory,
+    finetune_memory,
 )
 
 RESERVE = 2_147_483_648                    # 2 GiB: CUDA context, activation peak, CUDA graphs
@@ -57,7 +57,7 @@ PRESETS = (
     "phi-4-mini-instruct", "gemma-3-4b-it",
 )
 QWEN = "qwen2.5-7b-instruct"                                 # the README's worked example
-TUNABLE = tuple(p for p in PRESETS if p != "gemma-3-4b-it")   # gemma-3-4b-it: tuning: []
+TUNABLE = tuple(p for p in PRESETS if p != "gemma-3-4b-it")   # gemma-3-4b-it: finetune: []
 G6_SIZES = ("g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.16xlarge",
             "g6.12xlarge", "g6.24xlarge", "g6.48xlarge")
 G6_GPUS = (1, 1, 1, 1, 1, 4, 4, 8)
@@ -322,8 +322,8 @@ def test_the_disk_share_boundary(size, disk_gib, expected_t):
     model = preset(QWEN)
     fit = fit_serving(model, instance(size), ServingSettings(model.default_context_length), disk_gib=disk_gib)
     assert (fit and fit.tensor_parallel_size) == expected_t
-    # tuning is one GPU: it fits where serving fits at t=1
-    assert (fit_tuning(model, instance(size), tuning_settings("qlora"), disk_gib=disk_gib) is not None) == (expected_t == 1)
+    # finetune is one GPU: it fits where serving fits at t=1
+    assert (fit_finetune(model, instance(size), finetune_settings("qlora"), disk_gib=disk_gib) is not None) == (expected_t == 1)
 
 
 @pytest.mark.parametrize("name, size, expected_t", serving_cases(SERVING_T_CONCURRENCY_4))
@@ -341,7 +341,7 @@ def test_serving_need_at_t1(name):
     assert need == NEED_AT_DEFAULT_CONTEXT[name][1]
 
 
-# --- 3. tuning: lora and qlora, batch 4 x 1024 tokens, r 32 ----------------------------------
+# --- 3. finetune: lora and qlora, batch 4 x 1024 tokens, r 32 ----------------------------------
 
 # tokens = 4 x 1024 = 4096
 # (weights, adapter x 16 bytes, acts = 4096 x h x (2 x layers + 34), logits = 4096 x vocab x 10, total)
@@ -425,7 +425,7 @@ for _method in ("lora", "qlora"):
     HAND_TUNING["qwen2.5-coder-7b-instruct", _method] = HAND_TUNING["qwen2.5-7b-instruct", _method]
     HAND_TUNING["phi-3-mini-128k-instruct", _method] = HAND_TUNING["phi-3-mini-4k-instruct", _method]
 
-# Fits one L4 at 0.95 (22,945,254,604.8) and the host at disk 100? A one-GPU tuning pod gets
+# Fits one L4 at 0.95 (22,945,254,604.8) and the host at disk 100? A one-GPU finetune pod gets
 # 1/4 of a 12x/24x disk share (15 GiB) and 1/8 of a 48x (7.5 GiB): only the 1.5B's 14 GiB
 # scratch fits the former, nothing the latter.
 Y, N = True, False
@@ -454,8 +454,8 @@ TUNING_FITS_DISK_100 = {
 }
 
 
-def tuning_settings(method):
-    return TuningSettings(method=method, batch_size=4, sequence_length=1024, lora_rank=32)
+def finetune_settings(method):
+    return FinetuneSettings(method=method, batch_size=4, sequence_length=1024, lora_rank=32)
 
 
 def test_the_tuning_tables_add_up():
@@ -469,7 +469,7 @@ def test_the_tuning_tables_add_up():
 @pytest.mark.parametrize("name, method", [pytest.param(n, m, id=f"{n}-{m}") for n, m in sorted(HAND_TUNING)])
 def test_tuning_memory(name, method):
     weights, adapter, acts, logits, total = HAND_TUNING[name, method]
-    memory = tuning_memory(preset(name), tuning_settings(method))
+    memory = finetune_memory(preset(name), finetune_settings(method))
     assert (memory.weights, memory.adapter_and_optimizer, memory.activations, memory.logits, memory.reserve) \
         == (weights, adapter, acts, logits, RESERVE)
     assert memory.total == total
@@ -479,7 +479,7 @@ def test_tuning_memory(name, method):
     pytest.param(name, method, size, row[i], id=f"{name}-{method}-{size}")
     for (name, method), row in TUNING_FITS_DISK_100.items() for i, size in enumerate(G6_SIZES)])
 def test_tuning_fit_disk_100(name, method, size, expected):
-    fit = fit_tuning(preset(name), instance(size), tuning_settings(method), disk_gib=100)
+    fit = fit_finetune(preset(name), instance(size), finetune_settings(method), disk_gib=100)
     assert (fit is not None) == expected
     if fit is not None:
         assert fit.memory.total == HAND_TUNING[name, method][4]
@@ -490,7 +490,7 @@ def test_tuning_fit_disk_100(name, method, size, expected):
 @pytest.mark.parametrize("size", G6_SIZES)
 def test_tuning_on_a_300_gib_disk_fits_every_g6_size(size):
     # qwen qlora, scratch 25: a one-GPU share of (300 - 40) is 260/4 = 65 or 260/8 = 32.5 GiB.
-    assert fit_tuning(preset("qwen2.5-7b-instruct"), instance(size), tuning_settings("qlora"), disk_gib=300)
+    assert fit_finetune(preset("qwen2.5-7b-instruct"), instance(size), finetune_settings("qlora"), disk_gib=300)
 
 
 # --- 4. the README's worked example: qwen2.5-7b-instruct on g6.xlarge -------------------------
@@ -527,23 +527,23 @@ def test_readme_serving_32768_x_4():
 
 
 def test_readme_tuning_qlora():
-    memory = tuning_memory(preset(QWEN), tuning_settings("qlora"))
+    memory = finetune_memory(preset(QWEN), finetune_settings("qlora"))
     assert memory.weights == 3_366_233_179 + 4_361_312_256 == 7_727_545_435
     assert memory.adapter_and_optimizer == 80_740_352 * 16 == 1_291_845_632
     assert memory.activations == 4096 * 3584 * (2 * 28 + 34) == 1_321_205_760
     assert memory.logits == 4096 * 152_064 * 10 == 6_228_541_440
     assert memory.total == 16_569_138_267 + 2_147_483_648 == 18_716_621_915
-    fit = fit_tuning(preset(QWEN), instance("g6.xlarge"), tuning_settings("qlora"), disk_gib=100)
+    fit = fit_finetune(preset(QWEN), instance("g6.xlarge"), finetune_settings("qlora"), disk_gib=100)
     assert fit is not None
     assert fit.budget_bytes == pytest.approx(22_945_254_604.8, abs=0.01)            # 23034 x 1,048,576 x 0.95
 
 
 def test_readme_tuning_lora_needs_an_l40s():
-    memory = tuning_memory(preset(QWEN), tuning_settings("lora"))
+    memory = finetune_memory(preset(QWEN), finetune_settings("lora"))
     # 15,231,233,024 + 1,291,845,632 + 1,321,205,760 + 6,228,541,440 + 2 GiB (24.4 GiB)
     assert memory.total == 26_220_309_504
-    assert all(fit_tuning(preset(QWEN), instance(s), tuning_settings("lora"), disk_gib=100) is None for s in G6_SIZES)
-    fit = fit_tuning(preset(QWEN), instance("g6e.xlarge"), tuning_settings("lora"), disk_gib=100)
+    assert all(fit_finetune(preset(QWEN), instance(s), finetune_settings("lora"), disk_gib=100) is None for s in G6_SIZES)
+    fit = fit_finetune(preset(QWEN), instance("g6e.xlarge"), finetune_settings("lora"), disk_gib=100)
     assert fit is not None
     assert fit.budget_bytes == pytest.approx(L40S_TUNING_BUDGET, abs=0.01)
 

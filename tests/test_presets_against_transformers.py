@@ -19,7 +19,7 @@ transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
 from presets.catalog import ModelSpec, model_presets  # noqa: E402
-from presets.fit import TuningSettings, linear_parameters, lora_parameters, tuning_memory  # noqa: E402
+from presets.fit import FinetuneSettings, linear_parameters, lora_parameters, finetune_memory  # noqa: E402
 
 # The transformers config class of each preset's architecture (config.json "model_type"), and
 # whether it ties the output head to the embeddings.
@@ -117,7 +117,7 @@ def test_qlora_weights_are_what_bitsandbytes_holds(tmp_path):
     spec = ModelSpec(name="small", hugging_face_id="test/small", parameters=parameters, weight_bytes=2 * parameters,
                      layers=4, hidden_size=512, intermediate_size=1536, attention_heads=8, kv_heads=2, head_dim=64,
                      vocab_size=2048, max_context_length=4096, default_context_length=4096)
-    estimate = tuning_memory(spec, TuningSettings("qlora", batch_size=1, sequence_length=64, lora_rank=8)).weights
+    estimate = finetune_memory(spec, FinetuneSettings("qlora", batch_size=1, sequence_length=64, lora_rank=8)).weights
     # Within 1%: the per-module lookup tables (about 1 KiB each) are all the formula leaves out.
     assert abs(held / estimate - 1) < 0.01, (held, estimate)
     # And the fp32 term matters: counting the unquantised tensors at bf16 would be 10% short.

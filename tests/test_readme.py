@@ -10,9 +10,9 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_the_preset_table_is_what_the_fit_says():
-    """README "Model presets": one row per preset, its serving and tuning verdict on one L4 recomputed."""
+    """README "Model presets": one row per preset, its serving and finetune verdict on one L4 recomputed."""
     from presets.catalog import gpu_instance_catalog, model_presets
-    from presets.fit import ServingSettings, TuningSettings, fit_serving, fit_tuning
+    from presets.fit import ServingSettings, FinetuneSettings, fit_serving, fit_finetune
 
     l4 = gpu_instance_catalog()["g6.xlarge"]
     rows = re.findall(r"^\| `([\w.-]+)` \| `([\w./-]+)` \| (yes|no) \| (\d+) / (\d+) \| ([^|]+) \|$", README, re.M)
@@ -22,10 +22,10 @@ def test_the_preset_table_is_what_the_fit_says():
         assert (hf_id, gated == "yes", int(default), int(maximum)) == (
             m.hugging_face_id, m.gated, m.default_context_length, m.max_context_length)
         serves = fit_serving(m, l4, ServingSettings(m.default_context_length), 100) is not None
-        tunes = [t for t in m.tuning if fit_tuning(m, l4, TuningSettings(t, 4, 1024, 32), 100) is not None]
+        tunes = [t for t in m.finetune if fit_finetune(m, l4, FinetuneSettings(t, 4, 1024, 32), 100) is not None]
         assert verdict.startswith("serves;" if serves else "does not serve;"), name
         assert verdict.endswith(("tunes with " + " or ".join(tunes)) if tunes else
-                                ("not tuned here" if not m.tuning else "tunes on larger GPUs only")), name
+                                ("not tuned here" if not m.finetune else "tunes on larger GPUs only")), name
 
 
 def test_every_exception_is_in_the_security_section():

@@ -26,11 +26,11 @@ def resource(graph: Graph, type_: str, name: str):
 # --- fine-tuning -------------------------------------------------------------------------------
 
 def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
-    (workspace,) = planned(dev).tuning
+    (workspace,) = planned(dev).finetune
     cfg = workspace.config
     job = manifest(dev, "Job", f"finetune-{workspace.name}-{cfg.run_id}")
     spec, pod = job["spec"], job["spec"]["template"]["spec"]
-    assert job["metadata"]["namespace"] == "training"
+    assert job["metadata"]["namespace"] == "finetune"
     assert job["metadata"]["annotations"][SKIP_AWAIT] == "true"  # pulumi up does not wait hours
     assert (spec["backoffLimit"], spec["ttlSecondsAfterFinished"]) == (cfg.backoff_limit, cfg.ttl_hours_after_finished * 3600)
     # The deadline counts from when a kubelet accepts the pod (PodStatus.startTime), not from the Job's
@@ -55,10 +55,10 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
 
 
 def test_fine_tuning_environment_is_the_image_contract(dev: Graph):
-    (workspace,) = planned(dev).tuning
+    (workspace,) = planned(dev).finetune
     cfg = workspace.config
     env = {e["name"]: e.get("value") for e in manifest(dev, "Job", "finetune-loyalty-1")["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["BASE_MODEL"] == workspace.model.hugging_face_id and env["TUNING_METHOD"] == cfg.method
+    assert env["BASE_MODEL"] == workspace.model.hugging_face_id and env["FINETUNE_METHOD"] == cfg.method
     assert env["TRAIN_DATA"] == "s3://genai-dev-datasets-1a2b3c4d/loyalty/train.jsonl"
     assert env["VALIDATION_DATA"] == "s3://genai-dev-datasets-1a2b3c4d/loyalty/validation.jsonl"
     assert env["OUTPUT_URI"] == "s3://genai-dev-model-assets-1a2b3c4d/adapters/loyalty/"
@@ -71,8 +71,8 @@ def test_fine_tuning_environment_is_the_image_contract(dev: Graph):
 
 def test_changing_the_run_id_names_a_new_job():
     config = stack_config("dev")
-    (tuning,) = [w for w in config["genai-eks:workspaces"] if "tuning" in w]
-    tuning["tuning"]["runId"] = "2"
+    (finetune,) = [w for w in config["genai-eks:workspaces"] if "finetune" in w]
+    finetune["finetune"]["runId"] = "2"
     graph = run_program("dev", config)
     assert [m["metadata"]["name"] for _, m in wm.objects(graph, "Job")] == ["finetune-loyalty-2"]
 

@@ -305,7 +305,7 @@ def test_internet_egress_is_https_only(graph: Graph):
                     assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
                     openers.add(m["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
     cfg, plan = parsed(graph), planned_workspaces(graph)
-    expected = ({"rag"} | {s.name for s in plan.serving} | {f"finetune-{t.name}" for t in plan.tuning}
+    expected = ({"rag"} | {s.name for s in plan.serving} | {f"finetune-{t.name}" for t in plan.finetune}
                 # The device plugin, Skupper's controller and router sidecar call the Kubernetes API.
                 | ({"nvidia-device-plugin"} if cfg.gpu_node_groups else set())
                 | ({"skupper-controller", "skupper-router"} if cfg.private_model.enabled else set()))
@@ -355,7 +355,7 @@ def test_chatbot_is_the_only_public_entry(graph: Graph):
 DEV_WORKSPACES = stack_config("dev")["genai-eks:workspaces"]
 OFF = {
     "jupyterhub": {"genai-eks:jupyterhub": {"enabled": False}},
-    "tuning": {"genai-eks:workspaces": [w for w in DEV_WORKSPACES if "tuning" not in w]},
+    "finetune": {"genai-eks:workspaces": [w for w in DEV_WORKSPACES if "finetune" not in w]},
     "inference": {"genai-eks:workspaces": [w for w in DEV_WORKSPACES if "inference" not in w],
                   "genai-eks:rag": {"llmBaseUrl": "https://llm.example.com/v1", "llmModel": "gpt-x"}},
     "qdrant+rag": {"genai-eks:qdrant": {"enabled": False}, "genai-eks:rag": {"enabled": False}},
@@ -365,7 +365,7 @@ OFF = {
 }
 GONE = {  # what must disappear, by (type, name)
     "jupyterhub": {("kubernetes:helm.sh/v4:Chart", "jupyterhub")},
-    "tuning": {("kubernetes:batch/v1:Job", "finetune-loyalty")},
+    "finetune": {("kubernetes:batch/v1:Job", "finetune-loyalty")},
     "inference": {("kubernetes:apps/v1:Deployment", "llm")},
     "qdrant+rag": {("kubernetes:helm.sh/v4:Chart", "qdrant"), ("kubernetes:apps/v1:Deployment", "rag")},
     "rag": {("kubernetes:apps/v1:Deployment", "rag")},
@@ -412,10 +412,10 @@ def test_hugging_face_token_reaches_pods_only_through_secrets():
     check_no_secret_in_plain_values(graph, extra=(HF_TOKEN,))
     tokens = [m for _, m in wm.objects(graph, "Secret") if m["metadata"]["name"].endswith("huggingface-token")]
     assert {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in tokens} == {
-        ("training", "finetune-loyalty-huggingface-token"), ("inference", "llm-huggingface-token")}
+        ("finetune", "finetune-loyalty-huggingface-token"), ("inference", "llm-huggingface-token")}
     assert all(m["stringData"] == {"token": HF_TOKEN} for m in tokens)
     for pod in wm.pods(graph):
-        if pod.namespace in ("training", "inference"):
+        if pod.namespace in ("finetune", "inference"):
             main = pod.spec["containers"][0]
             assert wm.env_of(main)["HF_TOKEN"] == {"name": "HF_TOKEN", "valueFrom": {
                 "secretKeyRef": {"name": f"{pod.spec['serviceAccountName']}-huggingface-token", "key": "token"}}}

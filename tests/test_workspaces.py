@@ -29,9 +29,9 @@ EXPECTED = {
             "env": {"BASE_MODEL": "Qwen/Qwen2.5-7B-Instruct", "SERVED_MODEL_NAME": "qwen2.5-7b-instruct",
                     "ADAPTERS": "loyalty", "MAX_MODEL_LEN": "8192", "TENSOR_PARALLEL_SIZE": "1",
                     "GPU_MEMORY_UTILIZATION": "0.9", "DTYPE": "bfloat16", "MAX_LORA_RANK": "64"}},
-        ("Job", "training/finetune-loyalty-1"): {
+        ("Job", "finetune/finetune-loyalty-1"): {
             "resources": one_gpu_pod(), "instance_types": DEV_L4, "scratch": "25Gi",
-            "env": {"BASE_MODEL": "Qwen/Qwen2.5-7B-Instruct", "TUNING_METHOD": "qlora", "LORA_R": "32",
+            "env": {"BASE_MODEL": "Qwen/Qwen2.5-7B-Instruct", "FINETUNE_METHOD": "qlora", "LORA_R": "32",
                     "BATCH_SIZE": "4", "MAX_SEQ_LENGTH": "1024"}},
     },
     "prod": {
@@ -102,9 +102,9 @@ def test_only_notebooks_call_a_workspace_other_than_the_default_llm(prod: Graph)
 
 def test_two_tuning_workspaces_get_two_jobs_with_separate_grants():
     config = stack_config("dev")
-    (tuning,) = [w for w in config["genai-eks:workspaces"] if "tuning" in w]
-    config["genai-eks:workspaces"].append({**tuning, "name": "support", "tuning": {
-        **tuning["tuning"], "trainData": "support/train.jsonl", "validationData": "support/validation.jsonl"}})
+    (finetune,) = [w for w in config["genai-eks:workspaces"] if "finetune" in w]
+    config["genai-eks:workspaces"].append({**finetune, "name": "support", "finetune": {
+        **finetune["finetune"], "trainData": "support/train.jsonl", "validationData": "support/validation.jsonl"}})
     config["genai-eks:gpuNodeGroups"][0]["maxSize"] = 4
     graph = run_program("dev", config)
     jobs = {m["metadata"]["name"]: m for _, m in wm.objects(graph, "Job")}
@@ -112,4 +112,4 @@ def test_two_tuning_workspaces_get_two_jobs_with_separate_grants():
     assert jobs["finetune-support-1"]["spec"]["template"]["spec"]["serviceAccountName"] == "finetune-support"
     env = {e["name"]: e.get("value") for e in jobs["finetune-support-1"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["OUTPUT_URI"].endswith("/adapters/support/") and env["TRAIN_DATA"].endswith("/support/train.jsonl")
-    assert graph.exports["fineTuningJobs"] == (["training/finetune-loyalty-1", "training/finetune-support-1"], False)
+    assert graph.exports["finetuneJobs"] == (["finetune/finetune-loyalty-1", "finetune/finetune-support-1"], False)

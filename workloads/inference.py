@@ -22,7 +22,7 @@ from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
 from presets.plan import ServingWorkspace
 from workloads import kube
-from workloads.fine_tuning import adapter_prefix
+from workloads.finetune import adapter_prefix
 from workloads.kube import core
 
 NAMESPACE = "inference"

@@ -70,7 +70,7 @@ def load_base_model(settings: Settings, device: Device):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     kwargs = dict(token=settings.hf_token, dtype=device.dtype, device_map={"": 0 if device.name == "cuda" else "cpu"})
-    if settings.tuning_method == "qlora":
+    if settings.finetune_method == "qlora":
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=device.dtype)
@@ -98,7 +98,7 @@ def _is_linear(module) -> bool:
 def with_adapter(model, settings: Settings, device: Device):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    if settings.tuning_method == "qlora":
+    if settings.finetune_method == "qlora":
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=device.checkpoint_activations,
             gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -109,7 +109,7 @@ def with_adapter(model, settings: Settings, device: Device):
     targets = model.peft_config["default"].target_modules     # "all-linear" is resolved to names by now
     trainable, total = model.get_nb_trainable_parameters()
     log.info("adapter: %s, r=%d alpha=%d dropout=%g on %s; %d trainable of %d parameters (%.3f%%) on %s (%s)",
-             settings.tuning_method, hp.lora_r, hp.lora_alpha, hp.lora_dropout, ",".join(sorted(targets)),
+             settings.finetune_method, hp.lora_r, hp.lora_alpha, hp.lora_dropout, ",".join(sorted(targets)),
              trainable, total, 100 * trainable / max(total, 1), device.name, str(device.dtype).replace("torch.", ""))
     return model
 

@@ -1,4 +1,4 @@
-"""The run's settings, read from the environment (the contract with `workloads/fine_tuning.py`).
+"""The run's settings, read from the environment (the contract with `workloads/finetune.py`).
 
 Every value is checked before anything heavy is imported or downloaded: a bad value stops the
 program at once with exit code 2 and one line naming the variable, the value and what is allowed.
@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping, TypeVar
 
-TUNING_METHODS = ("lora", "qlora")
+FINETUNE_METHODS = ("lora", "qlora")
 RUN_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$")
 S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/(?P<key>.*))?$")
 
@@ -43,7 +43,7 @@ class Hyperparameters:
 @dataclass(frozen=True)
 class Settings:
     base_model: str                      # a Hugging Face id or a local folder in the Hugging Face layout
-    tuning_method: str                   # "lora" or "qlora"
+    finetune_method: str                   # "lora" or "qlora"
     train_data: str                      # s3://bucket/key.jsonl or a local file
     validation_data: str
     output_uri: str                      # s3://bucket/prefix/ or a local folder: the published adapter
@@ -55,7 +55,7 @@ class Settings:
     def describe(self) -> str:
         """One line for the log, without the token."""
         hp = ", ".join(f"{k}={v}" for k, v in asdict(self.hyperparameters).items())
-        return (f"run {self.run_id}: {self.tuning_method} on {self.base_model}; train {self.train_data}, "
+        return (f"run {self.run_id}: {self.finetune_method} on {self.base_model}; train {self.train_data}, "
                 f"validation {self.validation_data}; output {self.output_uri}; checkpoints {self.checkpoint_uri}; "
                 f"{hp}; HF_TOKEN {'set' if self.hf_token else 'not set'}")
 
@@ -153,7 +153,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
     token = env.get("HF_TOKEN", "").strip() or None
     return Settings(
         base_model=_read(env, "BASE_MODEL", (_model, "a Hugging Face model id (org/name) or a local folder")),
-        tuning_method=_read(env, "TUNING_METHOD", _choice(TUNING_METHODS), "qlora"),
+        finetune_method=_read(env, "FINETUNE_METHOD", _choice(FINETUNE_METHODS), "qlora"),
         train_data=_read(env, "TRAIN_DATA", _location("file")),
         validation_data=_read(env, "VALIDATION_DATA", _location("file")),
         output_uri=_read(env, "OUTPUT_URI", _location("folder")),

@@ -57,7 +57,7 @@ def fingerprint(settings: Settings, train: data.Dataset, validation: data.Datase
     """What a checkpoint must share with this run to be resumed (CHECKPOINT_EVERY_STEPS may change)."""
     hp = asdict(settings.hyperparameters)
     hp.pop("checkpoint_every_steps")
-    return {"run_id": settings.run_id, "base_model": settings.base_model, "tuning_method": settings.tuning_method,
+    return {"run_id": settings.run_id, "base_model": settings.base_model, "finetune_method": settings.finetune_method,
             "train_sha256": train.sha256, "validation_sha256": validation.sha256, "hyperparameters": hp}
 
 
@@ -153,7 +153,7 @@ def _train_and_publish(settings, train, validation, resume, expected, output, ch
     manifest = {
         "run_id": settings.run_id,
         "base_model": settings.base_model,
-        "tuning_method": settings.tuning_method,
+        "finetune_method": settings.finetune_method,
         "steps": state.global_step,
         "resumed_from_step": resume.step if resume else None,
         "final_eval_loss": final_eval_loss,

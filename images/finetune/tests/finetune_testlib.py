@@ -90,7 +90,7 @@ def model_dir(tmp_path_factory) -> Path:
 def run_env(model: Path, train: str, validation: str, output: str, checkpoints: str, **overrides) -> dict:
     """The contract's variables for a short CPU run (strings, as the Job passes them)."""
     env = {
-        "BASE_MODEL": str(model), "TUNING_METHOD": "lora",
+        "BASE_MODEL": str(model), "FINETUNE_METHOD": "lora",
         "TRAIN_DATA": str(train), "VALIDATION_DATA": str(validation),
         "OUTPUT_URI": str(output), "CHECKPOINT_URI": str(checkpoints), "RUN_ID": "1",
         "LORA_R": "8", "LORA_ALPHA": "16", "LORA_DROPOUT": "0.05", "LEARNING_RATE": "0.001",

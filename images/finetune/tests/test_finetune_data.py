@@ -97,7 +97,7 @@ def test_the_entry_point_exits_2_naming_the_bad_line(tmp_path, capsys, restore_l
     lines = [json.dumps(r) for r in book_records(3)]
     lines[1] = '{"prompt": "How many points?", "answer": "Ten."}'
     (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
-    env = {"BASE_MODEL": "Qwen/Qwen2.5-7B-Instruct", "TUNING_METHOD": "lora", "RUN_ID": "7",
+    env = {"BASE_MODEL": "Qwen/Qwen2.5-7B-Instruct", "FINETUNE_METHOD": "lora", "RUN_ID": "7",
            "TRAIN_DATA": str(tmp_path / "train.jsonl"), "VALIDATION_DATA": str(tmp_path / "train.jsonl"),
            "OUTPUT_URI": str(tmp_path / "adapter"), "CHECKPOINT_URI": str(tmp_path / "checkpoints")}
     assert main(env) == 2

@@ -1,5 +1,5 @@
 """The image: Dockerfile lint and rules, pinned requirements, and the environment contract with
-the Job in workloads/fine_tuning.py (read as source, so this needs no Pulumi)."""
+the Job in workloads/finetune.py (read as source, so this needs no Pulumi)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from finetune_testlib import IMAGE, IMAGES
 
 REPO = IMAGES.parent
 DOCKERFILE = IMAGE / "Dockerfile"
-JOB = REPO / "workloads" / "fine_tuning.py"
+JOB = REPO / "workloads" / "finetune.py"
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -42,7 +42,7 @@ def test_the_job_runs_the_images_user():
 
 def _contract_variables() -> set[str]:
     tree = ast.parse(JOB.read_text())
-    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "training_environment")
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "finetune_environment")
     returned = next(n.value for n in ast.walk(function) if isinstance(n, ast.Return))
     return {key.value for key in returned.keys}
 
@@ -57,7 +57,7 @@ def test_the_image_reads_every_variable_the_job_sets():
     assert variables - for_the_runtime <= read
     # ... and needs nothing else (HF_TOKEN comes from a Secret when configured, and is optional).
     env = {name: "1" for name in variables}
-    env.update(BASE_MODEL="Qwen/Qwen2.5-7B-Instruct", TUNING_METHOD="qlora", LORA_DROPOUT="0.05",
+    env.update(BASE_MODEL="Qwen/Qwen2.5-7B-Instruct", FINETUNE_METHOD="qlora", LORA_DROPOUT="0.05",
                LEARNING_RATE="2.5e-05", MAX_SEQ_LENGTH="1024", TRAIN_DATA="s3://datasets-b/loyalty/train.jsonl",
                VALIDATION_DATA="s3://datasets-b/loyalty/validation.jsonl", OUTPUT_URI="s3://assets-b/adapters/loyalty/",
                CHECKPOINT_URI="s3://assets-b/checkpoints/loyalty/1/")

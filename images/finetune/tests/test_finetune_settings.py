@@ -26,18 +26,18 @@ def test_defaults_are_the_books():
     hp = settings.hyperparameters
     assert (hp.lora_r, hp.lora_alpha, hp.lora_dropout, hp.learning_rate, hp.max_steps) == (32, 64, 0.05, 2.5e-5, 200)
     assert hp == Hyperparameters()
-    assert settings.tuning_method == "qlora"
+    assert settings.finetune_method == "qlora"
     assert settings.hf_token is None
 
 
 def test_the_jobs_environment_parses_as_given():
-    # The strings workloads/fine_tuning.py writes: str() for integers, repr() for floats.
-    env = {**REQUIRED, "TUNING_METHOD": "lora", "LORA_R": "16", "LORA_ALPHA": "32", "LORA_DROPOUT": repr(0.1),
+    # The strings workloads/finetune.py writes: str() for integers, repr() for floats.
+    env = {**REQUIRED, "FINETUNE_METHOD": "lora", "LORA_R": "16", "LORA_ALPHA": "32", "LORA_DROPOUT": repr(0.1),
            "LEARNING_RATE": repr(2.5e-5), "MAX_STEPS": "300", "BATCH_SIZE": "2", "GRADIENT_ACCUMULATION_STEPS": "8",
            "MAX_SEQ_LENGTH": "2048", "CHECKPOINT_EVERY_STEPS": "25", "HF_TOKEN": SECRET,
            "HF_HOME": "/cache/huggingface", "HOME": "/cache/home", "PYTHONUNBUFFERED": "1"}
     settings = from_env(env)
-    assert settings.tuning_method == "lora"
+    assert settings.finetune_method == "lora"
     assert settings.hyperparameters == Hyperparameters(16, 32, 0.1, 2.5e-5, 300, 2, 8, 2048, 25)
     assert settings.hf_token == SECRET
     assert SECRET not in repr(settings) and SECRET not in settings.describe()
@@ -53,7 +53,7 @@ def test_prefixes_get_a_slash_and_local_paths_are_allowed(tmp_path):
 
 BAD = [
     ("BASE_MODEL", None), ("BASE_MODEL", "s3://bucket/model"),
-    ("TUNING_METHOD", "full"), ("TUNING_METHOD", "QLoRA"),
+    ("FINETUNE_METHOD", "full"), ("FINETUNE_METHOD", "QLoRA"),
     ("TRAIN_DATA", None), ("TRAIN_DATA", "s3://genai-datasets-123/loyalty/"), ("TRAIN_DATA", "s3://Bad_Bucket/x.jsonl"),
     ("TRAIN_DATA", "gs://bucket/train.jsonl"), ("VALIDATION_DATA", "s3://genai-datasets-123"),
     ("OUTPUT_URI", None), ("OUTPUT_URI", "https://example.com/adapters/"), ("CHECKPOINT_URI", "s3://a/x"),
@@ -92,10 +92,10 @@ def test_main_exits_2_with_one_line_on_stderr(capsys):
 def test_the_entry_point_rejects_a_bad_value_fast(tmp_path):
     # `python -m finetune` as the container runs it; the settings are checked before torch is imported.
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(IMAGE), "HOME": str(tmp_path), **REQUIRED,
-           "TUNING_METHOD": "full", "HF_TOKEN": SECRET}
+           "FINETUNE_METHOD": "full", "HF_TOKEN": SECRET}
     result = subprocess.run([PYTHON, "-X", "importtime", "-m", "finetune"], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
-    assert lines == ["finetune: TUNING_METHOD: 'full' is not valid; allowed: lora or qlora"]
+    assert lines == ["finetune: FINETUNE_METHOD: 'full' is not valid; allowed: lora or qlora"]
     assert " torch" not in result.stderr and SECRET not in result.stderr + result.stdout

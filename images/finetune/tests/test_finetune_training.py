@@ -22,7 +22,7 @@ from finetune.model import ModelError  # noqa: E402
 from finetune.settings import from_env  # noqa: E402
 
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json"}
-MANIFEST_KEYS = {"run_id", "base_model", "tuning_method", "steps", "final_eval_loss", "train_data", "validation_data",
+MANIFEST_KEYS = {"run_id", "base_model", "finetune_method", "steps", "final_eval_loss", "train_data", "validation_data",
                  "hyperparameters", "finished_at", "target_modules", "files"}
 
 
@@ -62,7 +62,7 @@ def test_lora_run_publishes_adapter_and_manifest(lora_run, datasets_dir, model_d
     assert ADAPTER_FILES <= {p.name for p in adapter.iterdir()}
     manifest = json.loads((adapter / "manifest.json").read_text())
     assert MANIFEST_KEYS <= set(manifest)
-    assert manifest["run_id"] == "1" and manifest["tuning_method"] == "lora"
+    assert manifest["run_id"] == "1" and manifest["finetune_method"] == "lora"
     assert manifest["base_model"] == str(model_dir)
     assert manifest["steps"] == 6 and manifest["resumed_from_step"] is None
     assert manifest["train_data"]["sha256"] == sha256(datasets_dir / "book-train.jsonl")
@@ -142,13 +142,13 @@ def test_qlora_trains_4bit_and_the_adapter_reloads(tmp_path, model_dir, datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     env = run_env(model_dir, datasets_dir / "book-train.jsonl", datasets_dir / "book-validation.jsonl",
-                  tmp_path / "adapter", tmp_path / "checkpoints", TUNING_METHOD="qlora", MAX_STEPS=4,
+                  tmp_path / "adapter", tmp_path / "checkpoints", FINETUNE_METHOD="qlora", MAX_STEPS=4,
                   CHECKPOINT_EVERY_STEPS=2)
     code, log = run(env, tmp_path / "work")
     assert code == 0
     assert any(line.startswith("adapter: qlora, r=8") and "on cpu (float32)" in line for line in log)
     manifest = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
-    assert manifest["tuning_method"] == "qlora" and manifest["steps"] == 4
+    assert manifest["finetune_method"] == "qlora" and manifest["steps"] == 4
     # Adapter weights stay float32 (trl would make them bf16; a resumed run would load them as float32).
     from safetensors.torch import load_file
     for path in (tmp_path / "adapter" / "adapter_model.safetensors",

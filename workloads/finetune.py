@@ -1,4 +1,4 @@
-"""`FineTuneJob`: a tuning workspace's LoRA/QLoRA run as a Kubernetes Job on a GPU instance type
+"""`FinetuneJob`: a finetune workspace's LoRA/QLoRA run as a Kubernetes Job on a GPU instance type
 its placement found room on (presets/fit.py).
 
 Data comes from the datasets bucket and the adapter goes to the model-assets bucket, under an
@@ -17,11 +17,11 @@ import pulumi_kubernetes as k8s
 
 from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
-from presets.plan import TuningWorkspace
+from presets.plan import FinetuneWorkspace
 from workloads import kube
 from workloads.kube import core
 
-NAMESPACE = "training"
+NAMESPACE = "finetune"
 CONTAINER = "finetune"
 CONTAINER_UID = 1000  # the finetune image's non-root user
 BAD_INPUT_EXIT_CODE = 2  # images/finetune exits so on bad settings or data
@@ -36,21 +36,21 @@ def checkpoint_prefix(adapter: str) -> str:
     return f"checkpoints/{adapter}"
 
 
-def workload_name(workspace: TuningWorkspace) -> str:
-    """The run's service account and pod label: one per tuning workspace, each with its own S3 grants."""
+def workload_name(workspace: FinetuneWorkspace) -> str:
+    """The run's service account and pod label: one per finetune workspace, each with its own S3 grants."""
     return f"finetune-{workspace.name}"
 
 
-def job_name(workspace: TuningWorkspace) -> str:
+def job_name(workspace: FinetuneWorkspace) -> str:
     # The run id is part of the name: a new id is a new run; the same id is never trained twice.
     return f"finetune-{workspace.name}-{workspace.config.run_id}"
 
 
-def dataset_prefixes(workspace: TuningWorkspace) -> tuple[str, ...]:
+def dataset_prefixes(workspace: FinetuneWorkspace) -> tuple[str, ...]:
     return tuple(sorted({posixpath.dirname(workspace.config.train_data), posixpath.dirname(workspace.config.validation_data)}))
 
 
-def training_policy(datasets_arn: str, model_assets_arn: str, workspace: TuningWorkspace) -> dict:
+def finetune_policy(datasets_arn: str, model_assets_arn: str, workspace: FinetuneWorkspace) -> dict:
     return bucket_access_policy([
         *(BucketAccess(datasets_arn, prefix, write=False) for prefix in dataset_prefixes(workspace)),
         BucketAccess(model_assets_arn, adapter_prefix(workspace.name), write=True),
@@ -58,14 +58,14 @@ def training_policy(datasets_arn: str, model_assets_arn: str, workspace: TuningW
     ])
 
 
-def training_environment(workspace: TuningWorkspace, datasets: pulumi.Input[str],
+def finetune_environment(workspace: FinetuneWorkspace, datasets: pulumi.Input[str],
                          model_assets: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
     """The contract with images/finetune: everything the run needs, none of it secret."""
     hp = workspace.config.hyperparameters
     s3 = lambda bucket, key: pulumi.Output.concat("s3://", bucket, "/", key)
     return {
         "BASE_MODEL": workspace.model.hugging_face_id,
-        "TUNING_METHOD": workspace.config.method,
+        "FINETUNE_METHOD": workspace.config.method,
         "TRAIN_DATA": s3(datasets, workspace.config.train_data),
         "VALIDATION_DATA": s3(datasets, workspace.config.validation_data),
         "OUTPUT_URI": s3(model_assets, f"{adapter_prefix(workspace.name)}/"),
@@ -87,16 +87,16 @@ def training_environment(workspace: TuningWorkspace, datasets: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
-class FineTuneJobArgs:
+class FinetuneJobArgs:
     platform: Platform
-    workspace: TuningWorkspace
+    workspace: FinetuneWorkspace
     namespace: kube.WorkloadNamespace
     hugging_face_token: pulumi.Input[str] | None = None
 
 
-class FineTuneJob(pulumi.ComponentResource):
-    def __init__(self, name: str, args: FineTuneJobArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("genai:workloads:FineTuneJob", name, None, opts)
+class FinetuneJob(pulumi.ComponentResource):
+    def __init__(self, name: str, args: FinetuneJobArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("genai:workloads:FinetuneJob", name, None, opts)
         workspace, platform, pod = args.workspace, args.platform, args.workspace.placement.pod
         k8s_opts = args.namespace.child_opts(self, platform.provider)
         namespace = args.namespace.name
@@ -104,12 +104,12 @@ class FineTuneJob(pulumi.ComponentResource):
         token_secret = f"{workload_name(workspace)}-huggingface-token"
 
         policy = pulumi.Output.all(platform.datasets_bucket.arn, platform.model_assets_bucket.arn).apply(
-            lambda arns: json.dumps(training_policy(arns[0], arns[1], workspace)))
+            lambda arns: json.dumps(finetune_policy(arns[0], arns[1], workspace)))
         self.role, account = kube.workload_identity(
             name, oidc=platform.oidc, namespace=namespace, account=account_name, policy_json=policy,
             labels=labels, parent=self, k8s_opts=k8s_opts)
 
-        env_vars = kube.env(training_environment(workspace, platform.datasets_bucket.name, platform.model_assets_bucket.name))
+        env_vars = kube.env(finetune_environment(workspace, platform.datasets_bucket.name, platform.model_assets_bucket.name))
         token_env = []
         depends = [account]
         if args.hugging_face_token is not None:
