@@ -21,7 +21,7 @@ from workloads.traffic_plan import RagLlmSource, plan_traffic
 from workloads.inference import InferenceService, InferenceServiceArgs
 from workloads.jupyterhub import JupyterHub, JupyterHubArgs
 from workloads.kube import NamespaceArgs, WorkloadNamespace
-from workloads.private_model import PrivateModelSite, PrivateModelSiteArgs
+from workloads.private_model import PrivateModelClusterSite, PrivateModelClusterSiteArgs
 from workloads.qdrant import Qdrant, QdrantArgs
 from workloads.rag import LlmEndpoint, RagService, RagServiceArgs
 from workloads.skupper import SkupperController, SkupperControllerArgs
@@ -103,12 +103,12 @@ vector_db = None
 if config.qdrant.enabled:
     vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
                                             namespace=namespace(qdrant.NAMESPACE, claims_volumes=True), clients=traffic.qdrant))
-private_site = None
+private_host = None
 if config.private_model.enabled:
     skupper = SkupperController("skupper", SkupperControllerArgs(provider=cluster.provider,
                                                                  version=config.private_model.skupper_version))
     # Pod Security "baseline": Skupper's router Deployment sets no seccomp profile (README: security).
-    private_site = PrivateModelSite("private-model", PrivateModelSiteArgs(
+    private_host = PrivateModelClusterSite("private-model", PrivateModelClusterSiteArgs(
         platform=platform, config=config.private_model, controller=skupper, site_name=name,
         namespace=namespace(private_model.NAMESPACE, pod_security="baseline"), clients=traffic.private_model))
 rag_service = None
@@ -117,7 +117,7 @@ if config.rag.enabled:
     if choice.source is RagLlmSource.EXTERNAL:
         rag_llm = LlmEndpoint(config.rag.llm_base_url, choice.model)
     else:
-        asked = private_site if choice.source is RagLlmSource.PRIVATE_MODEL else models[choice.workspace]
+        asked = private_host if choice.source is RagLlmSource.PRIVATE_MODEL else models[choice.workspace]
         rag_llm = LlmEndpoint(asked.endpoint.url, choice.model, asked.endpoint)
     rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace(rag.NAMESPACE),
                                                    qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
@@ -129,7 +129,7 @@ if config.chatbot.enabled:
                                    assistants=Assistants(shopping=rag_service.endpoint if rag_service else None,
                                                          loyalty=llm.endpoint if traffic.loyalty_adapter else None,
                                                          loyalty_model=traffic.loyalty_adapter,
-                                                         private=private_site.endpoint if private_site else None,
+                                                         private=private_host.endpoint if private_host else None,
                                                          private_model=config.private_model.served_model_name)))
 
 pulumi.export("region", config.region)
@@ -149,9 +149,9 @@ if models:
     pulumi.export("inferenceUrls", {name: model.endpoint.url for name, model in models.items()})
 if rag_service is not None:
     pulumi.export("ragUrl", rag_service.endpoint.url)
-if private_site is not None:
+if private_host is not None:
     # The contract with the private site's bundle (workloads/private_model.py): plain, and secret.
-    pulumi.export(private_model.OUTPUT_PRIVATE_MODEL, private_site.outputs)
-    pulumi.export(private_model.OUTPUT_PRIVATE_MODEL_LINK, private_site.link_bundle)
+    pulumi.export(private_model.OUTPUT_PRIVATE_MODEL, private_host.outputs)
+    pulumi.export(private_model.OUTPUT_PRIVATE_MODEL_LINK, private_host.link_bundle)
 if workspaces.finetune:
     pulumi.export("finetuneJobs", [f"{finetune.NAMESPACE}/{finetune.job_name(t)}" for t in workspaces.finetune])

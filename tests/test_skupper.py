@@ -190,7 +190,7 @@ def test_the_private_sites_connector_matches_the_listener(dev: Graph):
     connector = Connector(name="private-llm", routing_key=plain["routingKey"], host="127.0.0.1", port=8000).manifest()
     validate(connector)
     assert connector["spec"]["routingKey"] == cr(dev, LISTENER).inputs["spec"]["routingKey"]
-    bundle_outputs = pytest.importorskip("private_site.outputs")  # the bundle command, when present
+    bundle_outputs = pytest.importorskip("private_host.outputs")  # the bundle command, when present
     parsed = bundle_outputs.parse_stack_outputs(outputs_json(dev))
     assert (parsed.model.routing_key, parsed.model.port) == (plain["routingKey"], plain["port"])
     assert parsed.credentials.link == dev.exports[private_model.OUTPUT_PRIVATE_MODEL_LINK][0]["link"]

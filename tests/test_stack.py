@@ -289,7 +289,7 @@ def test_one_immutable_scanned_repository_per_image(graph: Graph):
 
 
 # Images that never run in the cluster: the private model server runs at the private site, which
-# builds it there (scripts/private-site-bundle).
+# builds it there (scripts/private-host-bundle).
 OFF_CLUSTER_IMAGES = {"private-model"}
 
 

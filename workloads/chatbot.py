@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from infra.platform import Platform
 from stack_config import ChatbotConfig
-from workloads import apps, kube
+from workloads import web_app, kube
 
 NAMESPACE = "chatbot"
 APP = "chatbot"
@@ -81,12 +81,12 @@ class Chatbot(pulumi.ComponentResource):
         namespace = args.namespace.name
         k8s_opts = args.namespace.child_opts(self, platform.provider)
         service_type, service_port, annotations = service_shape(config)
-        spec = apps.WebAppSpec(
+        spec = web_app.WebAppSpec(
             app=APP, namespace=namespace, port=PORT, service_port=service_port, replicas=config.replicas,
             image=platform.images["chatbot"],
             health_path="/", environment=chatbot_environment(args.assistants),
         )
-        self.deployment, self.service = apps.web_app(
+        self.deployment, self.service = web_app.web_app(
             name, spec, service_type=service_type, load_balancer_source_ranges=config.source_ranges,
             # A LoadBalancer Service is awaited until the cloud controller writes the NLB's hostname.
             service_annotations=annotations,

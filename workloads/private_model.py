@@ -1,4 +1,4 @@
-"""`PrivateModelSite`: a model served outside AWS (on premises, a laptop, another cloud), reached by
+"""`PrivateModelClusterSite`: a model served outside AWS (on premises, a laptop, another cloud), reached by
 the platform as an in-cluster Service over a Skupper link.
 
 In the namespace `private-model` the program creates a Skupper `Site` with link access (the
@@ -10,7 +10,7 @@ to the Site's endpoints, authenticated by that certificate — what `skupper lin
 --generate-credential` prints — so it never redeems a one-time token and can restart, or be
 re-created, at will. Its `Connector` uses the same routing key and points at its model server.
 
-The private side (`scripts/`, `private_site/`) consumes two stack outputs. The contract:
+The private side (`scripts/`, `private_host/`) consumes two stack outputs. The contract:
 
 `privateModel` (plain JSON object, OUTPUT_PRIVATE_MODEL)::
 
@@ -167,7 +167,7 @@ def outputs(config: PrivateModelConfig, site_name: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class PrivateModelSiteArgs:
+class PrivateModelClusterSiteArgs:
     platform: Platform
     config: PrivateModelConfig
     namespace: kube.WorkloadNamespace   # Pod Security "baseline": the router sets no seccomp profile
@@ -176,9 +176,9 @@ class PrivateModelSiteArgs:
     clients: Sequence[kube.Peer] = ()   # who may call the private model
 
 
-class PrivateModelSite(pulumi.ComponentResource):
-    def __init__(self, name: str, args: PrivateModelSiteArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("genai:workloads:PrivateModelSite", name, None, opts)
+class PrivateModelClusterSite(pulumi.ComponentResource):
+    def __init__(self, name: str, args: PrivateModelClusterSiteArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("genai:workloads:PrivateModelClusterSite", name, None, opts)
         config, provider, site_name = args.config, args.platform.provider, args.site_name
         ns_opts = args.namespace.child_opts(self, provider)
         # Custom resources need the CRDs and a running controller: after the install.
@@ -215,7 +215,7 @@ class PrivateModelSite(pulumi.ComponentResource):
         self.register_outputs({"url": self.endpoint.url})
 
     @staticmethod
-    def _router_policy(name: str, args: PrivateModelSiteArgs, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    def _router_policy(name: str, args: PrivateModelClusterSiteArgs, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
         """The router pods: callers of the Listener on the pod port it is given, the remote
         site's link on the inter-router and edge ports from anywhere (mutual TLS with the site CA),
         and the kube-adaptor sidecar's calls to the Kubernetes API."""

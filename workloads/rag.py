@@ -16,7 +16,7 @@ import pulumi
 from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
 from stack_config import RagConfig
-from workloads import apps, kube
+from workloads import web_app, kube
 
 NAMESPACE = "rag"
 APP = "rag"
@@ -76,7 +76,7 @@ class RagService(pulumi.ComponentResource):
                                               data={"api-key": args.llm_api_key}, opts=k8s_opts))
             secret_env.append(kube.secret_env("LLM_API_KEY", LLM_KEY_SECRET, "api-key"))
 
-        spec = apps.WebAppSpec(
+        spec = web_app.WebAppSpec(
             app=APP, namespace=namespace, port=PORT, service_port=PORT, replicas=config.replicas,
             image=platform.images["rag"],
             health_path="/healthz",
@@ -95,7 +95,7 @@ class RagService(pulumi.ComponentResource):
             cache_size="4Gi",
         )
         # Conversation history lives in each replica's memory: a client keeps talking to one replica.
-        self.deployment, self.service = apps.web_app(
+        self.deployment, self.service = web_app.web_app(
             name, spec, session_affinity="ClientIP", opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)))
         upstreams = [args.qdrant] + ([args.llm.in_cluster] if args.llm.in_cluster else [])
         # 443 out: S3 and STS for catalogues, Hugging Face for the embedding model, an external LLM API.

@@ -1,7 +1,7 @@
-"""`python -m private_site bundle`: the stack outputs in, the private host's bundle folder out.
+"""`python -m private_host bundle`: the stack outputs in, the private host's bundle folder out.
 
-    pulumi stack output --json --show-secrets | python -m private_site bundle --out ./private-site
-    python -m private_site bundle --stack-outputs outputs.json --out ./private-site [--force]
+    pulumi stack output --json --show-secrets | python -m private_host bundle --out ./private-site
+    python -m private_host bundle --stack-outputs outputs.json --out ./private-site [--force]
 
 Exit status: 0 written; 2 missing or invalid stack outputs or options, or an output folder that
 cannot be used (the message names the key or the option); 1 the folder could not be written.
@@ -15,17 +15,17 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from private_site import bundle as bundle_module
-from private_site.bundle import DEFAULT_MODEL_HOST, DEFAULT_NAMESPACE, DEFAULT_SITE_NAME, PLATFORMS, RESOURCES_DIR
-from private_site.files import OutDirError, prepare_dir, write_file
-from private_site.outputs import OutputError, parse_stack_outputs
+from private_host import bundle as bundle_module
+from private_host.bundle import DEFAULT_MODEL_HOST, DEFAULT_NAMESPACE, DEFAULT_SITE_NAME, PLATFORMS, RESOURCES_DIR
+from private_host.files import OutDirError, prepare_dir, write_file
+from private_host.outputs import OutputError, parse_stack_outputs
 
 EXIT_INPUT = 2
 EXIT_WRITE = 1
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m private_site",
+    root = argparse.ArgumentParser(prog="python -m private_host",
                                    description="The private model host's side of the Skupper link.")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     b = commands.add_parser(
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
 
 
 def _fail(message: str, status: int) -> int:
-    print(f"private_site bundle: {message}", file=sys.stderr)
+    print(f"private_host bundle: {message}", file=sys.stderr)
     return status
 
 

@@ -1,4 +1,4 @@
-"""`python -m private_site bundle`: the private model host's Skupper bundle, from captured stack outputs.
+"""`python -m private_host bundle`: the private model host's Skupper bundle, from captured stack outputs.
 
 The outputs follow the cluster side's contract (`privateModel`, and the secret `privateModelLink`
 holding a static Link and its TLS Secret), with freshly made fake PEMs. Every test runs offline:
@@ -24,14 +24,14 @@ import jsonschema
 import pytest
 import yaml
 
-from private_site import cli
-from private_site.files import MARKER
-from private_site.outputs import OUTPUT_PRIVATE_MODEL, OUTPUT_PRIVATE_MODEL_LINK
+from private_host import cli
+from private_host.files import MARKER
+from private_host.outputs import OUTPUT_PRIVATE_MODEL, OUTPUT_PRIVATE_MODEL_LINK
 from tests import crds
 from tests.harness import ROOT
 
 PYTHON = sys.executable
-WRAPPER = ROOT / "scripts" / "private-site-bundle"
+WRAPPER = ROOT / "scripts" / "private-host-bundle"
 LB_HOST = "a1b2c3d4e5f6-123456789.us-west-2.elb.amazonaws.com"
 CRD_FILES = {"Site": "site.yaml", "Connector": "connector.yaml", "Link": "link.yaml",
              "AccessToken": "accesstoken.yaml", "Listener": "listener.yaml"}
@@ -124,7 +124,7 @@ def outputs_file(tmp_path: Path, outputs: dict) -> Path:
 
 def run_bundle(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """The real command line, in a child process (exit status, stdout and stderr as a user sees them)."""
-    return subprocess.run([PYTHON, "-m", "private_site", "bundle", *args], input=stdin, capture_output=True,
+    return subprocess.run([PYTHON, "-m", "private_host", "bundle", *args], input=stdin, capture_output=True,
                           text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
 
 

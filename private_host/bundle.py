@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from private_site import resources, texts
-from private_site.files import MARKER, BundleFile
-from private_site.outputs import (ROLE_EDGE, ROLE_INTER_ROUTER, OutputError, StackOutputs, is_host, is_name,
+from private_host import resources, texts
+from private_host.files import MARKER, BundleFile
+from private_host.outputs import (ROLE_EDGE, ROLE_INTER_ROUTER, OutputError, StackOutputs, is_host, is_name,
                                   is_port)
 
 PLATFORMS = ("podman", "docker", "linux")

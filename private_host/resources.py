@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from private_site.outputs import SKUPPER_API_VERSION, LinkCredentials
+from private_host.outputs import SKUPPER_API_VERSION, LinkCredentials
 
 
 def site(name: str, namespace: str, *, edge: bool) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-MARKER = ".private-site-bundle"  # marks a folder this tool wrote: --force only replaces such folders
+MARKER = ".private-host-bundle"  # marks a folder this tool wrote: --force only replaces such folders
 DIR_MODE = 0o700
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
