@@ -7,15 +7,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import charts
+
 from infra.node_groups import GPU_SCHEDULING
 from workloads import kube
 
-CHART = "nvidia-device-plugin"
-CHART_VERSION = "0.20.0"
-CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NAMESPACE = "nvidia-device-plugin"
 # A label the chart gives the plugin's pods and its MPS control daemon's (templates/_helpers.tpl selectorLabels).
-POD_LABELS = {kube.APP_LABEL: CHART}
+POD_LABELS = {kube.APP_LABEL: charts.NVIDIA_DEVICE_PLUGIN.name}
 
 
 @dataclass(frozen=True)
@@ -53,13 +52,6 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
                            egress=kube.Egress(https_to_internet=True), opts=in_namespace)
         # Needs only the API server and its namespace: the DaemonSet lands on GPU nodes whenever they join,
         # so it does not wait for the GPU node groups (which may sit at zero).
-        self.chart = k8s.helm.v4.Chart(
-            name,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=self.namespace.metadata.name,
-            values=device_plugin_values(),
-            opts=k8s_child,
-        )
+        self.chart = charts.helm_chart(name, charts.NVIDIA_DEVICE_PLUGIN, namespace=self.namespace.metadata.name,
+                                       values=device_plugin_values(), opts=k8s_child)
         self.register_outputs({})

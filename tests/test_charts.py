@@ -14,11 +14,12 @@ import helm_python
 import pytest
 import yaml
 
+from infra import charts
+
 from tests import charts as helm
 from tests import workload_model as wm
 from tests.conftest import graph_of
 from tests.harness import Graph, run_program, stack_names
-from workloads import qdrant
 
 CHART = helm.CHART_TYPE
 
@@ -122,8 +123,19 @@ def test_a_chart_with_no_source_of_its_version_names_the_folder_to_add(dev: Grap
         helm.render(unknown)
 
 
+def test_every_registered_chart_is_a_pin_with_its_source(graph: Graph):
+    """infra/charts.py is the one list: each helm.v4.Chart in the graph is one of its pins, and each pin's
+    source is in ../shared/charts at that version."""
+    pins = {(p.name, p.version, p.repository) for p in charts.DEPLOYED_CHARTS}
+    registered = {(r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"]) for r in graph.of_type(CHART)}
+    assert registered and registered <= pins
+    for pin in charts.DEPLOYED_CHARTS:
+        source = helm.SOURCES / pin.name / "Chart.yaml"
+        assert yaml.safe_load(source.read_text())["version"] == pin.version, pin
+
+
 def test_a_chart_bumped_in_code_without_its_source_fails(monkeypatch):
-    monkeypatch.setattr(qdrant, "CHART_VERSION", "1.20.0")
+    monkeypatch.setattr(charts, "QDRANT", dataclasses.replace(charts.QDRANT, version="1.20.0"))
     graph = run_program("dev")
     assert release(graph, "qdrant").version == "1.20.0"
     with pytest.raises(helm.ChartSourceMissing, match="qdrant"):

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from infra import charts
 import pulumi_random as random
 
 from infra.identity import bucket_prefix_read_only
@@ -23,9 +25,6 @@ from workloads.chatbot import NLB_ANNOTATIONS
 
 NAMESPACE = "jupyterhub"
 RELEASE = "jupyterhub"
-CHART = "jupyterhub"
-CHART_VERSION = "4.4.0"
-CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 NOTEBOOK_SERVICE_ACCOUNT = "notebook"
 LOGIN_SECRET = "jupyterhub-login"
 OAUTH_SECRET = "jupyterhub-oauth"
@@ -211,12 +210,8 @@ class JupyterHub(pulumi.ComponentResource):
                                               data={"password": self.password, "admin-password": self.admin_password},
                                               opts=k8s_opts))
         # The hub is awaited until ready and its database is a gp3 volume: CSI driver and class first.
-        self.chart = k8s.helm.v4.Chart(
-            name,
-            name=RELEASE,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPO),
+        self.chart = charts.helm_chart(
+            name, charts.JUPYTERHUB, release=RELEASE,
             namespace=args.namespace.namespace.metadata.name,  # unknown on a first preview: no render before the cluster
             values=jupyterhub_values(config, platform.storage_class, platform.gpu_scheduling),
             opts=pulumi.ResourceOptions(parent=self, provider=platform.provider,

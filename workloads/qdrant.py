@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from infra import charts
 import pulumi_random as random
 
 from infra.platform import Platform
@@ -20,14 +22,11 @@ from workloads import kube
 
 NAMESPACE = "vector-db"
 RELEASE = "qdrant"            # the chart names its StatefulSet and Service after the release
-CHART = "qdrant"
-CHART_VERSION = "1.19.0"
-CHART_REPO = "https://qdrant.github.io/qdrant-helm"
 HTTP_PORT = 6333
 GRPC_PORT = 6334
 API_KEY_SECRET = "qdrant-api-key"
 # The labels the chart puts on its pods (templates/_helpers.tpl selectorLabels).
-POD_LABELS = {"app.kubernetes.io/name": CHART, "app.kubernetes.io/instance": RELEASE}
+POD_LABELS = {"app.kubernetes.io/name": charts.QDRANT.name, "app.kubernetes.io/instance": RELEASE}
 ENDPOINT = kube.ServiceEndpoint(NAMESPACE, RELEASE, HTTP_PORT, POD_LABELS, HTTP_PORT)
 QDRANT_UID = 1000
 
@@ -73,12 +72,8 @@ class Qdrant(pulumi.ComponentResource):
         key_secret = kube.opaque_secret(f"{name}-api-key", secret_name=API_KEY_SECRET, namespace=NAMESPACE,
                                         data={"api-key": self.api_key}, opts=k8s_opts)
         # The chart's StatefulSet is awaited until ready: it needs its volume, so the CSI driver and class first.
-        self.chart = k8s.helm.v4.Chart(
-            name,
-            name=RELEASE,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPO),
+        self.chart = charts.helm_chart(
+            name, charts.QDRANT, release=RELEASE,
             # An Output: while the namespace is unknown (first preview), the chart is not rendered
             # against a cluster that does not exist yet.
             namespace=args.namespace.namespace.metadata.name,

@@ -1,0 +1,40 @@
+"""Every Helm chart the program deploys, pinned in one list, and the one way a component deploys one.
+
+Tests render each pin from its source in ../shared/charts; scripts/fetch_charts.py pulls them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    name: str
+    repository: str
+    version: str
+
+
+JUPYTERHUB = ChartPin("jupyterhub", "https://hub.jupyter.org/helm-chart/", "4.4.0")
+QDRANT = ChartPin("qdrant", "https://qdrant.github.io/qdrant-helm", "1.19.0")
+NVIDIA_DEVICE_PLUGIN = ChartPin("nvidia-device-plugin", "https://nvidia.github.io/k8s-device-plugin", "0.20.0")
+DEPLOYED_CHARTS = (JUPYTERHUB, QDRANT, NVIDIA_DEVICE_PLUGIN)
+
+
+def helm_chart(resource_name: str, pin: ChartPin, *, namespace: pulumi.Input[str], values: pulumi.Input[dict[str, Any]],
+               opts: pulumi.ResourceOptions, release: str | None = None) -> k8s.helm.v4.Chart:
+    """A pinned chart, rendered by the provider (helm.v4: each object applied and awaited by its own rules)."""
+    return k8s.helm.v4.Chart(
+        resource_name,
+        **({"name": release} if release is not None else {}),
+        chart=pin.name,
+        version=pin.version,
+        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=pin.repository),
+        namespace=namespace,
+        values=values,
+        opts=opts,
+    )
