@@ -6,10 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from stack_config.base import NO_VALUE, Cidr, ConfigModel, Flag, Items, OneOf, Whole, refuse, text
+from stack_config.base import DNS_LABEL, NO_VALUE, Cidr, ConfigModel, Flag, Items, OneOf, Whole, refuse, text
 
 CHATBOT_EXPOSURES = ("none", "loadBalancer", "ingress")
-_DNS_LABEL = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 _REPLICAS = Annotated[int, Whole(0, 64)]
 
 
@@ -57,12 +56,12 @@ class ChatbotConfig(ConfigModel):
     tls_certificate_arn: Annotated[str, text(r"^arn:aws(-cn|-us-gov)?:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$",
                                              "an ACM certificate ARN")] | None = Field(
         None, description="loadBalancer only: TLS on 443 at the NLB with this ACM certificate")
-    ingress_class: Annotated[str, text(_DNS_LABEL, "an IngressClass name, e.g. alb")] | None = Field(
+    ingress_class: Annotated[str, text(DNS_LABEL, "an IngressClass name, e.g. alb")] | None = Field(
         None, description="ingress only: the IngressClass; none: the cluster's default")
     ingress_host: Annotated[str, text(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
                                       "a DNS name, e.g. chat.example.com")] | None = Field(
         None, description="ingress only (required there): the host name, e.g. chat.example.com")
-    ingress_tls_secret: Annotated[str, text(_DNS_LABEL, "a kubernetes.io/tls Secret name in the chatbot namespace")] | None = Field(
+    ingress_tls_secret: Annotated[str, text(DNS_LABEL, "a kubernetes.io/tls Secret name in the chatbot namespace")] | None = Field(
         None, description="ingress only (required there): a kubernetes.io/tls Secret in the chatbot namespace")
 
     @model_validator(mode="after")

@@ -211,6 +211,20 @@ class Items(Check):
         return {"type": "array", **({"minItems": 1} if self.non_empty else {}), **({"uniqueItems": True} if self.unique else {})}
 
 
+# A DNS label of at most 32 characters: names of workspaces, adapters, IngressClasses, Secrets.
+DNS_LABEL = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+
+
+def project_key(name: str) -> str:
+    """A top-level key of the project, e.g. genai-eks:rag."""
+    return f"{PROJECT}:{name}"
+
+
+def addon_version(example: str) -> Text:
+    """An EKS managed add-on's version string."""
+    return text(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$", f"an EKS add-on version, e.g. {example}")
+
+
 def non_empty_list() -> Items:
     return Items("a non-empty list", non_empty=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from stack_config.base import PROJECT, Cidr, ConfigModel, Flag, Items, OneOf, Whole, refuse, text
+from stack_config.base import PROJECT, Cidr, addon_version, ConfigModel, Flag, Items, OneOf, Whole, refuse, text
 
 # EKS's release calendar: the day each version's standard support ends, UTC
 # (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html). From that day on EKS bills
@@ -33,10 +33,6 @@ _ROLE_ARN = text(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$",
                  "an IAM role ARN, e.g. arn:aws:iam::123456789012:role/platform-admin")
 
 
-def _addon(example: str) -> Any:
-    return text(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$", f"an EKS add-on version, e.g. {example}")
-
-
 class ClusterConfig(ConfigModel):
     """The EKS control plane: API authentication mode, KMS-encrypted Secrets, control-plane logs, managed add-ons."""
 
@@ -57,11 +53,11 @@ class ClusterConfig(ConfigModel):
         ("api", "audit", "authenticator"), description="control-plane log types sent to CloudWatch")
     log_retention_days: Annotated[int, Whole(1, 3653, choices=LOG_RETENTION_DAYS)] = Field(30, description=(
         "retention of the control-plane log group, a value CloudWatch accepts (the group is kept on destroy, adopted by the next up)"))
-    coredns_addon_version: Annotated[str, _addon("v1.12.4-eksbuild.1")] | None = Field(
+    coredns_addon_version: Annotated[str, addon_version("v1.12.4-eksbuild.1")] | None = Field(
         None, description="pin the managed CoreDNS add-on; none: EKS's default for the Kubernetes version")
-    kube_proxy_addon_version: Annotated[str, _addon("v1.35.0-eksbuild.2")] | None = Field(
+    kube_proxy_addon_version: Annotated[str, addon_version("v1.35.0-eksbuild.2")] | None = Field(
         None, description="pin the managed kube-proxy add-on; none: EKS's default")
-    vpc_cni_addon_version: Annotated[str, _addon("v1.20.4-eksbuild.1")] | None = Field(
+    vpc_cni_addon_version: Annotated[str, addon_version("v1.20.4-eksbuild.1")] | None = Field(
         None, description="pin the managed VPC CNI add-on; none: EKS's default")
 
     @model_validator(mode="before")

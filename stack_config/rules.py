@@ -6,14 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack_config.base import NO_VALUE, PROJECT, refuse
+from stack_config.base import project_key as _key
 from stack_config.workspaces import check_workspaces
 
 if TYPE_CHECKING:
     from stack_config.stack import StackConfig
-
-
-def _key(section: str) -> str:
-    return f"{PROJECT}:{section}"
 
 
 def check(config: StackConfig) -> None:

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, model_va
 from stack_config import rules
 from stack_config.apps import ChatbotConfig, QdrantConfig, RagConfig
 from stack_config.base import NO_VALUE, PROJECT, ConfigModel, Items, Secret, refuse, text
+from stack_config.base import project_key as _key
 from stack_config.buckets import BucketConfig
 from stack_config.cluster import ClusterConfig
 from stack_config.errors import ConfigError, to_config_error
@@ -48,10 +49,6 @@ class DefaultTags(ConfigModel):
             if not isinstance(value, str) or len(value) > 256:
                 refuse("a string of up to 256 characters", value, at=["tags", key])
         return data
-
-
-def _key(name: str) -> str:
-    return f"{PROJECT}:{name}"
 
 
 class StackConfig(ConfigModel):

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from stack_config.base import ConfigModel, text
+from stack_config.base import ConfigModel, addon_version
 
 
 class StorageConfig(ConfigModel):
     """The EBS CSI add-on; the default StorageClass is encrypted gp3 (infra/storage.py)."""
 
-    ebs_csi_addon_version: Annotated[str, text(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$",
-                                               "an EKS add-on version, e.g. v1.50.1-eksbuild.1")] | None = Field(
+    ebs_csi_addon_version: Annotated[str, addon_version("v1.50.1-eksbuild.1")] | None = Field(
         None, description="pin the EBS CSI add-on; none: EKS's default for the Kubernetes version")

@@ -12,12 +12,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from presets.catalog import FINETUNE_METHODS, ModelSpec, UnknownPreset, find_preset, model_presets
-from stack_config.base import NO_VALUE, ConfigModel, Items, Number, OneOf, Whole, refuse, text
+from stack_config.base import DNS_LABEL, NO_VALUE, ConfigModel, Items, Number, OneOf, Whole, refuse, text
 from stack_config.models import ModelConfig
 
 INFERENCE_DTYPES = ("auto", "bfloat16", "float16")
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's --max-lora-rank choices
-_DNS_LABEL = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 _DATASET_KEY = r"^[\w!.*'()-]+(/[\w!.*'()-]+)+\.jsonl$"  # in a folder: access is granted per folder
 _DATASET = "a .jsonl object key in a folder of the datasets bucket, e.g. "
 _SHM = Annotated[int, Whole(1, 256)]
@@ -65,7 +64,7 @@ class InferenceConfig(ConfigModel):
     served_model_name: Annotated[str, text(r"^[a-z0-9][a-z0-9._-]{0,63}$", (
         "1 to 64 lower-case letters, digits, '.', '_' or '-' (the model name clients send)"))] | None = Field(
         None, description="the model name clients send for the base model", json_schema_extra={"x-default": "the preset's name"})
-    adapters: Annotated[tuple[Annotated[str, text(_DNS_LABEL, "an adapter name (the name of a finetune workspace)")], ...],
+    adapters: Annotated[tuple[Annotated[str, text(DNS_LABEL, "an adapter name (the name of a finetune workspace)")], ...],
                         Items()] = Field((), description=(
                             "LoRA adapters (finetune workspace names) served under their own names once published under "
                             "adapters/<name>/"))
@@ -91,7 +90,7 @@ class Workspace(ConfigModel):
     """One model doing one job: serving it (inference) or training an adapter of it (finetune). The
     model is a preset (presets/models.yaml) or given in full; the fit places the job on the GPU node groups."""
 
-    name: Annotated[str, text(_DNS_LABEL, (
+    name: Annotated[str, text(DNS_LABEL, (
         "1 to 32 lower-case letters, digits or '-', starting with a letter "
         "(it names the Service, or the adapter and the Job)"))] = Field(description=(
             "unique; an inference workspace's Service and service account, a finetune workspace's adapter and Job"))
