@@ -340,10 +340,11 @@ def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: 
     monkeypatch.syspath_prepend(str(helm.ROOT / "scripts"))
     import fetch_charts
 
-    deployed = fetch_charts.deployed_charts()
-    assert {(c, v) for c, v, _ in deployed} == {
-        ("jupyterhub", "4.4.0"), ("qdrant", "1.19.0"), ("nvidia-device-plugin", "0.20.0")}
-    assert all(repo.startswith("https://") for _, _, repo in deployed)
+    # It pulls the pins, and the pins are exactly what the stacks deploy: none missing, none stale.
+    registered = {(r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"])
+                  for stack in stack_names() for r in run_program(stack).of_type(CHART)}
+    assert registered == {(p.name, p.version, p.repository) for p in fetch_charts.DEPLOYED_CHARTS}
+    assert all(p.repository.startswith("https://") for p in fetch_charts.DEPLOYED_CHARTS)
     repository = tmp_path / "repository"
     repository.mkdir()
     helm_python.package(helm.source_dir("qdrant", "1.19.0"), destination=repository)
@@ -354,8 +355,8 @@ def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: 
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         target = tmp_path / "charts"
-        assert fetch_charts.pull({("qdrant", "1.19.0", url)}, target) == ["qdrant"]
-        assert fetch_charts.pull({("qdrant", "1.19.0", url)}, target) == []  # already there
+        assert fetch_charts.pull([charts.ChartPin("qdrant", url, "1.19.0")], target) == ["qdrant"]
+        assert fetch_charts.pull([charts.ChartPin("qdrant", url, "1.19.0")], target) == []  # already there
     finally:
         server.shutdown()
     assert yaml.safe_load((target / "qdrant" / "Chart.yaml").read_text())["version"] == "1.19.0"

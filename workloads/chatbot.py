@@ -21,13 +21,6 @@ APP = "chatbot"
 PORT = 7860  # Gradio's
 POD_LABELS = kube.app_labels(APP)
 
-# The in-tree AWS load balancer (no controller needed) makes an NLB from these annotations.
-NLB_ANNOTATIONS = {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    "service.beta.kubernetes.io/aws-load-balancer-internal": "false",
-}
-
-
 @dataclass(frozen=True)
 class Assistants:
     """The backends the UI offers; an assistant without a backend is not shown."""
@@ -60,8 +53,8 @@ def service_shape(config: ChatbotConfig) -> tuple[str, int, Mapping[str, str]]:
     if config.exposure != "loadBalancer":
         return "ClusterIP", 80, {}
     if config.tls_certificate_arn is None:
-        return "LoadBalancer", 80, NLB_ANNOTATIONS
-    return "LoadBalancer", 443, {**NLB_ANNOTATIONS,
+        return "LoadBalancer", 80, kube.NLB_ANNOTATIONS
+    return "LoadBalancer", 443, {**kube.NLB_ANNOTATIONS,
                                  "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": config.tls_certificate_arn,
                                  "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "443"}
 

@@ -21,7 +21,6 @@ from infra.identity import bucket_prefix_read_only
 from infra.platform import Platform
 from stack_config import JupyterHubConfig
 from workloads import kube
-from workloads.chatbot import NLB_ANNOTATIONS
 
 NAMESPACE = "jupyterhub"
 RELEASE = "jupyterhub"
@@ -114,7 +113,7 @@ def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduli
         })
     proxy_service: dict[str, Any] = {"type": "ClusterIP"}
     if config.public:
-        proxy_service = {"type": "LoadBalancer", "annotations": dict(NLB_ANNOTATIONS),
+        proxy_service = {"type": "LoadBalancer", "annotations": dict(kube.NLB_ANNOTATIONS),
                          "loadBalancerSourceRanges": list(config.public_source_ranges)}
     return {
         "hub": {

@@ -30,6 +30,12 @@ SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 # The instance metadata service: pods use IRSA, never the node's role.
 INSTANCE_METADATA = "169.254.169.254/32"
 
+# The in-tree AWS load balancer (no controller needed) makes an NLB from these annotations.
+NLB_ANNOTATIONS: Mapping[str, str] = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "false",
+}
+
 NON_ROOT_UID = 1000
 
 
