@@ -17,7 +17,6 @@ from stack_config import load_stack_config
 from workloads import chatbot, finetune, inference, jupyterhub, private_model, qdrant, rag
 from workloads.chatbot import Assistants, Chatbot, ChatbotArgs
 from workloads.finetune import FinetuneJob, FinetuneJobArgs
-from workloads.traffic_plan import RagLlmSource, plan_traffic
 from workloads.inference import InferenceService, InferenceServiceArgs
 from workloads.jupyterhub import JupyterHub, JupyterHubArgs
 from workloads.kube import NamespaceArgs, WorkloadNamespace
@@ -25,6 +24,7 @@ from workloads.private_model import PrivateModelClusterSite, PrivateModelCluster
 from workloads.qdrant import Qdrant, QdrantArgs
 from workloads.rag import LlmEndpoint, RagService, RagServiceArgs
 from workloads.skupper import SkupperController, SkupperControllerArgs
+from workloads.traffic_plan import RagLlmSource, plan_traffic
 
 config = load_stack_config()
 workspaces = plan_workspaces(config)  # each model placed on the GPU node groups, or a ConfigError

@@ -8,7 +8,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import charts
-
 from infra.node_groups import GPU_SCHEDULING
 from workloads import kube
 

@@ -7,8 +7,9 @@ read exactly what AWS will receive; the component wraps them in Outputs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws

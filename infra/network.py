@@ -54,7 +54,7 @@ class Network(pulumi.ComponentResource):
                                        routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
                                        tags={"Name": f"{args.cluster_name}-public"}, opts=child)
         public, private, nat_ids = [], [], []
-        for i, (zone, cidr) in enumerate(zip(zones, cfg.public_subnet_cidrs)):
+        for i, (zone, cidr) in enumerate(zip(zones, cfg.public_subnet_cidrs, strict=True)):
             subnet = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=zone,
                                     map_public_ip_on_launch=False,
                                     tags={"Name": f"{args.cluster_name}-public-{zone}", "kubernetes.io/role/elb": "1"},
@@ -69,7 +69,7 @@ class Network(pulumi.ComponentResource):
                 nat_ids.append(nat.id)
 
         private_route_tables = []
-        for i, (zone, cidr) in enumerate(zip(zones, cfg.private_subnet_cidrs)):
+        for i, (zone, cidr) in enumerate(zip(zones, cfg.private_subnet_cidrs, strict=True)):
             subnet = aws.ec2.Subnet(f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=zone,
                                     tags={"Name": f"{args.cluster_name}-private-{zone}",
                                           "kubernetes.io/role/internal-elb": "1"},

@@ -6,8 +6,9 @@ the formula and a worked example, tests/test_presets.py checks it against figure
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 from presets.catalog import GIB, MIB, GpuInstanceType, ModelSpec, gpu_instance_catalog
 

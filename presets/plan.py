@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from presets.catalog import ModelSpec
-from presets.fit import NoFit, Placement, ServingSettings, FinetuneSettings, place_serving, place_finetune
+from presets.fit import FinetuneSettings, NoFit, Placement, ServingSettings, place_finetune, place_serving
 from stack_config import PROJECT, ConfigError, FinetuneConfig, InferenceConfig, StackConfig, Workspace
 
 WORKSPACES = f"{PROJECT}:workspaces"

@@ -9,8 +9,7 @@ import yaml
 
 from private_host import resources, texts
 from private_host.files import MARKER, BundleFile
-from private_host.outputs import (ROLE_EDGE, ROLE_INTER_ROUTER, OutputError, StackOutputs, is_host, is_name,
-                                  is_port)
+from private_host.outputs import ROLE_EDGE, ROLE_INTER_ROUTER, OutputError, StackOutputs, is_host, is_name, is_port
 
 PLATFORMS = ("podman", "docker", "linux")
 DEFAULT_NAMESPACE = "private-model"

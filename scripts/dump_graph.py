@@ -13,7 +13,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.harness import ResourceRef, Secret, Graph, run_program, stack_names
+from tests.harness import Graph, ResourceRef, Secret, run_program, stack_names
 
 
 def _plain(value: Any) -> Any:

@@ -1,7 +1,7 @@
 """Pulls the published archive of every chart the stacks deploy into a folder laid out as
 ../shared/charts, for checkouts that lack it (GitHub Actions):
 
-    python scripts/fetch_charts.py [target-dir]     (default: ../shared/charts)
+    python -m scripts.fetch_charts [target-dir]     (default: ../shared/charts)
 
 The charts and their versions are the pins in infra/charts.py (DEPLOYED_CHARTS, the list the
 components deploy from), each pulled as pulumi-kubernetes pulls it: `helm pull <chart> --repo
@@ -17,10 +17,9 @@ from pathlib import Path
 import helm_python
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from infra.charts import DEPLOYED_CHARTS, ChartPin
 
-from infra.charts import DEPLOYED_CHARTS, ChartPin  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def pull(charts: Iterable[ChartPin], target: Path) -> list[str]:

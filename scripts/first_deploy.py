@@ -1,6 +1,6 @@
 """Predicts what `pulumi up` waits for and how long it takes, for each stack file:
 
-    python scripts/first_deploy.py [stack ...]          (default: every Pulumi.<stack>.yaml)
+    python -m scripts.first_deploy [stack ...]          (default: every Pulumi.<stack>.yaml)
 
 Each stack is run under the test mocks (nothing reaches AWS) and its graph is read by
 tests/deploy_model.py, which follows pulumi-kubernetes' await rules and AWS's creation times: once
@@ -12,13 +12,9 @@ its timeout, and exits 1 when anything awaited would time out.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests import deploy_model  # noqa: E402
-from tests.harness import run_program, stack_names  # noqa: E402
+from tests import deploy_model
+from tests.harness import run_program, stack_names
 
 
 def main(stacks: list[str], out=print) -> int:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from stack_config.base import PROJECT, Cidr, addon_version, ConfigModel, Flag, Items, OneOf, Whole, refuse, text
+from stack_config.base import PROJECT, Cidr, ConfigModel, Flag, Items, OneOf, Whole, addon_version, refuse, text
 
 # EKS's release calendar: the day each version's standard support ends, UTC
 # (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html). From that day on EKS bills

@@ -41,10 +41,10 @@ import posixpath
 import re
 import shutil
 import tempfile
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import helm_python
 import kubernetes_validate

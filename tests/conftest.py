@@ -1,13 +1,8 @@
 import functools
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the program's own modules (stack_config, infra) as Pulumi sees them
-
-from tests.harness import Graph, run_program, stack_names  # noqa: E402
+from tests.harness import Graph, run_program, stack_names
 
 
 @functools.cache

@@ -8,7 +8,8 @@ them instead (`closed`), so a misspelt field fails here rather than vanishing on
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jsonschema
 import yaml

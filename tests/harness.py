@@ -13,9 +13,10 @@ import hashlib
 import json
 import runpy
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pulumi
 import yaml
@@ -45,14 +46,14 @@ DEFAULT_ADDON_VERSIONS = {"aws-ebs-csi-driver": "v1.50.1-eksbuild.1", "coredns":
 MOST_RECENT_BUILD = "eksbuild.99"
 
 
-def parsed_config(graph: "Graph"):
+def parsed_config(graph: Graph):
     """The typed config of the stack a graph was recorded from (its stack file)."""
     from stack_config import parse_stack_config
 
     return parse_stack_config(stack_config(graph.stack), graph.stack)
 
 
-def planned_workspaces(graph: "Graph"):
+def planned_workspaces(graph: Graph):
     """The workspaces of the stack a graph was recorded from, planned as the program plans them."""
     from presets.plan import plan_workspaces
 

@@ -12,8 +12,9 @@ namespace (`hostUsers: false`) is checked like any other.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 LEVELS = ("privileged", "baseline", "restricted")
 Version = tuple[int, int]

@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from infra import charts
-
 from tests import charts as helm
 from tests import workload_model as wm
 from tests.conftest import graph_of
@@ -331,14 +330,13 @@ def test_rendering_every_stack_stays_fast():
 
 # --- the chart sources, for checkouts without ../shared/charts ----------------------------------------
 
-def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: Path, monkeypatch):
+def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: Path):
     """scripts/fetch_charts.py against a chart repository on localhost (packaged from the sources)."""
     import functools
     import http.server
     import threading
 
-    monkeypatch.syspath_prepend(str(helm.ROOT / "scripts"))
-    import fetch_charts
+    from scripts import fetch_charts
 
     # It pulls the pins, and the pins are exactly what the stacks deploy: none missing, none stale.
     registered = {(r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"])

@@ -7,8 +7,12 @@ import pytest
 from parliament import analyze_policy_string
 
 from infra.identity import (
-    BucketAccess, bucket_access_policy, bucket_prefix_read_only, bucket_prefix_read_write,
-    deny_insecure_transport_policy, irsa_trust_policy,
+    BucketAccess,
+    bucket_access_policy,
+    bucket_prefix_read_only,
+    bucket_prefix_read_write,
+    deny_insecure_transport_policy,
+    irsa_trust_policy,
 )
 from tests.harness import Graph
 

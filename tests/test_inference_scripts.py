@@ -13,12 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-
-from dataclasses import replace
 
 from presets.plan import ServingWorkspace, plan_workspaces
 from stack_config import InferenceConfig, parse_stack_config

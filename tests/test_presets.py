@@ -31,17 +31,17 @@ import pytest
 
 from presets.catalog import UnknownPreset, find_preset, gpu_instance_catalog, model_presets
 from presets.fit import (
+    FinetuneSettings,
     PodShape,
     ServingSettings,
-    FinetuneSettings,
-    fit_serving,
+    finetune_memory,
     fit_finetune,
+    fit_serving,
     kv_cache_bytes_per_token,
-    lora_parameters,
     linear_parameters,
+    lora_parameters,
     serving_bytes_per_gpu,
     tensor_parallel_sizes,
-    finetune_memory,
 )
 
 RESERVE = 2_147_483_648                    # 2 GiB: CUDA context, activation peak, CUDA graphs
@@ -640,7 +640,7 @@ def test_gemma_counts_its_vision_tower():
     assert 300_000_000 < stated - text_decoder < 500_000_000
 
 
-@pytest.mark.parametrize("size, gpus", list(zip(G6_SIZES, G6_GPUS)))
+@pytest.mark.parametrize("size, gpus", list(zip(G6_SIZES, G6_GPUS, strict=True)))
 def test_g6_family(size, gpus):
     entry = instance(size)
     assert (entry.gpus, entry.gpu_model, entry.gpu_memory_gib, entry.gpu_memory_mib) == (gpus, "NVIDIA L4", 24, 23034)

@@ -19,7 +19,7 @@ transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
 from presets.catalog import ModelSpec, model_presets  # noqa: E402
-from presets.fit import FinetuneSettings, linear_parameters, lora_parameters, finetune_memory  # noqa: E402
+from presets.fit import FinetuneSettings, finetune_memory, linear_parameters, lora_parameters  # noqa: E402
 
 # The transformers config class of each preset's architecture (config.json "model_type"), and
 # whether it ties the output head to the embeddings.

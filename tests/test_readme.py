@@ -12,7 +12,7 @@ README = (ROOT / "README.md").read_text()
 def test_the_preset_table_is_what_the_fit_says():
     """README "Model presets": one row per preset, its serving and finetune verdict on one L4 recomputed."""
     from presets.catalog import gpu_instance_catalog, model_presets
-    from presets.fit import ServingSettings, FinetuneSettings, fit_serving, fit_finetune
+    from presets.fit import FinetuneSettings, ServingSettings, fit_finetune, fit_serving
 
     l4 = gpu_instance_catalog()["g6.xlarge"]
     rows = re.findall(r"^\| `([\w.-]+)` \| `([\w./-]+)` \| (yes|no) \| (\d+) / (\d+) \| ([^|]+) \|$", README, re.M)

@@ -17,10 +17,30 @@ import yaml
 from stack_config import SKUPPER_VERSION, parse_stack_config
 from tests import crds
 from tests import workload_model as wm
-from tests.harness import LINK_CREDENTIAL_MARK, LINK_HOST, ROOT, SCHEMAS, Graph, is_custom, kubernetes_objects, \
-    run_program, stack_config, walk
+from tests.harness import (
+    LINK_CREDENTIAL_MARK,
+    LINK_HOST,
+    ROOT,
+    SCHEMAS,
+    Graph,
+    is_custom,
+    kubernetes_objects,
+    run_program,
+    stack_config,
+    walk,
+)
 from workloads import private_model, skupper
-from workloads.skupper_types import KINDS, AccessGrant, Certificate, Connector, Link, LinkEndpoint, Listener, Site, camel
+from workloads.skupper_types import (
+    KINDS,
+    AccessGrant,
+    Certificate,
+    Connector,
+    Link,
+    LinkEndpoint,
+    Listener,
+    Site,
+    camel,
+)
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 SITE = "kubernetes:skupper.io/v2alpha1:Site"

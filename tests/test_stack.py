@@ -136,7 +136,7 @@ def test_gpu_node_groups(graph: Graph):
     cfg = parsed(graph)
     cluster_version = cfg.cluster.kubernetes_version
     assert cfg.gpu_node_groups, "every stack file has a GPU node group"
-    for group_cfg, group in zip(cfg.gpu_node_groups, gpu_groups(graph).values()):
+    for group_cfg, group in zip(cfg.gpu_node_groups, gpu_groups(graph).values(), strict=True):
         i = group.inputs
         assert i["amiType"] == "AL2023_x86_64_NVIDIA"
         assert i["capacityType"] == group_cfg.capacity_type

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from tests import workload_model as wm
-from tests.harness import Graph, ROOT, run_program, stack_config
+from tests.harness import ROOT, Graph, run_program, stack_config
 from tests.harness import parsed_config as parsed
 from tests.harness import planned_workspaces as planned
 

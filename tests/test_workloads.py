@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import pytest
 
@@ -17,9 +17,18 @@ from tests import charts as helm
 from tests import workload_model as wm
 from tests.conftest import graph_of
 from tests.exceptions import NAMESPACE_LEVELS, WAIVERS, waived
-from tests.harness import ACCOUNT, SECRET_MARK, Graph, Secret, run_program, stack_config, stack_names, walk
+from tests.harness import (
+    ACCOUNT,
+    SECRET_MARK,
+    Graph,
+    Secret,
+    planned_workspaces,
+    run_program,
+    stack_config,
+    stack_names,
+    walk,
+)
 from tests.harness import parsed_config as parsed
-from tests.harness import planned_workspaces
 from tests.network_policy import Endpoint
 from tests.pod_security import policy_version, violations
 

@@ -59,8 +59,9 @@ pkg/ebpf/c/tc.v4egress.bpf.c and tc.v4ingress.bpf.c, controllers/policyendpoints
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from tests.network_policy import NAMESPACE_NAME_LABEL, selects
 

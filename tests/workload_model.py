@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from tests import charts as helm
 from tests import vpc_cni as cni
@@ -378,7 +379,7 @@ def references(graph: Graph) -> list[Reference]:
     for p in pods(graph):
         def ref(kind: str, name: str, key: str | None, optional: bool | None):
             if not optional:
-                found.append(Reference(p.owner, p.namespace, kind, name, key))
+                found.append(Reference(p.owner, p.namespace, kind, name, key))  # noqa: B023 (called in this iteration only)
 
         for c in p.containers():
             for e in c.get("env") or []:
@@ -421,7 +422,7 @@ def endpoints(graph: Graph) -> list[Endpoint]:
     all_pods = pods(graph)
     ips = addresses(parsed_config(graph).network.private_subnet_cidrs[0], len(all_pods))
     found = []
-    for pod, ip in zip(all_pods, ips):
+    for pod, ip in zip(all_pods, ips, strict=True):
         tcp = [p for c in pod.containers(init=False) for p in c.get("ports") or [] if p.get("protocol", "TCP") == "TCP"]
         found.append(Endpoint(pod.workload, pod.namespace, pod.labels, ip,
                               {p["name"]: p["containerPort"] for p in tcp if "name" in p},
@@ -457,7 +458,7 @@ def cni_pods(graph: Graph) -> list[tuple[Pod, cni.Pod]]:
         found = [(p, cni.Pod(e.name, p.namespace, p.labels, e.ip, tuple(
             cni.ContainerPort(port["containerPort"], port.get("name"), port.get("protocol", "TCP"))
             for c in p.containers(init=False) for port in c.get("ports") or []), bool(p.spec.get("hostNetwork"))))
-            for p, e in zip(all_pods, eps)]
+            for p, e in zip(all_pods, eps, strict=True)]
         graph.cache["cni_pods"] = found
     return graph.cache["cni_pods"]
 

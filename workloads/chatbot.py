@@ -6,15 +6,15 @@ ranges (optionally TLS with an ACM certificate), or an Ingress that terminates T
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.platform import Platform
 from stack_config import ChatbotConfig
-from workloads import web_app, kube
+from workloads import kube, web_app
 
 NAMESPACE = "chatbot"
 APP = "chatbot"

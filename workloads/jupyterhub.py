@@ -8,15 +8,14 @@ datasets bucket; the proxy on a ClusterIP (port-forward) unless config makes it 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
-
-from infra import charts
 import pulumi_random as random
 
+from infra import charts
 from infra.identity import bucket_prefix_read_only
 from infra.platform import Platform
 from stack_config import JupyterHubConfig

@@ -6,8 +6,8 @@ runs under the test mocks, not on the cluster.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s

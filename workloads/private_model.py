@@ -46,8 +46,9 @@ with `pulumi stack output --json --show-secrets`; both outputs exist only when
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s

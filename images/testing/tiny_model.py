@@ -8,8 +8,8 @@ exactly as it loads a real checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported (see __init__)
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, MutableMapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import httpx
 import httpx2

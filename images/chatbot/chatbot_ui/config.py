@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from chatbot_ui.backends import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, Assistant, OpenAIChatBackend, ShoppingBackend
 
@@ -60,7 +60,7 @@ class Settings:
     concurrency: int = 32
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:

@@ -85,7 +85,7 @@ class SilentServer:
                 return
             self._connections.append(connection)
 
-    def __enter__(self) -> "SilentServer":
+    def __enter__(self) -> SilentServer:
         self._thread.start()
         return self
 

@@ -3,11 +3,11 @@ Loyalty and Private model, the RAG stand-in for Shopping)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, RagStandIn
 
+from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, RagStandIn
 from testing.openai_server import OpenAIServer
 from testing.tiny_model import make_tiny_model
 

@@ -3,13 +3,21 @@ Private model) and the RAG stand-in (Shopping); backends that are down, hang or 
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
-from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, SilentServer, closed_port_url
 
-from chatbot_ui.backends import (Answer, BackendUnavailable, OpenAIChatBackend, ShoppingBackend,
-                                 rejected_message, respond, unavailable_message)
+from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, SilentServer, closed_port_url
+from chatbot_ui.backends import (
+    Answer,
+    BackendUnavailable,
+    OpenAIChatBackend,
+    ShoppingBackend,
+    rejected_message,
+    respond,
+    unavailable_message,
+)
 from chatbot_ui.config import LOYALTY, PRIVATE, SHOPPING, Settings
 from testing.openai_server import OpenAIServer
 
@@ -106,7 +114,7 @@ def test_respond_yields_the_growing_answer(loyalty_server):
     assert all(answer.ok for answer in answers)
     assert answers[-1].text == loyalty_server.answers[-1]
     assert [a.text for a in answers] == sorted((a.text for a in answers), key=len)   # each extends the last
-    assert all(later.text.startswith(earlier.text) for earlier, later in zip(answers, answers[1:]))
+    assert all(later.text.startswith(earlier.text) for earlier, later in itertools.pairwise(answers))
 
 
 def test_private_model_without_a_name_uses_the_served_one(private_server):

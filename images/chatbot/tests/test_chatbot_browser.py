@@ -10,13 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
-from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, RagStandIn
 
+from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, RagStandIn
 from chatbot_ui.app import build_app, launch
 from chatbot_ui.backends import unavailable_message
 from chatbot_ui.config import LOYALTY, PRIVATE, SHOPPING, Settings

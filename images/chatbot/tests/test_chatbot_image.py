@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-
 CHATBOT_DIR = Path(__file__).resolve().parents[1]
 DOCKERFILE = CHATBOT_DIR / "Dockerfile"
 REQUIREMENTS = CHATBOT_DIR / "requirements.txt"

@@ -64,7 +64,7 @@ def upload(folder: Path, root, step: int, extra: dict) -> tuple[int, int]:
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     names = [p.relative_to(folder).as_posix() for p in files]
     target.child(MARKER).delete()                     # an older copy of this step is incomplete until the end
-    for path, name in zip(files, names):
+    for path, name in zip(files, names, strict=True):
         target.child(name).upload_file(path)
     info = {"step": step, "files": names, **extra}
     target.child(MARKER).write_bytes(json.dumps(info, indent=2).encode())

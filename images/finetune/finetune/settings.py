@@ -8,8 +8,9 @@ program at once with exit code 2 and one line naming the variable, the value and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
 FINETUNE_METHODS = ("lora", "qlora")
 RUN_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$")

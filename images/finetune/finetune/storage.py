@@ -26,7 +26,7 @@ class LocalLocation:
     def uri(self) -> str:
         return str(self.path)
 
-    def child(self, *names: str) -> "LocalLocation":
+    def child(self, *names: str) -> LocalLocation:
         return LocalLocation(self.path.joinpath(*names))
 
     def exists(self) -> bool:
@@ -94,7 +94,7 @@ class S3Location:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    def child(self, *names: str) -> "S3Location":
+    def child(self, *names: str) -> S3Location:
         prefix = self.key if not self.key or self.key.endswith("/") else self.key + "/"
         return S3Location(self.bucket, prefix + "/".join(names), self.client)
 

@@ -23,7 +23,7 @@ import signal
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from finetune import checkpoints, data
@@ -164,7 +164,7 @@ def _train_and_publish(settings, train, validation, resume, expected, output, ch
         "target_modules": sorted(lora.target_modules),
         "device": f"{device.name} ({str(device.dtype).replace('torch.', '')})",
         "versions": _versions(),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
     publish(adapter_dir, output, manifest)
     log.info("done: run %s, %d steps, final eval_loss %.4f; adapter published to %s",
@@ -227,7 +227,7 @@ def publish(adapter_dir: Path, output, manifest: dict) -> None:
         output.child(MANIFEST).delete()
     files = sorted(p for p in adapter_dir.rglob("*") if p.is_file())
     names = [p.relative_to(adapter_dir).as_posix() for p in files]
-    order = sorted(zip(names, files), key=lambda item: (item[0] == ADAPTER_CONFIG, item[0]))
+    order = sorted(zip(names, files, strict=True), key=lambda item: (item[0] == ADAPTER_CONFIG, item[0]))
     for name, path in order:
         output.child(name).upload_file(path)
     manifest = {**manifest, "files": [name for name, _ in order]}

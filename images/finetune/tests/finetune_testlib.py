@@ -82,11 +82,6 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return tiny_model(tmp_path_factory)
-
-
 def run_env(model: Path, train: str, validation: str, output: str, checkpoints: str, **overrides) -> dict:
     """The contract's variables for a short CPU run (strings, as the Job passes them)."""
     env = {
@@ -112,15 +107,6 @@ def subprocess_env(tmp_path: Path, contract: dict) -> dict:
 
 
 PYTHON = sys.executable
-
-
-@pytest.fixture
-def restore_logging():
-    """For tests that call `finetune.__main__.main()`, which points the `finetune` logger at stdout."""
-    logger = logging.getLogger("finetune")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @contextlib.contextmanager

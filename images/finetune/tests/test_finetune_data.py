@@ -9,7 +9,7 @@ import pytest
 
 from finetune import data
 from finetune.__main__ import main
-from finetune_testlib import book_records, chat_records, restore_logging, write_jsonl  # noqa: F401 (fixture)
+from finetune_testlib import book_records, chat_records, write_jsonl
 
 
 def test_book_format_becomes_a_chat(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import re
 
-
 from finetune_testlib import IMAGE, IMAGES
 
 REPO = IMAGES.parent

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune_testlib import (PYTHON, book_records, model_dir, run_env, subprocess_env,  # noqa: F401 (fixture)
-                              write_jsonl)
+from finetune_testlib import PYTHON, book_records, run_env, subprocess_env, write_jsonl
 
 MAX_STEPS = 60
 MARKER = "upload-complete.json"

@@ -7,8 +7,13 @@ import json
 
 import pytest
 
-from finetune_testlib import (book_records, captured_log, chat_records, model_dir,  # noqa: F401 (fixtures)
-                              one_torch_thread, restore_logging, run_env)
+from finetune_testlib import (
+    book_records,
+    captured_log,
+    chat_records,
+    one_torch_thread,  # noqa: F401 (an autouse fixture: one thread in this module)
+    run_env,
+)
 
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from finetune_testlib import (book_records, captured_log, chat_records, model_dir,  # noqa: F401 (fixtures)
-                              one_torch_thread, run_env, write_jsonl)
+from finetune_testlib import (
+    book_records,
+    captured_log,
+    chat_records,
+    one_torch_thread,  # noqa: F401 (an autouse fixture: one thread in this module)
+    run_env,
+    write_jsonl,
+)
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:transformers.*",
@@ -214,7 +220,8 @@ def test_a_run_that_died_while_publishing_publishes_its_last_checkpoint(lora_run
 
 
 def test_examples_are_chat_templated_and_the_loss_is_on_the_answer(tmp_path, model_dir):
-    from finetune import data, model as models
+    from finetune import data
+    from finetune import model as models
 
     env = run_env(model_dir, "train.jsonl", "validation.jsonl", tmp_path / "adapter", tmp_path / "checkpoints")
     settings = from_env(env)
@@ -229,8 +236,8 @@ def test_examples_are_chat_templated_and_the_loss_is_on_the_answer(tmp_path, mod
     peft_model = models.with_adapter(models.load_base_model(settings, device), settings, device)
     trainer = train.build_trainer(settings, peft_model, tokenizer, device, dataset, dataset, tmp_path / "t", [])
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
-    rendered = [tokenizer.decode(ids[mask == 1]) for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
-    trained = [tokenizer.decode(ids[labels != -100]) for ids, labels in zip(batch["input_ids"], batch["labels"])]
+    rendered = [tokenizer.decode(ids[mask == 1]) for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True)]
+    trained = [tokenizer.decode(ids[labels != -100]) for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True)]
     assert rendered[0] == ("<|im_start|>user\nHow many points?<|im_end|>\n"
                            "<|im_start|>assistant\nTen points.<|im_end|>\n")
     assert rendered[1].startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n")

@@ -217,7 +217,7 @@ class LlamaCppServer:
         self.process: subprocess.Popen | None = None
         self.startup_s: float | None = None
 
-    def start(self, timeout: float = 120) -> "LlamaCppServer":
+    def start(self, timeout: float = 120) -> LlamaCppServer:
         started = time.monotonic()
         env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MODEL", "CONFIG_FILE")}
         env.update(self.env)
@@ -258,7 +258,7 @@ class LlamaCppServer:
             self._log.close()
         self.process = None
 
-    def __enter__(self) -> "LlamaCppServer":
+    def __enter__(self) -> LlamaCppServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

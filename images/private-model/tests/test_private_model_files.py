@@ -12,8 +12,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from private_model_testlib import (CONVERT, INSTALL, LLAMA_CPP_PYTHON_VERSION, PRIVATE_MODEL, SERVED_NAME, UNIT_FILE,
-                                   check_unit, environment, parse_unit, values)
+
+from private_model_testlib import (
+    CONVERT,
+    INSTALL,
+    LLAMA_CPP_PYTHON_VERSION,
+    PRIVATE_MODEL,
+    SERVED_NAME,
+    UNIT_FILE,
+    check_unit,
+    environment,
+    parse_unit,
+    values,
+)
 
 SHELL_SCRIPTS = sorted(PRIVATE_MODEL.glob("*.sh"))
 

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from private_model_testlib import CONVERT, INSTALL, LLAMA_CPP_PYTHON_VERSION, UNIT_FILE, check_unit, parse_unit
 
 # --- convert.sh -----------------------------------------------------------------------------------

@@ -11,14 +11,25 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
-from private_model_testlib import (CONVERT, SDIST_MISSING, SERVED_NAME, UNIT_FILE, LlamaCppServer, converter_python,
-                                   environment, find_sdist, free_port, llama_cpp_server_missing, parse_unit)
 
+from private_model_testlib import (
+    CONVERT,
+    SDIST_MISSING,
+    SERVED_NAME,
+    UNIT_FILE,
+    LlamaCppServer,
+    converter_python,
+    environment,
+    find_sdist,
+    free_port,
+    llama_cpp_server_missing,
+    parse_unit,
+)
 from testing.tiny_model import make_tiny_model
 
 

@@ -22,8 +22,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -84,7 +85,7 @@ class LoadRequest(BaseModel):
     csv: str | None = Field(default=None, description="the catalogue CSV itself")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "LoadRequest":
+    def _exactly_one(self) -> LoadRequest:
         if (self.uri is None) == (self.csv is None):
             raise ValueError("give exactly one of 'uri' (s3:// or https://) and 'csv' (the CSV text)")
         return self

@@ -47,7 +47,7 @@ class Product:
                 "description": self.description, "price": self.price, **self.extra}
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> "Product":
+    def from_payload(cls, payload: dict[str, Any]) -> Product:
         known = {"product_id", "name", "category", "description", "price"}
         return cls(id=str(payload["product_id"]), name=payload["name"], category=payload["category"],
                    description=payload["description"], price=float(payload["price"]),
@@ -63,7 +63,7 @@ def decode(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CatalogError(f"the catalogue from {source} is not UTF-8 text (bad byte at offset {error.start})")
+        raise CatalogError(f"the catalogue from {source} is not UTF-8 text (bad byte at offset {error.start})") from error
 
 
 def parse_catalog(text: str) -> list[Product]:
@@ -74,7 +74,7 @@ def parse_catalog(text: str) -> list[Product]:
     try:
         header = next(reader)
     except csv.Error as error:
-        raise CatalogError(f"the CSV header cannot be read: {error}")
+        raise CatalogError(f"the CSV header cannot be read: {error}") from error
     columns = [name.strip().lower() for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
@@ -95,7 +95,7 @@ def parse_catalog(text: str) -> list[Product]:
                 continue  # blank line
             if len(cells) != len(columns):
                 raise CatalogError(f"row at line {line} has {len(cells)} fields, the header has {len(columns)}")
-            row = {name: cell.strip() for name, cell in zip(columns, cells)}
+            row = {name: cell.strip() for name, cell in zip(columns, cells, strict=True)}
             for name in REQUIRED_COLUMNS:
                 if not row[name]:
                     raise CatalogError(f"row at line {line} has an empty {name!r}")
@@ -110,7 +110,7 @@ def parse_catalog(text: str) -> list[Product]:
                                     description=row["description"], price=price,
                                     extra={k: v for k, v in row.items() if k not in REQUIRED_COLUMNS}))
     except csv.Error as error:
-        raise CatalogError(f"the CSV cannot be read at line {reader.line_num}: {error}")
+        raise CatalogError(f"the CSV cannot be read at line {reader.line_num}: {error}") from error
     if not products:
         raise CatalogError("the catalogue has a header but no products")
     return products

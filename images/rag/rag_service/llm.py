@@ -7,7 +7,7 @@ Failures become ServiceErrors that name the endpoint: unreachable -> 503, no ans
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import openai
 

@@ -7,7 +7,7 @@ every download is capped at MAX_CATALOG_BYTES.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import httpx
 from qdrant_client import QdrantClient, models
@@ -41,7 +41,7 @@ class VectorStore:
         self.location = location
 
     @classmethod
-    def connect(cls, settings: Settings, dimension: int) -> "VectorStore":
+    def connect(cls, settings: Settings, dimension: int) -> VectorStore:
         """Makes the client; does not contact a Qdrant server (it may come up after this service)."""
         if settings.qdrant_url:
             with warnings.catch_warnings():
@@ -124,7 +124,7 @@ class VectorStore:
     def upsert(self, products: Sequence[Product], vectors: Sequence[Sequence[float]]) -> None:
         with self._errors(f"writing to collection {self.collection!r}"):
             for start in range(0, len(products), UPSERT_BATCH):
-                batch = zip(products[start:start + UPSERT_BATCH], vectors[start:start + UPSERT_BATCH])
+                batch = zip(products[start:start + UPSERT_BATCH], vectors[start:start + UPSERT_BATCH], strict=True)
                 points = [models.PointStruct(id=p.point_id, vector=list(v), payload=p.payload()) for p, v in batch]
                 self.client.upsert(self.collection, points=points, wait=True)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -112,6 +112,7 @@ def make_client(request, embedder) -> Iterator[Callable]:
     module's tiny-model server. `make_client.stop(client)` shuts one down; the rest are shut
     down at the end of the test."""
     from fastapi.testclient import TestClient
+
     from rag_service.app import create_app
 
     clients = []
@@ -139,6 +140,7 @@ def make_client(request, embedder) -> Iterator[Callable]:
 def shop(embedder, llm_server, catalog_text):
     """One app per test module with the shipped catalogue loaded (sessions keep tests apart)."""
     from fastapi.testclient import TestClient
+
     from rag_service.app import create_app
 
     app = create_app(settings_for(llm_server.base_url), embedder=embedder)

@@ -59,7 +59,7 @@ def test_walking_shoes_for_an_older_man_are_answered_from_footwear(shop, llm_ser
     # The prompt carries the products the vector store ranks first for the question.
     assistant = shop.app.state.assistant
     expected = assistant.store.search(assistant.embedder.embed_one(SHOES_QUESTION), 5)
-    for item, hit in zip(items, expected):
+    for item, hit in zip(items, expected, strict=True):
         assert hit.product.name in item and f"${hit.product.price:.2f}" in item and hit.product.id in item
     walking = {p.name for p in parse_catalog(catalog_text) if "walking" in p.name.lower() and p.category == "Footwear"}
     assert walking & {hit.product.name for hit in expected}
