@@ -34,25 +34,55 @@ name = config.cluster.name
 pushed_images = find_pushed_images(config.registries, name, config.region)
 
 network = Network("network", NetworkArgs(config=config.network, cluster_name=name, region=config.region))
-cluster = Cluster("cluster", ClusterArgs(config=config.cluster, vpc_id=network.vpc_id,
-                                         private_subnet_ids=network.private_subnet_ids,
-                                         public_subnet_ids=network.public_subnet_ids))
-nodes = NodeGroups("nodes", NodeGroupsArgs(cluster=cluster.eks, cluster_name=name,
-                                           kubernetes_version=config.cluster.kubernetes_version,
-                                           subnet_ids=network.private_subnet_ids,
-                                           system=config.system_node_group, gpu=config.gpu_node_groups,
-                                           default_tags=config.default_tags.tags))
-CoreDns("coredns", CoreDnsArgs(cluster_name=cluster.name, kubernetes_version=config.cluster.kubernetes_version,
-                               nodes=nodes.system, version=config.cluster.coredns_addon_version))
-storage = Storage("storage", StorageArgs(cluster_name=cluster.name, kubernetes_version=config.cluster.kubernetes_version,
-                                         oidc=cluster.oidc, provider=cluster.provider, controller_nodes=nodes.system,
-                                         addon_version=config.storage.ebs_csi_addon_version))
+cluster = Cluster(
+    "cluster",
+    ClusterArgs(
+        config=config.cluster,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=network.private_subnet_ids,
+        public_subnet_ids=network.public_subnet_ids,
+    ),
+)
+nodes = NodeGroups(
+    "nodes",
+    NodeGroupsArgs(
+        cluster=cluster.eks,
+        cluster_name=name,
+        kubernetes_version=config.cluster.kubernetes_version,
+        subnet_ids=network.private_subnet_ids,
+        system=config.system_node_group,
+        gpu=config.gpu_node_groups,
+        default_tags=config.default_tags.tags,
+    ),
+)
+CoreDns(
+    "coredns",
+    CoreDnsArgs(
+        cluster_name=cluster.name,
+        kubernetes_version=config.cluster.kubernetes_version,
+        nodes=nodes.system,
+        version=config.cluster.coredns_addon_version,
+    ),
+)
+storage = Storage(
+    "storage",
+    StorageArgs(
+        cluster_name=cluster.name,
+        kubernetes_version=config.cluster.kubernetes_version,
+        oidc=cluster.oidc,
+        provider=cluster.provider,
+        controller_nodes=nodes.system,
+        addon_version=config.storage.ebs_csi_addon_version,
+    ),
+)
 if config.gpu_node_groups:
     NvidiaDevicePlugin("nvidia-device-plugin", DevicePluginArgs(provider=cluster.provider))
 registries = ImageRepositories("images", RegistriesArgs(config=config.registries, name_prefix=name))
 # Built while the cluster is created: a build waits for its repository only.
-images = ContainerImages("container-images", ContainerImagesArgs(config=config.registries, repository_urls=registries.urls,
-                                                                 pushed=pushed_images))
+images = ContainerImages(
+    "container-images",
+    ContainerImagesArgs(config=config.registries, repository_urls=registries.urls, pushed=pushed_images),
+)
 buckets = Buckets("buckets", BucketsArgs(config=config.buckets, name_prefix=name))
 
 platform = Platform(
@@ -72,45 +102,85 @@ hf_token = pulumi.Output.secret(config.hugging_face_token.get_secret_value()) if
 
 
 def namespace(ns: str, claims_volumes: bool = False, pod_security: str = "restricted") -> WorkloadNamespace:
-    return WorkloadNamespace(f"ns-{ns}", NamespaceArgs(
-        name=ns, provider=cluster.provider, pod_security=pod_security,
-        volumes_ready=platform.volumes_ready if claims_volumes else ()))
+    return WorkloadNamespace(
+        f"ns-{ns}",
+        NamespaceArgs(
+            name=ns,
+            provider=cluster.provider,
+            pod_security=pod_security,
+            volumes_ready=platform.volumes_ready if claims_volumes else (),
+        ),
+    )
 
 
 hub = None
 if config.jupyterhub.enabled:
-    hub = JupyterHub("jupyterhub", JupyterHubArgs(platform=platform, config=config.jupyterhub,
-                                                  namespace=namespace(jupyterhub.NAMESPACE, claims_volumes=True),
-                                                  upstreams=traffic.notebook_upstreams,
-                                                  github_client_secret=(config.github_client_secret.get_secret_value()
-                                                                        if config.github_client_secret else None)))
+    hub = JupyterHub(
+        "jupyterhub",
+        JupyterHubArgs(
+            platform=platform,
+            config=config.jupyterhub,
+            namespace=namespace(jupyterhub.NAMESPACE, claims_volumes=True),
+            upstreams=traffic.notebook_upstreams,
+            github_client_secret=(
+                config.github_client_secret.get_secret_value() if config.github_client_secret else None
+            ),
+        ),
+    )
 # Workspaces: each model's job, with the GPUs, instance types and engine arguments its preset fits.
 if workspaces.finetune:
     finetune_namespace = namespace(finetune.NAMESPACE)
     for job in workspaces.finetune:
-        FinetuneJob(f"finetune-{job.name}", FinetuneJobArgs(platform=platform, workspace=job, namespace=finetune_namespace,
-                                                                       hugging_face_token=hf_token))
+        FinetuneJob(
+            f"finetune-{job.name}",
+            FinetuneJobArgs(
+                platform=platform, workspace=job, namespace=finetune_namespace, hugging_face_token=hf_token
+            ),
+        )
 models: dict[str, InferenceService] = {}
 if workspaces.serving:
     serving = namespace(inference.NAMESPACE)
     for service in workspaces.serving:
-        models[service.name] = InferenceService(service.name, InferenceServiceArgs(
-            platform=platform, workspace=service, namespace=serving, clients=traffic.inference[service.name],
-            hugging_face_token=hf_token))
+        models[service.name] = InferenceService(
+            service.name,
+            InferenceServiceArgs(
+                platform=platform,
+                workspace=service,
+                namespace=serving,
+                clients=traffic.inference[service.name],
+                hugging_face_token=hf_token,
+            ),
+        )
 default_llm = workspaces.default_llm
 llm = models[default_llm.name] if default_llm else None
 vector_db = None
 if config.qdrant.enabled:
-    vector_db = Qdrant("qdrant", QdrantArgs(platform=platform, config=config.qdrant,
-                                            namespace=namespace(qdrant.NAMESPACE, claims_volumes=True), clients=traffic.qdrant))
+    vector_db = Qdrant(
+        "qdrant",
+        QdrantArgs(
+            platform=platform,
+            config=config.qdrant,
+            namespace=namespace(qdrant.NAMESPACE, claims_volumes=True),
+            clients=traffic.qdrant,
+        ),
+    )
 private_host = None
 if config.private_model.enabled:
-    skupper = SkupperController("skupper", SkupperControllerArgs(provider=cluster.provider,
-                                                                 version=config.private_model.skupper_version))
+    skupper = SkupperController(
+        "skupper", SkupperControllerArgs(provider=cluster.provider, version=config.private_model.skupper_version)
+    )
     # Pod Security "baseline": Skupper's router Deployment sets no seccomp profile (README: security).
-    private_host = PrivateModelClusterSite("private-model", PrivateModelClusterSiteArgs(
-        platform=platform, config=config.private_model, controller=skupper, site_name=name,
-        namespace=namespace(private_model.NAMESPACE, pod_security="baseline"), clients=traffic.private_model))
+    private_host = PrivateModelClusterSite(
+        "private-model",
+        PrivateModelClusterSiteArgs(
+            platform=platform,
+            config=config.private_model,
+            controller=skupper,
+            site_name=name,
+            namespace=namespace(private_model.NAMESPACE, pod_security="baseline"),
+            clients=traffic.private_model,
+        ),
+    )
 rag_service = None
 if config.rag.enabled:
     choice = traffic.rag_llm
@@ -119,18 +189,35 @@ if config.rag.enabled:
     else:
         asked = private_host if choice.source is RagLlmSource.PRIVATE_MODEL else models[choice.workspace]
         rag_llm = LlmEndpoint(asked.endpoint.url, choice.model, asked.endpoint)
-    rag_service = RagService("rag", RagServiceArgs(platform=platform, config=config.rag, namespace=namespace(rag.NAMESPACE),
-                                                   qdrant=vector_db.endpoint, qdrant_api_key=vector_db.api_key,
-                                                   llm=rag_llm, clients=traffic.rag,
-                                                   llm_api_key=(config.rag_llm_api_key.get_secret_value()
-                                                                if config.rag_llm_api_key else None)))
+    rag_service = RagService(
+        "rag",
+        RagServiceArgs(
+            platform=platform,
+            config=config.rag,
+            namespace=namespace(rag.NAMESPACE),
+            qdrant=vector_db.endpoint,
+            qdrant_api_key=vector_db.api_key,
+            llm=rag_llm,
+            clients=traffic.rag,
+            llm_api_key=(config.rag_llm_api_key.get_secret_value() if config.rag_llm_api_key else None),
+        ),
+    )
 if config.chatbot.enabled:
-    Chatbot("chatbot", ChatbotArgs(platform=platform, config=config.chatbot, namespace=namespace(chatbot.NAMESPACE),
-                                   assistants=Assistants(shopping=rag_service.endpoint if rag_service else None,
-                                                         loyalty=llm.endpoint if traffic.loyalty_adapter else None,
-                                                         loyalty_model=traffic.loyalty_adapter,
-                                                         private=private_host.endpoint if private_host else None,
-                                                         private_model=config.private_model.served_model_name)))
+    Chatbot(
+        "chatbot",
+        ChatbotArgs(
+            platform=platform,
+            config=config.chatbot,
+            namespace=namespace(chatbot.NAMESPACE),
+            assistants=Assistants(
+                shopping=rag_service.endpoint if rag_service else None,
+                loyalty=llm.endpoint if traffic.loyalty_adapter else None,
+                loyalty_model=traffic.loyalty_adapter,
+                private=private_host.endpoint if private_host else None,
+                private_model=config.private_model.served_model_name,
+            ),
+        ),
+    )
 
 pulumi.export("region", config.region)
 pulumi.export("clusterName", cluster.name)

@@ -17,8 +17,9 @@ def addon_version(addon: str, kubernetes_version: str, pinned: str | None) -> pu
     pulumi-eks's own lookups ask for the newest build (nodejs/eks/cluster/cluster.ts, addons/cni-addon.ts)."""
     if pinned:
         return pinned
-    return aws.eks.get_addon_version_output(addon_name=addon, kubernetes_version=kubernetes_version,
-                                            most_recent=False).version
+    return aws.eks.get_addon_version_output(
+        addon_name=addon, kubernetes_version=kubernetes_version, most_recent=False
+    ).version
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def _go_clean(path: str) -> str:
 
 def _go_dir(path: str) -> str:
     """Go's filepath.Dir: all but the last element, cleaned."""
-    return _go_clean(path[:path.rfind("/") + 1])
+    return _go_clean(path[: path.rfind("/") + 1])
 
 
 def read_ignore_file(text: str) -> list[str]:
@@ -62,9 +62,9 @@ _ESCAPED = set(".+()|{}$")  # shouldEscape: regexp metacharacters with no meanin
 
 @dataclass(frozen=True)
 class _Pattern:
-    text: str           # cleaned, without the leading "!"
+    text: str  # cleaned, without the leading "!"
     exclusion: bool
-    kind: str           # exact | prefix | suffix | regexp
+    kind: str  # exact | prefix | suffix | regexp
     regexp: re.Pattern | None
 
     @classmethod
@@ -153,7 +153,7 @@ class IgnoreMatcher:
                 continue  # an inclusion once matched, or an exclusion not yet matched: nothing changes
             match = pattern.match(path)
             if not match and parent != ".":
-                match = any(pattern.match("/".join(parents[:i + 1])) for i in range(len(parents)))
+                match = any(pattern.match("/".join(parents[: i + 1])) for i in range(len(parents)))
             if match:
                 matched = not pattern.exclusion
         return matched

@@ -25,8 +25,15 @@ NVIDIA_DEVICE_PLUGIN = ChartPin("nvidia-device-plugin", "https://nvidia.github.i
 DEPLOYED_CHARTS = (JUPYTERHUB, QDRANT, NVIDIA_DEVICE_PLUGIN)
 
 
-def helm_chart(resource_name: str, pin: ChartPin, *, namespace: pulumi.Input[str], values: pulumi.Input[dict[str, Any]],
-               opts: pulumi.ResourceOptions, release: str | None = None) -> k8s.helm.v4.Chart:
+def helm_chart(
+    resource_name: str,
+    pin: ChartPin,
+    *,
+    namespace: pulumi.Input[str],
+    values: pulumi.Input[dict[str, Any]],
+    opts: pulumi.ResourceOptions,
+    release: str | None = None,
+) -> k8s.helm.v4.Chart:
     """A pinned chart, rendered by the provider (helm.v4: each object applied and awaited by its own rules)."""
     return k8s.helm.v4.Chart(
         resource_name,

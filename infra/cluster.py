@@ -23,6 +23,7 @@ def check_admins_exclude_deployer(config: ClusterConfig) -> None:
     """
     if not config.admin_role_arns:
         return
+
     def account_and_role(role_arn: str) -> tuple[str, str]:
         # EKS access entries ignore role paths, so a role is its account and its last name segment.
         return role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
@@ -35,7 +36,8 @@ def check_admins_exclude_deployer(config: ClusterConfig) -> None:
         if account_and_role(arn) == account_and_role(deployer):
             raise ValueError(
                 f"config key 'genai-eks:cluster.adminRoleArns[{i}]': {arn} is the role deploying this stack "
-                f"({caller}); EKS makes the deployer cluster admin already, so remove it from the list")
+                f"({caller}); EKS makes the deployer cluster admin already, so remove it from the list"
+            )
 
 
 def control_plane_log_group(cluster_name: str) -> str:
@@ -67,9 +69,16 @@ class Cluster(pulumi.ComponentResource):
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
 
-        self.secrets_key = aws.kms.Key(f"{name}-secrets", description=f"EKS {cfg.name}: envelope encryption of Kubernetes Secrets",
-                                       enable_key_rotation=True, deletion_window_in_days=30, opts=child)
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{cfg.name}/secrets", target_key_id=self.secrets_key.key_id, opts=child)
+        self.secrets_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"EKS {cfg.name}: envelope encryption of Kubernetes Secrets",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-secrets", name=f"alias/eks/{cfg.name}/secrets", target_key_id=self.secrets_key.key_id, opts=child
+        )
 
         # EKS writes to this group; made first so its retention is ours and not "never expire".
         # One left from an earlier stack is imported: since pulumi 3.174 an import whose inputs differ
@@ -78,16 +87,23 @@ class Cluster(pulumi.ComponentResource):
         # only makes EKS re-create it without retention; kept, it expires with ours and the next up adopts it.
         group_name = control_plane_log_group(cfg.name)
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-control-plane", name=group_name, retention_in_days=cfg.log_retention_days,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True,
-                                        import_=group_name if log_group_exists(group_name) else None))
+            f"{name}-control-plane",
+            name=group_name,
+            retention_in_days=cfg.log_retention_days,
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=True, import_=group_name if log_group_exists(group_name) else None
+            ),
+        )
 
         access_entries = {
             f"admin-{i}": eks.AccessEntryArgs(
                 principal_arn=arn,
-                access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                    policy_arn=CLUSTER_ADMIN_POLICY,
-                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))},
+                access_policies={
+                    "cluster-admin": eks.AccessPolicyAssociationArgs(
+                        policy_arn=CLUSTER_ADMIN_POLICY,
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    )
+                },
             )
             for i, arn in enumerate(cfg.admin_role_arns)
         }
@@ -116,9 +132,11 @@ class Cluster(pulumi.ComponentResource):
             # It and kube-proxy are DaemonSets, ACTIVE with no node yet, so pulumi-eks makes them with the cluster.
             vpc_cni_options=eks.VpcCniOptionsArgs(
                 enable_network_policy=True,
-                addon_version=addon_version(VPC_CNI_ADDON, cfg.kubernetes_version, cfg.vpc_cni_addon_version)),
+                addon_version=addon_version(VPC_CNI_ADDON, cfg.kubernetes_version, cfg.vpc_cni_addon_version),
+            ),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(
-                version=addon_version(KUBE_PROXY_ADDON, cfg.kubernetes_version, cfg.kube_proxy_addon_version)),
+                version=addon_version(KUBE_PROXY_ADDON, cfg.kubernetes_version, cfg.kube_proxy_addon_version)
+            ),
             # CoreDNS needs nodes: infra/addons.py makes it after the system group, not as the cluster's child.
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
@@ -127,6 +145,7 @@ class Cluster(pulumi.ComponentResource):
         self.oidc = ClusterOidc(provider_arn=self.eks.oidc_provider_arn, issuer=self.eks.oidc_issuer)
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
         # An explicit provider object: a provider passed as an Output is silently ignored.
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json,
-                                     enable_server_side_apply=True, opts=child)
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json, enable_server_side_apply=True, opts=child
+        )
         self.register_outputs({"name": self.name})

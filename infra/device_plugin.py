@@ -36,10 +36,13 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
         # The plugin mounts the kubelet's device-plugin socket directory from the host: privileged by nature.
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-                "pod-security.kubernetes.io/enforce": "privileged",
-                "pod-security.kubernetes.io/warn": "privileged",
-            }),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE,
+                labels={
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/warn": "privileged",
+                },
+            ),
             opts=k8s_child,
         )
         # Like every namespace of the platform: nothing in, DNS out, and for the plugin (which reads its
@@ -47,10 +50,20 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
         # traffic from anywhere.
         in_namespace = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
         kube.isolate(name, NAMESPACE, opts=in_namespace)
-        kube.allow_traffic(f"{name}-traffic", namespace=NAMESPACE, pod_labels=POD_LABELS,
-                           egress=kube.Egress(https_to_internet=True), opts=in_namespace)
+        kube.allow_traffic(
+            f"{name}-traffic",
+            namespace=NAMESPACE,
+            pod_labels=POD_LABELS,
+            egress=kube.Egress(https_to_internet=True),
+            opts=in_namespace,
+        )
         # Needs only the API server and its namespace: the DaemonSet lands on GPU nodes whenever they join,
         # so it does not wait for the GPU node groups (which may sit at zero).
-        self.chart = charts.helm_chart(name, charts.NVIDIA_DEVICE_PLUGIN, namespace=self.namespace.metadata.name,
-                                       values=device_plugin_values(), opts=k8s_child)
+        self.chart = charts.helm_chart(
+            name,
+            charts.NVIDIA_DEVICE_PLUGIN,
+            namespace=self.namespace.metadata.name,
+            values=device_plugin_values(),
+            opts=k8s_child,
+        )
         self.register_outputs({})

@@ -24,15 +24,19 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, 
     """
     return {
         "Version": IAM_VERSION,
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{oidc_issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                f"{oidc_issuer}:aud": "sts.amazonaws.com",
-            }},
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{oidc_issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{oidc_issuer}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
     }
 
 
@@ -59,24 +63,38 @@ def _bucket_statements(bucket_arn: str, prefix: str, write: bool) -> list[dict[s
     objects, list_condition = _prefix_scope(bucket_arn, prefix)
     sid = "ReadWrite" if write else "Read"
     list_statement: dict[str, Any] = {
-        "Sid": f"List{sid}Prefix", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn,
+        "Sid": f"List{sid}Prefix",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": bucket_arn,
     }
     if list_condition:
         list_statement["Condition"] = list_condition
     statements = [
         list_statement,
-        {"Sid": f"{sid}Objects", "Effect": "Allow",
-         "Action": list(READ_ACTIONS + (WRITE_ACTIONS if write else ())), "Resource": objects},
+        {
+            "Sid": f"{sid}Objects",
+            "Effect": "Allow",
+            "Action": list(READ_ACTIONS + (WRITE_ACTIONS if write else ())),
+            "Resource": objects,
+        },
     ]
     if write:
-        statements.append({"Sid": "ListOwnUploads", "Effect": "Allow",
-                           "Action": ["s3:ListBucketMultipartUploads"], "Resource": bucket_arn})
+        statements.append(
+            {
+                "Sid": "ListOwnUploads",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucketMultipartUploads"],
+                "Resource": bucket_arn,
+            }
+        )
     return statements
 
 
 @dataclass(frozen=True)
 class BucketAccess:
     """Access to one prefix of one bucket; prefix '' means the whole bucket."""
+
     bucket_arn: str
     prefix: str
     write: bool
@@ -101,20 +119,23 @@ def bucket_prefix_read_write(bucket_arn: str, prefix: str) -> dict[str, Any]:
 def deny_insecure_transport_policy(bucket_arn: str) -> dict[str, Any]:
     return {
         "Version": IAM_VERSION,
-        "Statement": [{
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }],
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
     }
 
 
 @dataclass(frozen=True)
 class ClusterOidc:
     """What an IRSA trust policy needs from the cluster."""
+
     provider_arn: pulumi.Input[str]
     issuer: pulumi.Input[str]  # without https://
 
@@ -138,9 +159,11 @@ class IrsaRole(pulumi.ComponentResource):
             raise ValueError(f"IrsaRole {name}: give a policy document or managed policy ARNs")
         child = pulumi.ResourceOptions(parent=self)
         trust = pulumi.Output.all(args.oidc.provider_arn, args.oidc.issuer).apply(
-            lambda v: json.dumps(irsa_trust_policy(v[0], v[1], args.namespace, args.service_account)))
-        self.role = aws.iam.Role(name, assume_role_policy=trust,
-                                 description=f"IRSA: {args.namespace}/{args.service_account}", opts=child)
+            lambda v: json.dumps(irsa_trust_policy(v[0], v[1], args.namespace, args.service_account))
+        )
+        self.role = aws.iam.Role(
+            name, assume_role_policy=trust, description=f"IRSA: {args.namespace}/{args.service_account}", opts=child
+        )
         if args.policy_json is not None:
             aws.iam.RolePolicy(name, role=self.role.name, policy=args.policy_json, opts=child)
         for i, arn in enumerate(args.managed_policy_arns):

@@ -36,7 +36,8 @@ class BuildSettings:
     """What every build gets besides its context. Part of the content tag: the provider rebuilds and
     pushes when any of these changes (provider/internal/image.go, Diff), and a pushed tag cannot be
     pushed again, so a change must come with a new tag."""
-    platform: str = "linux/amd64"          # the node groups are x86_64 (m7i, g6)
+
+    platform: str = "linux/amd64"  # the node groups are x86_64 (m7i, g6)
     # BuildKit's registry cache in the image's own repository, under its one mutable tag. ECR needs
     # a single image manifest, not an index, for a cache (imageManifest; AWS's "remote cache support
     # in Amazon ECR for BuildKit clients"). mode max keeps every layer, the pip installs included.
@@ -44,7 +45,7 @@ class BuildSettings:
     cache_mode: str = "max"
     cache_image_manifest: bool = True
     cache_oci_media_types: bool = True
-    cache_ignore_error: bool = True        # a cache that fails to export costs speed, not the update
+    cache_ignore_error: bool = True  # a cache that fails to export costs speed, not the update
     # Previews do not build: the preview workflow's role is read-only, yet a preview build exports
     # the cache to ECR (the provider's buildOnPreview docs); a cold finetune build takes about ten
     # minutes; and pull-request code would run on the runner's Docker. The provider still checks each
@@ -72,9 +73,10 @@ def content_tag(image: str) -> str:
 @dataclass(frozen=True)
 class PushedImage:
     """An image CI pushed under registries.imageTag, as ECR holds it."""
-    repository: str   # the repository's name
+
+    repository: str  # the repository's name
     tag: str
-    digest: str       # sha256:<hex> of the manifest the tag points to
+    digest: str  # sha256:<hex> of the manifest the tag points to
 
 
 class ImageNotPushed(pulumi.RunError):
@@ -112,21 +114,33 @@ def _not_pushed(absent: list[tuple[str, str, Exception]], tag: str, region: str)
     missing_repositories = [r for r, url in urls.items() if url is None]
     if missing_repositories:
         # This program creates the repositories: without them there is nothing CI could have pushed.
-        which = (f"repository {missing_repositories[0]} does not" if len(missing_repositories) == 1
-                 else f"repositories {', '.join(missing_repositories)} do not")
+        which = (
+            f"repository {missing_repositories[0]} does not"
+            if len(missing_repositories) == 1
+            else f"repositories {', '.join(missing_repositories)} do not"
+        )
         return ImageNotPushed(
             f"registries.build is false, but the ECR {which} exist yet: "
-            "this program creates the repositories. A stack's first `pulumi up` needs registries.build: true (and no imageTag): "
+            "this program creates the repositories. A stack's first `pulumi up` needs registries.build: true (and no "
+            "imageTag): "
             "it creates the repositories and builds and pushes the images from this checkout. Afterwards, push the "
-            "images from CI under a version tag and set registries.build: false with that imageTag.")
+            "images from CI under a version tag and set registries.build: false with that imageTag."
+        )
     registry = next(iter(urls.values())).split("/")[0]
-    lines = [f"registries.build is false, so the workloads run the images CI pushed under imageTag '{tag}', but ECR "
-             "has no such image in " + ", ".join(repository for _, repository, _ in absent) + ":"]
+    lines = [
+        f"registries.build is false, so the workloads run the images CI pushed under imageTag '{tag}', but ECR "
+        "has no such image in " + ", ".join(repository for _, repository, _ in absent) + ":"
+    ]
     lines += [f"  {repository}: {error}" for _, repository, error in absent]
-    lines += ["Push them, then run pulumi again:",
-              f"  aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {registry}"]
-    lines += [f"  docker buildx build --platform {BUILD.platform} --push -t {urls[repository]}:{tag} {context_location(image)}"
-              for image, repository, _ in absent]
+    lines += [
+        "Push them, then run pulumi again:",
+        f"  aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {registry}",
+    ]
+    lines += [
+        f"  docker buildx build --platform {BUILD.platform} --push -t {urls[repository]}:{tag} "
+        f"{context_location(image)}"
+        for image, repository, _ in absent
+    ]
     lines.append("or set registries.build: true (and remove imageTag) to build them in `pulumi up`.")
     return ImageNotPushed("\n".join(lines))
 
@@ -141,7 +155,7 @@ def _by_digest(url: str, digest: str) -> str:
 class ContainerImagesArgs:
     config: RegistryConfig
     repository_urls: Mapping[str, pulumi.Output[str]]  # image -> ECR repository URL (ImageRepositories.urls)
-    pushed: Mapping[str, PushedImage]                  # find_pushed_images: CI's images (registries.build false)
+    pushed: Mapping[str, PushedImage]  # find_pushed_images: CI's images (registries.build false)
 
 
 class ContainerImages(pulumi.ComponentResource):
@@ -150,7 +164,9 @@ class ContainerImages(pulumi.ComponentResource):
         cfg = args.config
         # image -> `<repository URL>@sha256:<digest>`: what the workloads run.
         self.refs: dict[str, pulumi.Output[str]] = {}
-        token = aws.ecr.get_authorization_token_output(opts=pulumi.InvokeOutputOptions(parent=self)) if cfg.build else None
+        token = (
+            aws.ecr.get_authorization_token_output(opts=pulumi.InvokeOutputOptions(parent=self)) if cfg.build else None
+        )
         for image in cfg.images:
             url = args.repository_urls[image]
             if cfg.build:
@@ -171,13 +187,25 @@ class ContainerImages(pulumi.ComponentResource):
             push=True,
             tags=[url.apply(lambda u: f"{u}:{tag}")],
             # The token lasts 12 hours; the provider ignores a changed password when it diffs.
-            registries=[docker_build.RegistryArgs(
-                address=url.apply(lambda u: u.split("/")[0]), username=token.user_name,
-                password=pulumi.Output.secret(token.password))],
+            registries=[
+                docker_build.RegistryArgs(
+                    address=url.apply(lambda u: u.split("/")[0]),
+                    username=token.user_name,
+                    password=pulumi.Output.secret(token.password),
+                )
+            ],
             cache_from=[docker_build.CacheFromArgs(registry=docker_build.CacheFromRegistryArgs(ref=cache))],
-            cache_to=[docker_build.CacheToArgs(registry=docker_build.CacheToRegistryArgs(
-                ref=cache, mode=docker_build.CacheMode(BUILD.cache_mode), image_manifest=BUILD.cache_image_manifest,
-                oci_media_types=BUILD.cache_oci_media_types, ignore_error=BUILD.cache_ignore_error))],
+            cache_to=[
+                docker_build.CacheToArgs(
+                    registry=docker_build.CacheToRegistryArgs(
+                        ref=cache,
+                        mode=docker_build.CacheMode(BUILD.cache_mode),
+                        image_manifest=BUILD.cache_image_manifest,
+                        oci_media_types=BUILD.cache_oci_media_types,
+                        ignore_error=BUILD.cache_ignore_error,
+                    )
+                )
+            ],
             build_on_preview=BUILD.build_on_preview,
             opts=pulumi.ResourceOptions(parent=self),
         )

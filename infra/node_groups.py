@@ -36,6 +36,7 @@ LAUNCH_TAGGED_RESOURCES = ("instance", "volume", "network-interface")
 @dataclass(frozen=True)
 class GpuScheduling:
     """How a pod lands on a GPU node: the Kubernetes layer takes this instead of reaching into infra."""
+
     node_selector: dict[str, str]
     tolerations: tuple[dict[str, str], ...]
 
@@ -62,41 +63,68 @@ class NodeGroups(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:infra:NodeGroups", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=json.dumps(service_trust_policy("ec2.amazonaws.com")),
-                                      description=f"EKS {args.cluster_name} worker nodes", opts=child)
-        attachments = [aws.iam.RolePolicyAttachment(f"{name}-node-{i}", role=self.node_role.name, policy_arn=arn, opts=child)
-                       for i, arn in enumerate(NODE_MANAGED_POLICIES)]
+        self.node_role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=json.dumps(service_trust_policy("ec2.amazonaws.com")),
+            description=f"EKS {args.cluster_name} worker nodes",
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{i}", role=self.node_role.name, policy_arn=arn, opts=child)
+            for i, arn in enumerate(NODE_MANAGED_POLICIES)
+        ]
         self._args, self._attachments = args, attachments
 
-        self.system = self._group(f"{name}-{args.system.name}", args.system, ami_type=CPU_AMI_TYPE,
-                                  labels={POOL_LABEL: args.system.name}, taints=None)
+        self.system = self._group(
+            f"{name}-{args.system.name}",
+            args.system,
+            ami_type=CPU_AMI_TYPE,
+            labels={POOL_LABEL: args.system.name},
+            taints=None,
+        )
         self.gpu = {
             group.name: self._group(
-                f"{name}-{group.name}", group, ami_type=GPU_AMI_TYPE,
+                f"{name}-{group.name}",
+                group,
+                ami_type=GPU_AMI_TYPE,
                 labels={POOL_LABEL: group.name, GPU_PRESENT_LABEL: "true"},
-                taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect="NO_SCHEDULE")])
+                taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect="NO_SCHEDULE")],
+            )
             for group in args.gpu
         }
         self.register_outputs({})
 
-    def _group(self, name: str, cfg: NodeGroupConfig, *, ami_type: str, labels: dict[str, str],
-               taints: list[aws.eks.NodeGroupTaintArgs] | None) -> eks.ManagedNodeGroup:
+    def _group(
+        self,
+        name: str,
+        cfg: NodeGroupConfig,
+        *,
+        ami_type: str,
+        labels: dict[str, str],
+        taints: list[aws.eks.NodeGroupTaintArgs] | None,
+    ) -> eks.ManagedNodeGroup:
         args = self._args
         tags = {**args.default_tags, "Name": f"{args.cluster_name}-{cfg.name}"}
         launch_template = aws.ec2.LaunchTemplate(
             name,
             description=f"EKS {args.cluster_name} node group {cfg.name}",
             # Encrypted gp3 root volume sized for model-serving images; EKS adds the AMI and user data.
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/xvda",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=cfg.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"),
-            )],
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=cfg.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                    ),
+                )
+            ],
             # IMDSv2 only; hop limit 2 so the EBS CSI node plugin can read instance metadata from its pod.
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                                for kind in LAUNCH_TAGGED_RESOURCES],
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+            ),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                for kind in LAUNCH_TAGGED_RESOURCES
+            ],
             opts=pulumi.ResourceOptions(parent=self),
         )
         return eks.ManagedNodeGroup(
@@ -111,9 +139,11 @@ class NodeGroups(pulumi.ComponentResource):
             capacity_type=cfg.capacity_type,
             instance_types=list(cfg.instance_types),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=cfg.min_size, desired_size=cfg.desired_size, max_size=cfg.max_size),
+                min_size=cfg.min_size, desired_size=cfg.desired_size, max_size=cfg.max_size
+            ),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=launch_template.id, version=launch_template.latest_version.apply(str)),
+                id=launch_template.id, version=launch_template.latest_version.apply(str)
+            ),
             labels=labels,
             taints=taints,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._attachments),

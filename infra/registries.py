@@ -19,16 +19,28 @@ def repository_name(name_prefix: str, image: str) -> str:
 
 
 def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> dict:
-    return {"rules": [
-        {"rulePriority": 1, "description": f"Expire untagged images after {untagged_expiry_days} days",
-         "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                       "countNumber": untagged_expiry_days},
-         "action": {"type": "expire"}},
-        # ECR requires the 'any' rule to come last.
-        {"rulePriority": 2, "description": f"Keep the newest {keep_tagged_images} images",
-         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_tagged_images},
-         "action": {"type": "expire"}},
-    ]}
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Expire untagged images after {untagged_expiry_days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": untagged_expiry_days,
+                },
+                "action": {"type": "expire"},
+            },
+            # ECR requires the 'any' rule to come last.
+            {
+                "rulePriority": 2,
+                "description": f"Keep the newest {keep_tagged_images} images",
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_tagged_images},
+                "action": {"type": "expire"},
+            },
+        ]
+    }
 
 
 @dataclass(frozen=True)
@@ -51,8 +63,9 @@ class ImageRepositories(pulumi.ComponentResource):
                 name=repository_name(args.name_prefix, image),
                 # Immutable, except the build cache's tag: a cache re-pushed under an immutable tag is refused.
                 image_tag_mutability="IMMUTABLE_WITH_EXCLUSION",
-                image_tag_mutability_exclusion_filters=[aws.ecr.RepositoryImageTagMutabilityExclusionFilterArgs(
-                    filter=CACHE_TAG, filter_type="WILDCARD")],
+                image_tag_mutability_exclusion_filters=[
+                    aws.ecr.RepositoryImageTagMutabilityExclusionFilterArgs(filter=CACHE_TAG, filter_type="WILDCARD")
+                ],
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
                 encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
                 force_delete=cfg.force_delete,

@@ -44,9 +44,16 @@ class Storage(pulumi.ComponentResource):
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:infra:Storage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.csi_role = IrsaRole(f"{name}-ebs-csi", IrsaRoleArgs(
-            oidc=args.oidc, namespace=EBS_CSI_NAMESPACE, service_account=EBS_CSI_SERVICE_ACCOUNT,
-            managed_policy_arns=(EBS_CSI_POLICY,)), opts=child)
+        self.csi_role = IrsaRole(
+            f"{name}-ebs-csi",
+            IrsaRoleArgs(
+                oidc=args.oidc,
+                namespace=EBS_CSI_NAMESPACE,
+                service_account=EBS_CSI_SERVICE_ACCOUNT,
+                managed_policy_arns=(EBS_CSI_POLICY,),
+            ),
+            opts=child,
+        )
         version = addon_version(EBS_CSI_ADDON, args.kubernetes_version, args.addon_version)
         self.addon = aws.eks.Addon(
             f"{name}-ebs-csi",
@@ -64,7 +71,9 @@ class Storage(pulumi.ComponentResource):
         # Creating a class needs only the API server; volumes are provisioned when a pod claims one.
         self.default_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=DEFAULT_STORAGE_CLASS, annotations={DEFAULT_CLASS_ANNOTATION: "true"}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DEFAULT_STORAGE_CLASS, annotations={DEFAULT_CLASS_ANNOTATION: "true"}
+            ),
             provisioner="ebs.csi.aws.com",
             parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
             reclaim_policy="Delete",
@@ -76,8 +85,9 @@ class Storage(pulumi.ComponentResource):
         # on older clusters another field manager owns that annotation.
         k8s.storage.v1.StorageClassPatch(
             f"{name}-gp2-not-default",
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name="gp2", annotations={
-                DEFAULT_CLASS_ANNOTATION: "false", "pulumi.com/patchForce": "true"}),
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name="gp2", annotations={DEFAULT_CLASS_ANNOTATION: "false", "pulumi.com/patchForce": "true"}
+            ),
             opts=k8s_child,
         )
         self.register_outputs({"default_class": self.default_class.metadata.name})

@@ -25,10 +25,10 @@ class GpuInstanceType:
     name: str
     gpus: int
     gpu_model: str
-    gpu_memory_gib: int          # as AWS sells it
+    gpu_memory_gib: int  # as AWS sells it
     vcpus: int
     memory_gib: int
-    gpu_memory_mib: int = 0      # what the driver reports: the total vLLM's utilisation is a fraction of
+    gpu_memory_mib: int = 0  # what the driver reports: the total vLLM's utilisation is a fraction of
 
     @property
     def family(self) -> str:
@@ -59,10 +59,11 @@ def gpu_instance_catalog() -> Mapping[str, GpuInstanceType]:
 @dataclass(frozen=True)
 class ModelSpec:
     """What the fit needs to know about a model: its size and shape, from its config.json."""
-    name: str                      # the preset name, or the Hugging Face id for a model given in full
+
+    name: str  # the preset name, or the Hugging Face id for a model given in full
     hugging_face_id: str
     parameters: int
-    weight_bytes: int              # at bf16
+    weight_bytes: int  # at bf16
     layers: int
     hidden_size: int
     intermediate_size: int
@@ -79,11 +80,21 @@ class ModelSpec:
 
 # The keys of a preset entry (and of a workspace's `model:` object), in the catalogue's spelling.
 SPEC_KEYS = {
-    "huggingFaceId": "hugging_face_id", "parameters": "parameters", "weightBytes": "weight_bytes",
-    "layers": "layers", "hiddenSize": "hidden_size", "intermediateSize": "intermediate_size",
-    "attentionHeads": "attention_heads", "kvHeads": "kv_heads", "headDim": "head_dim", "vocabSize": "vocab_size",
-    "maxContextLength": "max_context_length", "defaultContextLength": "default_context_length",
-    "gated": "gated", "finetune": "finetune", "loraAdapters": "lora_adapters",
+    "huggingFaceId": "hugging_face_id",
+    "parameters": "parameters",
+    "weightBytes": "weight_bytes",
+    "layers": "layers",
+    "hiddenSize": "hidden_size",
+    "intermediateSize": "intermediate_size",
+    "attentionHeads": "attention_heads",
+    "kvHeads": "kv_heads",
+    "headDim": "head_dim",
+    "vocabSize": "vocab_size",
+    "maxContextLength": "max_context_length",
+    "defaultContextLength": "default_context_length",
+    "gated": "gated",
+    "finetune": "finetune",
+    "loraAdapters": "lora_adapters",
 }
 
 

@@ -14,36 +14,37 @@ from presets.catalog import GIB, MIB, GpuInstanceType, ModelSpec, gpu_instance_c
 
 # --- serving (vLLM) ---------------------------------------------------------------------------
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
-KV_CACHE_BYTES = 2                  # bf16 keys and values
+KV_CACHE_BYTES = 2  # bf16 keys and values
 # Per GPU, on top of weights and KV cache: the CUDA context, vLLM's profiled activation peak and
 # its CUDA graphs (1-2 GiB for the presets' sizes), and NCCL buffers when tensor-parallel.
 RUNTIME_RESERVE_BYTES = 2 * GIB
 
 # --- finetune (images/finetune: one GPU, activation checkpointing) ------------------------------
-TRAINING_MEMORY_FRACTION = 0.95     # of the GPU: what PyTorch's caching allocator loses to fragmentation
-NF4_BITS = 4.127                    # 4-bit NF4 + double-quantised block constants (block 64, then 256)
-FP32_BYTES = 4                      # QLoRA keeps the unquantised tensors (embeddings, head, norms) in fp32
-TRAINABLE_BYTES = 16                # per LoRA parameter: fp32 weight, gradient, two Adam moments
-ACTIVATION_BYTES_PER_LAYER = 34     # per token and hidden unit for one layer recomputed (Megatron-LM, flash attention)
-CHECKPOINT_BYTES = 2                # per token, hidden unit and layer: each layer's bf16 input kept for backward
-LOGIT_BYTES = 10                    # per token and vocabulary entry: bf16 logits, their fp32 copy and its gradient
+TRAINING_MEMORY_FRACTION = 0.95  # of the GPU: what PyTorch's caching allocator loses to fragmentation
+NF4_BITS = 4.127  # 4-bit NF4 + double-quantised block constants (block 64, then 256)
+FP32_BYTES = 4  # QLoRA keeps the unquantised tensors (embeddings, head, norms) in fp32
+TRAINABLE_BYTES = 16  # per LoRA parameter: fp32 weight, gradient, two Adam moments
+ACTIVATION_BYTES_PER_LAYER = 34  # per token and hidden unit for one layer recomputed (Megatron-LM, flash attention)
+CHECKPOINT_BYTES = 2  # per token, hidden unit and layer: each layer's bf16 input kept for backward
+LOGIT_BYTES = 10  # per token and vocabulary entry: bf16 logits, their fp32 copy and its gradient
 
 # --- the host side of a GPU pod -----------------------------------------------------------------
-NODE_RESERVED_VCPUS = 0.5           # kubelet, containerd and the platform's daemonsets
-NODE_MEMORY_FRACTION = 0.9          # EKS's kube-reserved and eviction threshold take ~10%
-NODE_RESERVED_MEMORY_GIB = 1        # the daemonsets
-NODE_RESERVED_DISK_GIB = 40         # the AMI and container images (vLLM's is ~20 GiB unpacked)
-SCRATCH_MARGIN_GIB = 10             # adapters, compile caches, tokenizer files next to the weights
+NODE_RESERVED_VCPUS = 0.5  # kubelet, containerd and the platform's daemonsets
+NODE_MEMORY_FRACTION = 0.9  # EKS's kube-reserved and eviction threshold take ~10%
+NODE_RESERVED_MEMORY_GIB = 1  # the daemonsets
+NODE_RESERVED_DISK_GIB = 40  # the AMI and container images (vLLM's is ~20 GiB unpacked)
+SCRATCH_MARGIN_GIB = 10  # adapters, compile caches, tokenizer files next to the weights
 
 
 @dataclass(frozen=True)
 class PodShape:
     """What one GPU pod asks of its node."""
+
     gpus: int
-    cpu: int                    # vCPUs, request and limit
-    memory_gib: int             # request
+    cpu: int  # vCPUs, request and limit
+    memory_gib: int  # request
     memory_limit_gib: int
-    scratch_gib: int            # ephemeral storage for weights and caches
+    scratch_gib: int  # ephemeral storage for weights and caches
 
 
 def scratch_gib(model: ModelSpec) -> int:
@@ -55,7 +56,9 @@ def serving_pod(model: ModelSpec, tensor_parallel_size: int) -> PodShape:
     # weights are read through mmap and stay in the reclaimable page cache.
     t = tensor_parallel_size
     memory = 6 + 4 * t
-    return PodShape(gpus=t, cpu=1 + 2 * t, memory_gib=memory, memory_limit_gib=memory + 4, scratch_gib=scratch_gib(model))
+    return PodShape(
+        gpus=t, cpu=1 + 2 * t, memory_gib=memory, memory_limit_gib=memory + 4, scratch_gib=scratch_gib(model)
+    )
 
 
 def finetune_pod(model: ModelSpec) -> PodShape:
@@ -67,22 +70,27 @@ def finetune_pod(model: ModelSpec) -> PodShape:
 def host_fits(instance: GpuInstanceType, pod: PodShape, disk_gib: int) -> bool:
     """The pod fits its share of the node (its GPUs' fraction), so every GPU on the node can be used."""
     share = pod.gpus / instance.gpus
-    return (pod.cpu <= (instance.vcpus - NODE_RESERVED_VCPUS) * share
-            and pod.memory_gib <= (instance.memory_gib * NODE_MEMORY_FRACTION - NODE_RESERVED_MEMORY_GIB) * share
-            and pod.scratch_gib <= (disk_gib - NODE_RESERVED_DISK_GIB) * share)
+    return (
+        pod.cpu <= (instance.vcpus - NODE_RESERVED_VCPUS) * share
+        and pod.memory_gib <= (instance.memory_gib * NODE_MEMORY_FRACTION - NODE_RESERVED_MEMORY_GIB) * share
+        and pod.scratch_gib <= (disk_gib - NODE_RESERVED_DISK_GIB) * share
+    )
 
 
 @dataclass(frozen=True)
 class ServingSettings:
     max_model_len: int
-    concurrency: int = 1                 # full-length sequences the KV cache must hold at once
+    concurrency: int = 1  # full-length sequences the KV cache must hold at once
     gpu_memory_utilization: float = 0.9
 
 
 def tensor_parallel_sizes(model: ModelSpec, gpus: int) -> tuple[int, ...]:
     """The sizes vLLM accepts: attention heads split evenly, KV heads split evenly or replicated."""
-    return tuple(t for t in TENSOR_PARALLEL_SIZES if t <= gpus and model.attention_heads % t == 0
-                 and (model.kv_heads % t == 0 or t % model.kv_heads == 0))
+    return tuple(
+        t
+        for t in TENSOR_PARALLEL_SIZES
+        if t <= gpus and model.attention_heads % t == 0 and (model.kv_heads % t == 0 or t % model.kv_heads == 0)
+    )
 
 
 def kv_cache_bytes_per_token(model: ModelSpec, tensor_parallel_size: int) -> int:
@@ -110,8 +118,9 @@ class ServingFit:
     pod: PodShape
 
 
-def fit_serving(model: ModelSpec, instance: GpuInstanceType, settings: ServingSettings,
-                disk_gib: int | None = None) -> ServingFit | None:
+def fit_serving(
+    model: ModelSpec, instance: GpuInstanceType, settings: ServingSettings, disk_gib: int | None = None
+) -> ServingFit | None:
     """The smallest tensor-parallel size that fits one instance (GPU memory, then host), or None."""
     budget = serving_budget_bytes(instance, settings.gpu_memory_utilization)
     for t in tensor_parallel_sizes(model, instance.gpus):
@@ -124,7 +133,7 @@ def fit_serving(model: ModelSpec, instance: GpuInstanceType, settings: ServingSe
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    method: str                          # lora | qlora
+    method: str  # lora | qlora
     batch_size: int
     sequence_length: int
     lora_rank: int
@@ -145,6 +154,7 @@ def lora_parameters(model: ModelSpec, rank: int) -> int:
 @dataclass(frozen=True)
 class FinetuneMemory:
     """The bytes one training step holds on its GPU."""
+
     weights: int
     adapter_and_optimizer: int
     activations: int
@@ -181,11 +191,12 @@ class FinetuneFit:
     memory: FinetuneMemory
     budget_bytes: float
     pod: PodShape
-    tensor_parallel_size: int = 1   # images/finetune trains on one GPU
+    tensor_parallel_size: int = 1  # images/finetune trains on one GPU
 
 
-def fit_finetune(model: ModelSpec, instance: GpuInstanceType, settings: FinetuneSettings,
-               disk_gib: int | None = None) -> FinetuneFit | None:
+def fit_finetune(
+    model: ModelSpec, instance: GpuInstanceType, settings: FinetuneSettings, disk_gib: int | None = None
+) -> FinetuneFit | None:
     """One GPU of the instance holds the training step (images/finetune trains on one GPU), or None."""
     memory, budget, pod = finetune_memory(model, settings), finetune_budget_bytes(instance), finetune_pod(model)
     if memory.total <= budget and (disk_gib is None or host_fits(instance, pod, disk_gib)):
@@ -194,6 +205,7 @@ def fit_finetune(model: ModelSpec, instance: GpuInstanceType, settings: Finetune
 
 
 # --- placing a workspace on the stack's GPU node groups -----------------------------------------
+
 
 class NodeGroup(Protocol):
     name: str
@@ -204,6 +216,7 @@ class NodeGroup(Protocol):
 @dataclass(frozen=True)
 class Placement:
     """Where a workspace's pods run: the instance types (in the named groups) that fit, and their shape."""
+
     node_groups: tuple[str, ...]
     instance_types: tuple[str, ...]
     pod: PodShape
@@ -227,7 +240,9 @@ def _fits_elsewhere(fit_one) -> str:
         if fit is not None and instance.family not in found:
             tp = fit.tensor_parallel_size
             disk = math.ceil(NODE_RESERVED_DISK_GIB + fit.pod.scratch_gib * instance.gpus / fit.pod.gpus)
-            found[instance.family] = f"{instance.name} ({f'tensor-parallel {tp}, ' if tp > 1 else ''}diskSizeGiB >= {disk})"
+            found[instance.family] = (
+                f"{instance.name} ({f'tensor-parallel {tp}, ' if tp > 1 else ''}diskSizeGiB >= {disk})"
+            )
     return ", ".join(found.values()) or "no instance type in infra/gpu_instances.yaml"
 
 
@@ -243,47 +258,69 @@ def _offer(groups: Sequence[NodeGroup], budget_fraction: float, per_gpu: bool = 
         return "the stack has no GPU node groups"
     group, instance = largest
     usable = instance.gpu_memory_mib * MIB * budget_fraction
-    return (f"the largest GPU node group '{group.name}' offers {instance.name}: {instance.gpus} x {instance.gpu_model}, "
-            f"{_gib(usable)} usable per GPU ({instance.gpu_memory_mib} MiB x {budget_fraction:g}), "
-            f"{instance.vcpus} vCPUs, {instance.memory_gib} GiB memory, {group.disk_size_gib} GiB disk")
+    return (
+        f"the largest GPU node group '{group.name}' offers {instance.name}: {instance.gpus} x {instance.gpu_model}, "
+        f"{_gib(usable)} usable per GPU ({instance.gpu_memory_mib} MiB x {budget_fraction:g}), "
+        f"{instance.vcpus} vCPUs, {instance.memory_gib} GiB memory, {group.disk_size_gib} GiB disk"
+    )
 
 
 def place_serving(model: ModelSpec, settings: ServingSettings, groups: Sequence[NodeGroup]) -> Placement:
     one_gpu = serving_bytes_per_gpu(model, 1, settings)
     kv = kv_cache_bytes_per_token(model, 1) * settings.max_model_len * settings.concurrency
     pod = serving_pod(model, 1)
-    need = (f"needs {_gib(one_gpu)} of GPU memory on one GPU (weights {_gib(model.weight_bytes)}, KV cache {_gib(kv)} "
-            f"for {settings.concurrency} x {settings.max_model_len} tokens, runtime {_gib(RUNTIME_RESERVE_BYTES)}) "
-            f"or less per GPU split over 2-8 GPUs of one node, with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory "
-            f"and {pod.scratch_gib} GiB scratch disk")
-    return _place(groups, lambda instance, disk: fit_serving(model, instance, settings, disk),
-                  need, settings.gpu_memory_utilization)
+    need = (
+        f"needs {_gib(one_gpu)} of GPU memory on one GPU (weights {_gib(model.weight_bytes)}, KV cache {_gib(kv)} "
+        f"for {settings.concurrency} x {settings.max_model_len} tokens, runtime {_gib(RUNTIME_RESERVE_BYTES)}) "
+        f"or less per GPU split over 2-8 GPUs of one node, with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory "
+        f"and {pod.scratch_gib} GiB scratch disk"
+    )
+    return _place(
+        groups,
+        lambda instance, disk: fit_serving(model, instance, settings, disk),
+        need,
+        settings.gpu_memory_utilization,
+    )
 
 
 def place_finetune(model: ModelSpec, settings: FinetuneSettings, groups: Sequence[NodeGroup]) -> Placement:
     memory, pod = finetune_memory(model, settings), finetune_pod(model)
-    need = (f"needs {_gib(memory.total)} of GPU memory on one GPU for {settings.method} (weights {_gib(memory.weights)}, "
-            f"adapter and optimizer {_gib(memory.adapter_and_optimizer)}, activations {_gib(memory.activations)}, "
-            f"logits {_gib(memory.logits)} for batch {settings.batch_size} x {settings.sequence_length} tokens, "
-            f"runtime {_gib(memory.reserve)}), with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory and "
-            f"{pod.scratch_gib} GiB scratch disk")
-    return _place(groups, lambda instance, disk: fit_finetune(model, instance, settings, disk), need, TRAINING_MEMORY_FRACTION)
+    need = (
+        f"needs {_gib(memory.total)} of GPU memory on one GPU for {settings.method} (weights {_gib(memory.weights)}, "
+        f"adapter and optimizer {_gib(memory.adapter_and_optimizer)}, activations {_gib(memory.activations)}, "
+        f"logits {_gib(memory.logits)} for batch {settings.batch_size} x {settings.sequence_length} tokens, "
+        f"runtime {_gib(memory.reserve)}), with {pod.cpu}+ vCPUs, {pod.memory_gib}+ GiB memory and "
+        f"{pod.scratch_gib} GiB scratch disk"
+    )
+    return _place(
+        groups, lambda instance, disk: fit_finetune(model, instance, settings, disk), need, TRAINING_MEMORY_FRACTION
+    )
 
 
-def _place(groups: Sequence[NodeGroup], fit_one: Callable[[GpuInstanceType, int], ServingFit | FinetuneFit | None],
-           need: str, budget_fraction: float) -> Placement:
+def _place(
+    groups: Sequence[NodeGroup],
+    fit_one: Callable[[GpuInstanceType, int], ServingFit | FinetuneFit | None],
+    need: str,
+    budget_fraction: float,
+) -> Placement:
     """The smallest tensor-parallel size any group's instance types fit, and every type that fits at it."""
     catalog = gpu_instance_catalog()
-    fits = [(g, fit) for g in groups for t in g.instance_types
-            if (fit := fit_one(catalog[t], g.disk_size_gib)) is not None]
+    fits = [
+        (g, fit) for g in groups for t in g.instance_types if (fit := fit_one(catalog[t], g.disk_size_gib)) is not None
+    ]
     if not fits:
-        raise NoFit(f"{need}; {_offer(groups, budget_fraction)}. It would fit on: "
-                    + _fits_elsewhere(lambda instance: fit_one(instance, 10_000)))
+        raise NoFit(
+            f"{need}; {_offer(groups, budget_fraction)}. It would fit on: "
+            + _fits_elsewhere(lambda instance: fit_one(instance, 10_000))
+        )
     tp = min(fit.tensor_parallel_size for _, fit in fits)
     chosen = [(g, fit) for g, fit in fits if fit.tensor_parallel_size == tp]
-    return Placement(node_groups=_unique(g.name for g, _ in chosen),
-                     instance_types=_unique(fit.instance.name for _, fit in chosen),
-                     pod=chosen[0][1].pod, tensor_parallel_size=tp)
+    return Placement(
+        node_groups=_unique(g.name for g, _ in chosen),
+        instance_types=_unique(fit.instance.name for _, fit in chosen),
+        pod=chosen[0][1].pod,
+        tensor_parallel_size=tp,
+    )
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:

@@ -69,17 +69,28 @@ def _plan(workspace: Workspace, index: int, config: StackConfig) -> ServingWorks
         if workspace.inference is not None:
             serving = workspace.inference
             settings = ServingSettings(workspace.max_model_len, serving.concurrency, serving.gpu_memory_utilization)
-            return ServingWorkspace(workspace.name, model, serving, workspace.max_model_len, workspace.served_model_name,
-                                    place_serving(model, settings, groups))
+            return ServingWorkspace(
+                workspace.name,
+                model,
+                serving,
+                workspace.max_model_len,
+                workspace.served_model_name,
+                place_serving(model, settings, groups),
+            )
         assert workspace.finetune is not None
         finetune, hp = workspace.finetune, workspace.finetune.hyperparameters
-        placement = place_finetune(model, FinetuneSettings(finetune.method, hp.batch_size, hp.max_sequence_length, hp.rank), groups)
+        placement = place_finetune(
+            model, FinetuneSettings(finetune.method, hp.batch_size, hp.max_sequence_length, hp.rank), groups
+        )
         return FinetuneWorkspace(workspace.name, model, finetune, placement)
     except NoFit as no_fit:
         job = "serving" if workspace.inference is not None else f"{workspace.finetune.method} finetune"  # type: ignore[union-attr]
         at, value = workspace.model_key
-        raise ConfigError(f"{WORKSPACES}[{index}].{'.'.join(at)}", value,
-                          f"a model the stack's gpuNodeGroups can host: workspace '{workspace.name}' ({job}) {no_fit}") from None
+        raise ConfigError(
+            f"{WORKSPACES}[{index}].{'.'.join(at)}",
+            value,
+            f"a model the stack's gpuNodeGroups can host: workspace '{workspace.name}' ({job}) {no_fit}",
+        ) from None
 
 
 def plan_workspaces(config: StackConfig) -> WorkspacePlan:
@@ -91,15 +102,23 @@ def plan_workspaces(config: StackConfig) -> WorkspacePlan:
         room = sum(groups[g].max_size * groups[g].gpus_per_node for g in ws.placement.node_groups)
         if ws.gpus > room:
             assert isinstance(ws, ServingWorkspace)
-            raise ConfigError(f"{WORKSPACES}[{i}].inference.replicas", ws.config.replicas,
-                              f"at most {room // ws.placement.pod.gpus}: workspace '{ws.name}' takes "
-                              f"{ws.placement.pod.gpus} GPUs a replica, and the groups that fit it "
-                              f"({', '.join(ws.placement.node_groups)}) have {room} at maxSize")
+            raise ConfigError(
+                f"{WORKSPACES}[{i}].inference.replicas",
+                ws.config.replicas,
+                f"at most {room // ws.placement.pod.gpus}: workspace '{ws.name}' takes "
+                f"{ws.placement.pod.gpus} GPUs a replica, and the groups that fit it "
+                f"({', '.join(ws.placement.node_groups)}) have {room} at maxSize",
+            )
     gpus = sum(ws.gpus for ws in planned)
     capacity = sum(g.max_size * g.gpus_per_node for g in config.gpu_node_groups)
     if gpus > capacity:
-        raise ConfigError(f"{PROJECT}:gpuNodeGroups", [g.name for g in config.gpu_node_groups],
-                          f"GPU node groups with room for the workspaces' {gpus} GPUs (inference replicas x tensor-parallel size, "
-                          f"one per finetune Job); their maxSize allows {capacity}")
-    return WorkspacePlan(serving=tuple(w for w in planned if isinstance(w, ServingWorkspace)),
-                         finetune=tuple(w for w in planned if isinstance(w, FinetuneWorkspace)))
+        raise ConfigError(
+            f"{PROJECT}:gpuNodeGroups",
+            [g.name for g in config.gpu_node_groups],
+            f"GPU node groups with room for the workspaces' {gpus} GPUs (inference replicas x tensor-parallel size, "
+            f"one per finetune Job); their maxSize allows {capacity}",
+        )
+    return WorkspacePlan(
+        serving=tuple(w for w in planned if isinstance(w, ServingWorkspace)),
+        finetune=tuple(w for w in planned if isinstance(w, FinetuneWorkspace)),
+    )

@@ -36,8 +36,10 @@ class Options:
 
     def check(self) -> None:
         if not is_name(self.namespace):
-            raise OptionError(f"--namespace {self.namespace!r} must be a lowercase RFC 1123 name "
-                              "(Skupper's rule for system-site namespaces)")
+            raise OptionError(
+                f"--namespace {self.namespace!r} must be a lowercase RFC 1123 name "
+                "(Skupper's rule for system-site namespaces)"
+            )
         if not is_name(self.site_name):
             raise OptionError(f"--site-name {self.site_name!r} must be a lowercase RFC 1123 name")
         if not is_host(self.model_host):
@@ -80,23 +82,32 @@ def build(outputs: StackOutputs, options: Options) -> Bundle:
         other = ROLE_INTER_ROUTER if options.edge else ROLE_EDGE
         hint = f" (it has {other!r}: {'drop' if options.edge else 'add'} --edge)" if credentials.endpoint(other) else ""
         site_kind = "an edge site" if options.edge else "a non-edge site"
-        raise OutputError(f"privateModelLink.link.spec.endpoints has no {role!r} endpoint, the one "
-                          f"{site_kind} dials{hint}")
+        raise OutputError(
+            f"privateModelLink.link.spec.endpoints has no {role!r} endpoint, the one {site_kind} dials{hint}"
+        )
     connector_name = model.routing_key if is_name(model.routing_key) else "private-model"
     bundle = Bundle(
         outputs=outputs,
         options=options,
         site=resources.site(options.site_name, options.namespace, edge=options.edge),
-        connector=resources.connector(connector_name, options.namespace, routing_key=model.routing_key,
-                                      host=options.model_host, port=options.model_port or model.port),
+        connector=resources.connector(
+            connector_name,
+            options.namespace,
+            routing_key=model.routing_key,
+            host=options.model_host,
+            port=options.model_port or model.port,
+        ),
         link=resources.link(credentials, options.namespace),
         secret=resources.link_secret(credentials, options.namespace),
         endpoint=endpoint,
     )
-    files = [BundleFile(f"{RESOURCES_DIR}/{resources.file_name(r)}", dump_yaml(r), secret=False)
-             for r in bundle.public_resources]
-    files.append(BundleFile(f"{RESOURCES_DIR}/{resources.file_name(bundle.secret)}", dump_yaml(bundle.secret),
-                            secret=True))
+    files = [
+        BundleFile(f"{RESOURCES_DIR}/{resources.file_name(r)}", dump_yaml(r), secret=False)
+        for r in bundle.public_resources
+    ]
+    files.append(
+        BundleFile(f"{RESOURCES_DIR}/{resources.file_name(bundle.secret)}", dump_yaml(bundle.secret), secret=True)
+    )
     files.append(BundleFile("install.sh", texts.install_sh(bundle).encode(), secret=False))
     files.append(BundleFile("README.txt", texts.readme(bundle).encode(), secret=False))
     files.append(BundleFile(MARKER, texts.MARKER_TEXT.encode(), secret=False))

@@ -47,8 +47,10 @@ def prepare_dir(out: Path, *, force: bool, subdirs: tuple[str, ...] = ()) -> Non
             if not force:
                 raise OutDirError(f"{out} is not empty; pass --force to overwrite the bundle in it")
             if not (out / MARKER).is_file():
-                raise OutDirError(f"{out} is not empty and holds no bundle of this tool ({MARKER} is "
-                                  "missing); --force only replaces a bundle: choose a new or empty folder")
+                raise OutDirError(
+                    f"{out} is not empty and holds no bundle of this tool ({MARKER} is "
+                    "missing); --force only replaces a bundle: choose a new or empty folder"
+                )
         os.chmod(out, DIR_MODE)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)

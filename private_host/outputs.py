@@ -110,32 +110,40 @@ def parse_stack_outputs(text: str) -> StackOutputs:
     try:
         outputs = json.loads(text)
     except json.JSONDecodeError as error:  # its message has a position, never the text
-        raise OutputError(f"the stack outputs are not JSON (line {error.lineno}, column {error.colno}: "
-                          f"{error.msg})") from None
+        raise OutputError(
+            f"the stack outputs are not JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
     if not isinstance(outputs, dict):
         raise OutputError("the stack outputs must be a JSON object (`pulumi stack output --json` prints one)")
     model, credentials = _private_model(outputs), _link_credentials(outputs)
     if model.link_name is not None and model.link_name != credentials.link_name:
-        raise OutputError(f"{OUTPUT_PRIVATE_MODEL}.linkName must name the exported Link "
-                          f"({OUTPUT_PRIVATE_MODEL_LINK}.link.metadata.name); they differ")
+        raise OutputError(
+            f"{OUTPUT_PRIVATE_MODEL}.linkName must name the exported Link "
+            f"({OUTPUT_PRIVATE_MODEL_LINK}.link.metadata.name); they differ"
+        )
     return StackOutputs(model=model, credentials=credentials)
 
 
 # --- privateModel -------------------------------------------------------------------------------
 
+
 def _private_model(outputs: dict[str, Any]) -> PrivateModel:
     key = OUTPUT_PRIVATE_MODEL
     if outputs.get(key) is None:
-        raise OutputError(f"stack output {key!r} is missing: set genai-eks:privateModel.enabled to true, "
-                          "run `pulumi up`, and read the outputs of that stack")
+        raise OutputError(
+            f"stack output {key!r} is missing: set genai-eks:privateModel.enabled to true, "
+            "run `pulumi up`, and read the outputs of that stack"
+        )
     model = outputs[key]
     if not isinstance(model, dict):
         raise OutputError(f"stack output {key!r} must be an object, not {_type(model)}")
 
     routing_key = _required(model, "routingKey", f"{key}.routingKey")
     if not isinstance(routing_key, str) or not ROUTING_KEY.match(routing_key) or len(routing_key) > 253:
-        raise OutputError(f"{key}.routingKey must be a routing key (letters, digits, '.', '_', ':', '/', '-'), "
-                          f"not {_type(routing_key)}")
+        raise OutputError(
+            f"{key}.routingKey must be a routing key (letters, digits, '.', '_', ':', '/', '-'), "
+            f"not {_type(routing_key)}"
+        )
     port = _required(model, "port", f"{key}.port")
     if not is_port(port):
         got = "a number out of range" if isinstance(port, (int, float)) and not isinstance(port, bool) else _type(port)
@@ -157,36 +165,44 @@ def _private_model(outputs: dict[str, Any]) -> PrivateModel:
         link_name=optional("linkName", is_name, "a lowercase RFC 1123 name"),
         listener_host=optional("listenerHost", is_host, "a host name"),
         url=optional("url", lambda v: bool(re.match(r"^https?://[^\s'\"\\`$]+$", v)), "an http(s) URL"),
-        served_model_name=optional("servedModelName", lambda v: bool(re.match(r"^[^\s'\"\\`$]+$", v)),
-                                   "a model id without spaces or quotes"),
+        served_model_name=optional(
+            "servedModelName", lambda v: bool(re.match(r"^[^\s'\"\\`$]+$", v)), "a model id without spaces or quotes"
+        ),
         skupper_version=optional("skupperVersion", lambda v: bool(VERSION.match(v)), "a version like 2.2.1"),
     )
 
 
 # --- privateModelLink ---------------------------------------------------------------------------
 
+
 def _link_credentials(outputs: dict[str, Any]) -> LinkCredentials:
     key = OUTPUT_PRIVATE_MODEL_LINK
     if outputs.get(key) is None:  # absent, or still unknown (null) until the cluster's Site is Ready
-        raise OutputError(f"stack output {key!r} is missing: it appears once the cluster's Skupper site is "
-                          "ready; run `pulumi up` again, then read the outputs with --show-secrets")
+        raise OutputError(
+            f"stack output {key!r} is missing: it appears once the cluster's Skupper site is "
+            "ready; run `pulumi up` again, then read the outputs with --show-secrets"
+        )
     value = outputs[key]
     if value == SECRET_PLACEHOLDER:
-        raise OutputError(f"stack output {key!r} is masked as {SECRET_PLACEHOLDER!r}: read the outputs with "
-                          "`pulumi stack output --json --show-secrets`")
+        raise OutputError(
+            f"stack output {key!r} is masked as {SECRET_PLACEHOLDER!r}: read the outputs with "
+            "`pulumi stack output --json --show-secrets`"
+        )
     if isinstance(value, str):  # tolerate an object exported as a JSON string
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise OutputError(f"stack output {key!r} must be an object with 'link' and 'secret', "
-                              "not a string") from None
+            raise OutputError(
+                f"stack output {key!r} must be an object with 'link' and 'secret', not a string"
+            ) from None
     if not isinstance(value, dict):
         raise OutputError(f"stack output {key!r} must be an object with 'link' and 'secret', not {_type(value)}")
     link = _link(_required(value, "link", f"{key}.link"), f"{key}.link")
     secret = _secret(_required(value, "secret", f"{key}.secret"), f"{key}.secret")
     if link["spec"]["tlsCredentials"] != secret["metadata"]["name"]:
-        raise OutputError(f"{key}.link.spec.tlsCredentials must name the Secret "
-                          f"({key}.secret.metadata.name); they differ")
+        raise OutputError(
+            f"{key}.link.spec.tlsCredentials must name the Secret ({key}.secret.metadata.name); they differ"
+        )
     return LinkCredentials(link=link, secret=secret)
 
 
@@ -225,8 +241,12 @@ def _link(link: Any, path: str) -> dict[str, Any]:
     if cost is not None and (not isinstance(cost, int) or isinstance(cost, bool) or cost < 1):
         raise OutputError(f"{path}.spec.cost must be a positive integer")
     out_spec = {k: copy.deepcopy(v) for k, v in spec.items() if k != "endpoints"}
-    return {"apiVersion": link["apiVersion"], "kind": "Link", "metadata": _metadata(link, name),
-            "spec": {"endpoints": clean, **out_spec}}
+    return {
+        "apiVersion": link["apiVersion"],
+        "kind": "Link",
+        "metadata": _metadata(link, name),
+        "spec": {"endpoints": clean, **out_spec},
+    }
 
 
 def _secret(secret: Any, path: str) -> dict[str, Any]:
@@ -246,18 +266,20 @@ def _secret(secret: Any, path: str) -> dict[str, Any]:
             raise OutputError(f"{where} is not valid base64") from None
         expected = b"PRIVATE KEY-----" if item == "tls.key" else b"CERTIFICATE-----"
         if not pem.lstrip().startswith(b"-----BEGIN ") or expected not in pem:
-            raise OutputError(f"{where} must be base64 of a PEM {'private key' if item == 'tls.key' else 'certificate'}")
+            raise OutputError(
+                f"{where} must be base64 of a PEM {'private key' if item == 'tls.key' else 'certificate'}"
+            )
     for item, value in data.items():
         if not isinstance(value, str):
             raise OutputError(f'{path}.data["{item}"] must be a base64 string, not {_type(value)}')
     kind = secret.get("type", "kubernetes.io/tls")
     if not isinstance(kind, str):
         raise OutputError(f"{path}.type must be a string")
-    return {"apiVersion": "v1", "kind": "Secret", "type": kind, "metadata": _metadata(secret, name),
-            "data": dict(data)}
+    return {"apiVersion": "v1", "kind": "Secret", "type": kind, "metadata": _metadata(secret, name), "data": dict(data)}
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def _required(obj: dict[str, Any], key: str, path: str) -> Any:
     if key not in obj or obj[key] is None:
@@ -300,5 +322,11 @@ def _type(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return "an empty string" if not value else "a string of another form"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

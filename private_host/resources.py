@@ -19,8 +19,11 @@ from private_host.outputs import SKUPPER_API_VERSION, LinkCredentials
 def site(name: str, namespace: str, *, edge: bool) -> dict[str, Any]:
     """The private site. No linkAccess: it only dials out to the cluster, nothing dials in."""
     spec: dict[str, Any] = {"edge": True} if edge else {}
-    resource: dict[str, Any] = {"apiVersion": SKUPPER_API_VERSION, "kind": "Site",
-                                "metadata": {"name": name, "namespace": namespace}}
+    resource: dict[str, Any] = {
+        "apiVersion": SKUPPER_API_VERSION,
+        "kind": "Site",
+        "metadata": {"name": name, "namespace": namespace},
+    }
     if spec:
         resource["spec"] = spec
     return resource
@@ -31,9 +34,12 @@ def connector(name: str, namespace: str, *, routing_key: str, host: str, port: i
 
     On a system site a Connector needs host and port (no selector): the router dials host:port.
     """
-    return {"apiVersion": SKUPPER_API_VERSION, "kind": "Connector",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"routingKey": routing_key, "host": host, "port": port}}
+    return {
+        "apiVersion": SKUPPER_API_VERSION,
+        "kind": "Connector",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"routingKey": routing_key, "host": host, "port": port},
+    }
 
 
 def link(credentials: LinkCredentials, namespace: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 For refactors that must not change behaviour: dump before and after, then diff. Each resource
 is one entry keyed by URN: its inputs (secrets marked), parent, provider, dependencies and
-options. Usage: `PYTHONHASHSEED=0 python -m scripts.dump_graph OUT_DIR` (the mocks derive ids from `hash`) writes OUT_DIR/<stack>.json.
+options. Usage: `PYTHONHASHSEED=0 python -m scripts.dump_graph OUT_DIR` (the mocks derive ids
+from `hash`) writes OUT_DIR/<stack>.json.
 """
 
 from __future__ import annotations
@@ -35,15 +36,25 @@ def _plain(value: Any) -> Any:
 def dump(graph: Graph) -> dict[str, Any]:
     resources = {}
     for r in graph.resources:
-        resources[r.urn] = _plain({
-            "parent": r.parent, "provider": r.provider_urn, "custom": r.custom,
-            "dependencies": sorted(r.dependencies),
-            "propertyDependencies": {k: sorted(v) for k, v in r.property_dependencies.items()},
-            "inputs": r.raw_inputs, "deleteBeforeReplace": r.delete_before_replace,
-            "importId": r.import_id, "retainOnDelete": r.retain_on_delete, "customTimeouts": r.custom_timeouts,
-        })
-    return {"resources": dict(sorted(resources.items())), "exports": _plain(graph.exports),
-            "invokes": sorted(json.dumps(_plain([t, a]), sort_keys=True) for t, a in graph.invokes)}
+        resources[r.urn] = _plain(
+            {
+                "parent": r.parent,
+                "provider": r.provider_urn,
+                "custom": r.custom,
+                "dependencies": sorted(r.dependencies),
+                "propertyDependencies": {k: sorted(v) for k, v in r.property_dependencies.items()},
+                "inputs": r.raw_inputs,
+                "deleteBeforeReplace": r.delete_before_replace,
+                "importId": r.import_id,
+                "retainOnDelete": r.retain_on_delete,
+                "customTimeouts": r.custom_timeouts,
+            }
+        )
+    return {
+        "resources": dict(sorted(resources.items())),
+        "exports": _plain(graph.exports),
+        "invokes": sorted(json.dumps(_plain([t, a]), sort_keys=True) for t, a in graph.invokes),
+    }
 
 
 def main(out: str) -> None:

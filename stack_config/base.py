@@ -41,8 +41,15 @@ def refuse(allowed: str, value: Any = NO_VALUE, *, at: Sequence[str | int] = (),
 class ConfigModel(BaseModel):
     """A config section: keys in camelCase, unknown keys refused, values frozen once parsed."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, validate_by_name=True,
-                              validate_by_alias=True, regex_engine="python-re", hide_input_in_errors=False)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        regex_engine="python-re",
+        hide_input_in_errors=False,
+    )
 
     # A key written with no value (`key:` in YAML) means its default, as Pulumi's own config does.
     @model_validator(mode="before")
@@ -71,7 +78,9 @@ class Check:
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_before_validator_function(self.validate, handler(source))
 
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         return {**handler(schema), **self.schema()}
 
 
@@ -105,7 +114,12 @@ class Whole(Check):
         return value
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "integer", "minimum": self.low, "maximum": self.high, **({"enum": list(self.choices)} if self.choices else {})}
+        return {
+            "type": "integer",
+            "minimum": self.low,
+            "maximum": self.high,
+            **({"enum": list(self.choices)} if self.choices else {}),
+        }
 
 
 @dataclass(frozen=True, init=False)
@@ -115,7 +129,11 @@ class Number(Check):
     low_open: bool
 
     def __init__(self, low: float, high: float, *, low_open: bool = False):
-        object.__setattr__(self, "allowed", f"a number {'above' if low_open else 'from'} {low} {'and at most' if low_open else 'to'} {high}")
+        object.__setattr__(
+            self,
+            "allowed",
+            f"a number {'above' if low_open else 'from'} {low} {'and at most' if low_open else 'to'} {high}",
+        )
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
         object.__setattr__(self, "low_open", low_open)
@@ -208,7 +226,11 @@ class Items(Check):
         return value
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "array", **({"minItems": 1} if self.non_empty else {}), **({"uniqueItems": True} if self.unique else {})}
+        return {
+            "type": "array",
+            **({"minItems": 1} if self.non_empty else {}),
+            **({"uniqueItems": True} if self.unique else {}),
+        }
 
 
 # A DNS label of at most 32 characters: names of workspaces, adapters, IngressClasses, Secrets.

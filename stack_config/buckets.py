@@ -12,6 +12,9 @@ from stack_config.base import ConfigModel, Flag, Whole
 class BucketConfig(ConfigModel):
     """Both buckets: encrypted, versioned, TLS only, no public access."""
 
-    force_destroy: Annotated[bool, Flag()] = Field(False, description="let `pulumi destroy` empty and delete the buckets")
+    force_destroy: Annotated[bool, Flag()] = Field(
+        False, description="let `pulumi destroy` empty and delete the buckets"
+    )
     noncurrent_version_expiry_days: Annotated[int, Whole(1, 3650)] = Field(
-        30, description="lifecycle: old object versions expire after this many days")
+        30, description="lifecycle: old object versions expire after this many days"
+    )

@@ -29,21 +29,31 @@ class ModelConfig(ConfigModel):
     vocab_size: Annotated[int, Whole(256, 1_000_000)] = Field(description="vocab_size")
     max_context_length: Annotated[int, Whole(256, 1_048_576)] = Field(description="the longest context it takes")
     weight_bytes: Annotated[int, Whole(2_000_000, 4_000_000_000_000)] | None = Field(
-        None, description="bf16 weight size in bytes", json_schema_extra={"x-default": "2 x parameters"})
+        None, description="bf16 weight size in bytes", json_schema_extra={"x-default": "2 x parameters"}
+    )
     default_context_length: Annotated[int, Whole(256, 1_048_576)] | None = Field(
-        None, description="maxModelLen when unset; at most maxContextLength",
-        json_schema_extra={"x-default": "min(maxContextLength, 8192)"})
-    gated: Annotated[bool, Flag()] | None = Field(None, description="downloading it needs huggingFaceToken", json_schema_extra={
-        "x-default": "true for " + ", ".join(GATED_MODEL_ORGANISATIONS)})
+        None,
+        description="maxModelLen when unset; at most maxContextLength",
+        json_schema_extra={"x-default": "min(maxContextLength, 8192)"},
+    )
+    gated: Annotated[bool, Flag()] | None = Field(
+        None,
+        description="downloading it needs huggingFaceToken",
+        json_schema_extra={"x-default": "true for " + ", ".join(GATED_MODEL_ORGANISATIONS)},
+    )
     finetune: Annotated[tuple[Annotated[str, OneOf(*FINETUNE_METHODS)], ...], Items()] = Field(
-        FINETUNE_METHODS, description="the methods a finetune workspace may use on it")
+        FINETUNE_METHODS, description="the methods a finetune workspace may use on it"
+    )
     lora_adapters: Annotated[bool, Flag()] = Field(True, description="whether LoRA adapters may be served on it")
 
     @model_validator(mode="after")
     def _rules(self) -> ModelConfig:
         if self.default_context_length is not None and self.default_context_length > self.max_context_length:
-            refuse(f"a whole number from 256 to {self.max_context_length}", self.default_context_length,
-                   at=["defaultContextLength"])
+            refuse(
+                f"a whole number from 256 to {self.max_context_length}",
+                self.default_context_length,
+                at=["defaultContextLength"],
+            )
         if self.attention_heads % self.kv_heads:
             refuse(f"a divisor of attentionHeads ({self.attention_heads})", self.kv_heads, at=["kvHeads"])
         return self
@@ -51,13 +61,26 @@ class ModelConfig(ConfigModel):
     def spec(self) -> ModelSpec:
         """What the fit reads, the derived defaults filled in."""
         return ModelSpec(
-            name=self.hugging_face_id, hugging_face_id=self.hugging_face_id, parameters=self.parameters,
+            name=self.hugging_face_id,
+            hugging_face_id=self.hugging_face_id,
+            parameters=self.parameters,
             weight_bytes=self.weight_bytes if self.weight_bytes is not None else 2 * self.parameters,
-            layers=self.layers, hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
-            attention_heads=self.attention_heads, kv_heads=self.kv_heads, head_dim=self.head_dim, vocab_size=self.vocab_size,
+            layers=self.layers,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            attention_heads=self.attention_heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            vocab_size=self.vocab_size,
             max_context_length=self.max_context_length,
-            default_context_length=(self.default_context_length if self.default_context_length is not None
-                                    else min(self.max_context_length, 8192)),
-            gated=self.gated if self.gated is not None else self.hugging_face_id.split("/")[0].lower() in GATED_MODEL_ORGANISATIONS,
-            finetune=self.finetune, lora_adapters=self.lora_adapters,
+            default_context_length=(
+                self.default_context_length
+                if self.default_context_length is not None
+                else min(self.max_context_length, 8192)
+            ),
+            gated=self.gated
+            if self.gated is not None
+            else self.hugging_face_id.split("/")[0].lower() in GATED_MODEL_ORGANISATIONS,
+            finetune=self.finetune,
+            lora_adapters=self.lora_adapters,
         )

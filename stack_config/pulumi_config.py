@@ -28,5 +28,7 @@ def load_stack_config() -> StackConfig:
     plain_strings = {"aws:region", *(f"{PROJECT}:{k}" for k in SECRET_KEYS)}
     decoded = {k: (v if k in plain_strings else _decode(v)) for k, v in raw.items()}
     # Secret-ness through the SDK's public function, not its private state.
-    secret_keys = {k for k in raw if runtime_config.is_config_secret(k)} | set(runtime_config.get_config_secret_keys_env())
+    secret_keys = {k for k in raw if runtime_config.is_config_secret(k)} | set(
+        runtime_config.get_config_secret_keys_env()
+    )
     return parse_stack_config(decoded, pulumi.get_stack(), secret_keys)

@@ -21,29 +21,53 @@ class RegistryConfig(ConfigModel):
     """One ECR repository per image (immutable tags, scan on push); the workloads run images by digest."""
 
     images: Annotated[tuple[Annotated[str, _IMAGE_NAME], ...], Items()] = Field(
-        ("finetune", "rag", "chatbot"), description=(
-            "one ECR repository each, named <cluster>/<image>; an enabled workload needs its image here"))
-    build: Annotated[bool, Flag()] = Field(True, description=(
-        "build and push the images in `pulumi up` (Docker with buildx; tagged by content); false: run CI's images under imageTag"))
-    image_tag: Annotated[str, _IMAGE_TAG] | None = Field(None, description=(
-        "build false only (required there): the tag CI pushed the images under; not latest or buildcache"))
+        ("finetune", "rag", "chatbot"),
+        description=("one ECR repository each, named <cluster>/<image>; an enabled workload needs its image here"),
+    )
+    build: Annotated[bool, Flag()] = Field(
+        True,
+        description=(
+            "build and push the images in `pulumi up` (Docker with buildx; tagged by content); false: run CI's "
+            "images under imageTag"
+        ),
+    )
+    image_tag: Annotated[str, _IMAGE_TAG] | None = Field(
+        None,
+        description=("build false only (required there): the tag CI pushed the images under; not latest or buildcache"),
+    )
     keep_tagged_images: Annotated[int, Whole(1, 1000)] = Field(30, description="lifecycle: newest images kept")
-    untagged_expiry_days: Annotated[int, Whole(1, 365)] = Field(7, description="lifecycle: untagged images expire after this many days")
-    force_delete: Annotated[bool, Flag()] = Field(False, description="let `pulumi destroy` delete repositories with images")
+    untagged_expiry_days: Annotated[int, Whole(1, 365)] = Field(
+        7, description="lifecycle: untagged images expire after this many days"
+    )
+    force_delete: Annotated[bool, Flag()] = Field(
+        False, description="let `pulumi destroy` delete repositories with images"
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> RegistryConfig:
         if self.image_tag == "latest":
-            refuse("a version tag: the repositories are immutable, so 'latest' could never move", "latest", at=["imageTag"])
+            refuse(
+                "a version tag: the repositories are immutable, so 'latest' could never move", "latest", at=["imageTag"]
+            )
         if self.image_tag == CACHE_TAG:
             refuse("a version tag: this one is the build cache's (mutable, not an image)", CACHE_TAG, at=["imageTag"])
         if self.build and self.image_tag is not None:
-            refuse("no value while registries.build is true (the program tags what it builds by content); "
-                   "registries.build false runs the images CI pushed under this tag", self.image_tag, at=["imageTag"])
+            refuse(
+                "no value while registries.build is true (the program tags what it builds by content); "
+                "registries.build false runs the images CI pushed under this tag",
+                self.image_tag,
+                at=["imageTag"],
+            )
         if not self.build and self.image_tag is None:
-            refuse("the tag CI pushed the images under, e.g. 0.1.0 (registries.build is false)", NO_VALUE, at=["imageTag"])
+            refuse(
+                "the tag CI pushed the images under, e.g. 0.1.0 (registries.build is false)", NO_VALUE, at=["imageTag"]
+            )
         for i, image in enumerate(self.images if self.build else ()):
             if not (IMAGES_DIR / image / "Dockerfile").is_file():
-                refuse(f"an image the program can build: images/{image}/Dockerfile is missing "
-                       "(or registries.build false, to run CI's image)", image, at=["images", i])
+                refuse(
+                    f"an image the program can build: images/{image}/Dockerfile is missing "
+                    "(or registries.build false, to run CI's image)",
+                    image,
+                    at=["images", i],
+                )
         return self

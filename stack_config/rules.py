@@ -24,16 +24,22 @@ def check(config: StackConfig) -> None:
     for i, workspace in enumerate(config.workspaces):
         if workspace.spec.gated and config.hugging_face_token is None:
             at, value = workspace.model_key
-            refuse(f"a model that is not gated, or a token: pulumi config set --secret {PROJECT}:huggingFaceToken hf_... "
-                   f"({workspace.spec.hugging_face_id} is gated)", value, at=[_key("workspaces"), i, *at])
+            refuse(
+                f"a model that is not gated, or a token: pulumi config set --secret {PROJECT}:huggingFaceToken hf_... "
+                f"({workspace.spec.hugging_face_id} is gated)",
+                value,
+                at=[_key("workspaces"), i, *at],
+            )
     _check_workloads(config)
 
 
 def _check_secrets(config: StackConfig) -> None:
     hub = config.jupyterhub
     if hub.authenticator == "github" and config.github_client_secret is None:
-        refuse(f"a secret (pulumi config set --secret {PROJECT}:githubClientSecret <secret>) when authenticator is github",
-               at=[_key("githubClientSecret")])
+        refuse(
+            f"a secret (pulumi config set --secret {PROJECT}:githubClientSecret <secret>) when authenticator is github",
+            at=[_key("githubClientSecret")],
+        )
     if hub.authenticator != "github" and config.github_client_secret is not None:
         refuse("no value unless jupyterhub.authenticator is github", "[secret]", at=[_key("githubClientSecret")])
     if config.rag.llm_base_url is None and config.rag_llm_api_key is not None:
@@ -44,20 +50,35 @@ def _check_workloads(config: StackConfig) -> None:
     images = set(config.registries.images)
     finetune = [i for i, w in enumerate(config.workspaces) if w.finetune is not None]
     if finetune and "finetune" not in images:
-        refuse("no finetune workspace, or 'finetune' in registries.images (its image repository)",
-               config.workspaces[finetune[0]].name, at=[_key("workspaces"), finetune[0], "finetune"])
+        refuse(
+            "no finetune workspace, or 'finetune' in registries.images (its image repository)",
+            config.workspaces[finetune[0]].name,
+            at=[_key("workspaces"), finetune[0], "finetune"],
+        )
     for section, enabled, image in (("rag", config.rag.enabled, "rag"), ("chatbot", config.chatbot.enabled, "chatbot")):
         if enabled and image not in images:
-            refuse(f"false, or '{image}' in registries.images (its image repository)", True, at=[_key(section), "enabled"])
+            refuse(
+                f"false, or '{image}' in registries.images (its image repository)", True, at=[_key(section), "enabled"]
+            )
     if config.rag.enabled and not config.qdrant.enabled:
-        refuse("false, or qdrant.enabled true (the RAG service stores its vectors there)", True, at=[_key("rag"), "enabled"])
+        refuse(
+            "false, or qdrant.enabled true (the RAG service stores its vectors there)",
+            True,
+            at=[_key("rag"), "enabled"],
+        )
     private = config.private_model
     if private.rag_uses_private_model and not config.rag.enabled:
         refuse("false unless rag.enabled is true", True, at=[_key("privateModel"), "ragUsesPrivateModel"])
     if private.rag_uses_private_model and config.rag.llm_base_url is not None:
-        refuse("false when rag.llmBaseUrl names an external API (the RAG service asks one LLM)", True,
-               at=[_key("privateModel"), "ragUsesPrivateModel"])
+        refuse(
+            "false when rag.llmBaseUrl names an external API (the RAG service asks one LLM)",
+            True,
+            at=[_key("privateModel"), "ragUsesPrivateModel"],
+        )
     serves = any(w.inference is not None for w in config.workspaces)
     if config.rag.enabled and config.rag.llm_base_url is None and not private.rag_uses_private_model and not serves:
-        refuse("an external LLM API URL when no workspace serves a model (or privateModel.ragUsesPrivateModel true)",
-               NO_VALUE, at=[_key("rag"), "llmBaseUrl"])
+        refuse(
+            "an external LLM API URL when no workspace serves a model (or privateModel.ragUsesPrivateModel true)",
+            NO_VALUE,
+            at=[_key("rag"), "llmBaseUrl"],
+        )

@@ -24,7 +24,7 @@ from stack_config.registries import RegistryConfig
 from stack_config.storage import StorageConfig
 from stack_config.workspaces import Workspace
 
-_REGION = (r"^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d$")
+_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-(central|north|south|east|west|northeast|northwest|southeast|southwest)-\d$"
 _SECRET = Annotated[SecretStr, Secret()] | None
 # Sections that became workspaces: say where they went rather than "unknown key".
 _MOVED_KEYS = {"inference": "an inference workspace", "fineTuning": "a finetune workspace"}
@@ -33,8 +33,12 @@ _MOVED_KEYS = {"inference": "an inference workspace", "fineTuning": "a finetune 
 class DefaultTags(ConfigModel):
     """aws:defaultTags, as the AWS provider reads it: {tags: {key: value}}."""
 
-    tags: dict[str, str] = Field(default_factory=dict, description=(
-        "tags the AWS provider puts on every resource; the program adds them to what the node groups launch"))
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "tags the AWS provider puts on every resource; the program adds them to what the node groups launch"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -55,32 +59,64 @@ class StackConfig(ConfigModel):
     """Every key of a stack: `aws:region`, `aws:defaultTags` and the project's `genai-eks:` keys."""
 
     region: Annotated[str, text(_REGION, "an AWS region name, e.g. us-west-2")] = Field(
-        alias="aws:region", description="the AWS region, e.g. us-west-2")
-    default_tags: DefaultTags = Field(default_factory=DefaultTags, alias="aws:defaultTags", description=(
-        "the AWS provider's default tags: on every AWS resource, and the program adds them to what launch templates launch"))
+        alias="aws:region", description="the AWS region, e.g. us-west-2"
+    )
+    default_tags: DefaultTags = Field(
+        default_factory=DefaultTags,
+        alias="aws:defaultTags",
+        description=(
+            "the AWS provider's default tags: on every AWS resource, and the program adds them to what launch "
+            "templates launch"
+        ),
+    )
     network: NetworkConfig = Field(default_factory=NetworkConfig, alias=_key("network"), description="the VPC")
     cluster: ClusterConfig = Field(alias=_key("cluster"), description="the EKS control plane")
-    system_node_group: NodeGroupConfig = Field(alias=_key("systemNodeGroup"), description="the on-demand CPU node group")
-    gpu_node_groups: Annotated[tuple[GpuNodeGroupConfig, ...], Items(
-        "a list of GPU node groups (an empty list for none)", unique=False)] = Field(
-        (), alias=_key("gpuNodeGroups"), description="GPU node groups, tainted nvidia.com/gpu=true:NoSchedule")
+    system_node_group: NodeGroupConfig = Field(
+        alias=_key("systemNodeGroup"), description="the on-demand CPU node group"
+    )
+    gpu_node_groups: Annotated[
+        tuple[GpuNodeGroupConfig, ...], Items("a list of GPU node groups (an empty list for none)", unique=False)
+    ] = Field((), alias=_key("gpuNodeGroups"), description="GPU node groups, tainted nvidia.com/gpu=true:NoSchedule")
     storage: StorageConfig = Field(default_factory=StorageConfig, alias=_key("storage"), description="EBS storage")
-    registries: RegistryConfig = Field(default_factory=RegistryConfig, alias=_key("registries"), description="ECR and the images")
+    registries: RegistryConfig = Field(
+        default_factory=RegistryConfig, alias=_key("registries"), description="ECR and the images"
+    )
     buckets: BucketConfig = Field(default_factory=BucketConfig, alias=_key("buckets"), description="the S3 buckets")
-    jupyterhub: JupyterHubConfig = Field(default_factory=JupyterHubConfig, alias=_key("jupyterhub"), description="JupyterHub")
-    workspaces: Annotated[tuple[Workspace, ...], Items("a list of workspaces (an empty list for none)", unique=False)] = Field(
-        (), alias=_key("workspaces"), description="models, each serving or finetune (the first inference workspace is the default LLM)")
+    jupyterhub: JupyterHubConfig = Field(
+        default_factory=JupyterHubConfig, alias=_key("jupyterhub"), description="JupyterHub"
+    )
+    workspaces: Annotated[
+        tuple[Workspace, ...], Items("a list of workspaces (an empty list for none)", unique=False)
+    ] = Field(
+        (),
+        alias=_key("workspaces"),
+        description="models, each serving or finetune (the first inference workspace is the default LLM)",
+    )
     qdrant: QdrantConfig = Field(default_factory=QdrantConfig, alias=_key("qdrant"), description="the vector database")
     rag: RagConfig = Field(default_factory=RagConfig, alias=_key("rag"), description="the RAG service")
     chatbot: ChatbotConfig = Field(default_factory=ChatbotConfig, alias=_key("chatbot"), description="the chat UI")
-    private_model: PrivateModelConfig = Field(default_factory=PrivateModelConfig, alias=_key("privateModel"),
-                                              description="a model outside AWS over a Skupper link")
-    hugging_face_token: _SECRET = Field(None, alias=_key("huggingFaceToken"), description=(
-        "a Hugging Face token for gated models; reaches the training and inference pods only through a Secret"))
-    github_client_secret: _SECRET = Field(None, alias=_key("githubClientSecret"), description=(
-        "the GitHub OAuth app's client secret; required with jupyterhub.authenticator github, refused otherwise"))
-    rag_llm_api_key: _SECRET = Field(None, alias=_key("ragLlmApiKey"), description=(
-        "the key for rag.llmBaseUrl; refused without it"))
+    private_model: PrivateModelConfig = Field(
+        default_factory=PrivateModelConfig,
+        alias=_key("privateModel"),
+        description="a model outside AWS over a Skupper link",
+    )
+    hugging_face_token: _SECRET = Field(
+        None,
+        alias=_key("huggingFaceToken"),
+        description=(
+            "a Hugging Face token for gated models; reaches the training and inference pods only through a Secret"
+        ),
+    )
+    github_client_secret: _SECRET = Field(
+        None,
+        alias=_key("githubClientSecret"),
+        description=(
+            "the GitHub OAuth app's client secret; required with jupyterhub.authenticator github, refused otherwise"
+        ),
+    )
+    rag_llm_api_key: _SECRET = Field(
+        None, alias=_key("ragLlmApiKey"), description=("the key for rag.llmBaseUrl; refused without it")
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -88,8 +124,10 @@ class StackConfig(ConfigModel):
         """A GPU group without a name is gpu-<its index>."""
         groups = data.get(_key("gpuNodeGroups")) if isinstance(data, Mapping) else None
         if isinstance(groups, list):
-            named = [{"name": f"gpu-{i}", **g} if isinstance(g, Mapping) and g.get("name") is None else g
-                     for i, g in enumerate(groups)]
+            named = [
+                {"name": f"gpu-{i}", **g} if isinstance(g, Mapping) and g.get("name") is None else g
+                for i, g in enumerate(groups)
+            ]
             return {**data, _key("gpuNodeGroups"): named}
         return data
 
@@ -99,13 +137,19 @@ class StackConfig(ConfigModel):
         return self
 
 
-SECRET_KEYS = tuple(info.alias.split(":", 1)[1] for info in StackConfig.model_fields.values()
-                    if info.alias and info.annotation is not None and "SecretStr" in str(info.annotation))
-TOP_LEVEL_KEYS = tuple(info.alias for info in StackConfig.model_fields.values() if info.alias and info.alias.startswith(PROJECT))
+SECRET_KEYS = tuple(
+    info.alias.split(":", 1)[1]
+    for info in StackConfig.model_fields.values()
+    if info.alias and info.annotation is not None and "SecretStr" in str(info.annotation)
+)
+TOP_LEVEL_KEYS = tuple(
+    info.alias for info in StackConfig.model_fields.values() if info.alias and info.alias.startswith(PROJECT)
+)
 
 
-def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collection[str] = (),
-                       today: date | None = None) -> StackConfig:
+def parse_stack_config(
+    raw: Mapping[str, Any], stack: str, secret_keys: Collection[str] = (), today: date | None = None
+) -> StackConfig:
     """Parses a stack's config map: keys are `namespace:key`, values are already-decoded objects.
 
     `secret_keys` are the keys the stack holds encrypted; the keys in SECRET_KEYS must be among them.
@@ -116,8 +160,12 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
     for key in sorted(ours):
         name = key.split(":", 1)[1]
         if name in _MOVED_KEYS:
-            raise ConfigError(key, ours[key], f"no value: it is now {_MOVED_KEYS[name]} in {PROJECT}:workspaces "
-                              "(README: Model presets and workspaces)")
+            raise ConfigError(
+                key,
+                ours[key],
+                f"no value: it is now {_MOVED_KEYS[name]} in {PROJECT}:workspaces "
+                "(README: Model presets and workspaces)",
+            )
         if key not in TOP_LEVEL_KEYS:
             # A misspelt secret key is still a secret: never echo a value set with --secret.
             shown = "[secret]" if key in secret_keys else ours[key]
@@ -128,7 +176,11 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str, secret_keys: Collecti
             raise ConfigError(_key(name), "[plain text]", f"a secret: pulumi config set --secret {_key(name)} <value>")
     if "aws:region" not in raw:
         raise ConfigError("aws:region", NO_VALUE, "a value is required, e.g. us-west-2")
-    data = {**ours, "aws:region": raw["aws:region"], **({"aws:defaultTags": raw["aws:defaultTags"]} if "aws:defaultTags" in raw else {})}
+    data = {
+        **ours,
+        "aws:region": raw["aws:region"],
+        **({"aws:defaultTags": raw["aws:defaultTags"]} if "aws:defaultTags" in raw else {}),
+    }
     try:
         return StackConfig.model_validate(data, context={"stack": stack, "today": today})
     except ValidationError as error:

@@ -13,4 +13,5 @@ class StorageConfig(ConfigModel):
     """The EBS CSI add-on; the default StorageClass is encrypted gp3 (infra/storage.py)."""
 
     ebs_csi_addon_version: Annotated[str, addon_version("v1.50.1-eksbuild.1")] | None = Field(
-        None, description="pin the EBS CSI add-on; none: EKS's default for the Kubernetes version")
+        None, description="pin the EBS CSI add-on; none: EKS's default for the Kubernetes version"
+    )

@@ -62,25 +62,102 @@ SKIP_AWAIT = "pulumi.com/skipAwait"
 EKS_BUILD = "eks-0000000"  # what EKS appends to its version, e.g. v1.34.2-eks-ba74326
 
 # provider/pkg/kinds/kinds.go `Kind.Namespaced`: the built-in kinds' scope, as the provider knows it.
-NAMESPACED_KINDS = frozenset({
-    "Binding", "ConfigMap", "ControllerRevision", "CronJob", "CSIStorageCapacity", "DaemonSet", "Deployment",
-    "Endpoints", "EndpointSlice", "Event", "HorizontalPodAutoscaler", "Ingress", "Job", "Lease", "LimitRange",
-    "NetworkPolicy", "PersistentVolumeClaim", "Pod", "PodDisruptionBudget", "PodTemplate", "ReplicaSet",
-    "ReplicationController", "ResourceQuota", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount",
-    "StatefulSet"})
-CLUSTER_SCOPED_KINDS = frozenset({
-    "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "CSIDriver", "CSINode",
-    "CustomResourceDefinition", "FlowSchema", "IngressClass", "MutatingWebhookConfiguration", "Namespace", "Node",
-    "PersistentVolume", "PodSecurityPolicy", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass",
-    "StorageClass", "ValidatingWebhookConfiguration", "VolumeAttachment"})
+NAMESPACED_KINDS = frozenset(
+    {
+        "Binding",
+        "ConfigMap",
+        "ControllerRevision",
+        "CronJob",
+        "CSIStorageCapacity",
+        "DaemonSet",
+        "Deployment",
+        "Endpoints",
+        "EndpointSlice",
+        "Event",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "Job",
+        "Lease",
+        "LimitRange",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "Pod",
+        "PodDisruptionBudget",
+        "PodTemplate",
+        "ReplicaSet",
+        "ReplicationController",
+        "ResourceQuota",
+        "Role",
+        "RoleBinding",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "StatefulSet",
+    }
+)
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "APIService",
+        "CertificateSigningRequest",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CSIDriver",
+        "CSINode",
+        "CustomResourceDefinition",
+        "FlowSchema",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PodSecurityPolicy",
+        "PriorityClass",
+        "PriorityLevelConfiguration",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
 # Helm 3.20.2 pkg/releaseutil/kind_sorter.go `InstallOrder`; other kinds after them, by kind.
 INSTALL_ORDER = (
-    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
-    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass", "PersistentVolume",
-    "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding",
-    "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod",
-    "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob",
-    "IngressClass", "Ingress", "APIService")
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+)
 
 
 class ChartSourceMissing(AssertionError):
@@ -92,20 +169,22 @@ class UnresolvedScope(AssertionError):
 
 
 class InstallRefused(AssertionError):
-    """What Helm's install action refuses before it renders: the Kubernetes version, the release name, the chart type."""
+    """What Helm's install action refuses before it renders: the Kubernetes version, the release name,
+    the chart type."""
 
 
 @dataclass(frozen=True)
 class Release:
     """One `helm.v4.Chart` as the program registered it."""
-    resource: str       # the Pulumi resource name
-    chart: str          # the chart's name (the last part of a repository or OCI reference)
+
+    resource: str  # the Pulumi resource name
+    chart: str  # the chart's name (the last part of a repository or OCI reference)
     version: str
-    name: str           # the Helm release name
+    name: str  # the Helm release name
     namespace: str
-    values_json: str    # canonical JSON: hashable, and the cache key
+    values_json: str  # canonical JSON: hashable, and the cache key
     skip_crds: bool
-    kube_version: str   # the cluster's, as its API server reports it ("v1.34.0-eks-0000000")
+    kube_version: str  # the cluster's, as its API server reports it ("v1.34.0-eks-0000000")
     skip_await: bool = False
 
     @property
@@ -126,11 +205,17 @@ def cluster_version(graph: Graph) -> str:
 
 def release_of(r: Registered, kube_version: str) -> Release:
     inputs = r.inputs
-    return Release(resource=r.name, chart=inputs["chart"].rstrip("/").rsplit("/", 1)[-1], version=inputs["version"],
-                   name=inputs.get("name") or r.name, namespace=inputs.get("namespace") or "default",
-                   values_json=json.dumps(inputs.get("values") or {}, sort_keys=True),
-                   skip_crds=bool(inputs.get("skipCrds")), kube_version=kube_version,
-                   skip_await=bool(inputs.get("skipAwait")))
+    return Release(
+        resource=r.name,
+        chart=inputs["chart"].rstrip("/").rsplit("/", 1)[-1],
+        version=inputs["version"],
+        name=inputs.get("name") or r.name,
+        namespace=inputs.get("namespace") or "default",
+        values_json=json.dumps(inputs.get("values") or {}, sort_keys=True),
+        skip_crds=bool(inputs.get("skipCrds")),
+        kube_version=kube_version,
+        skip_await=bool(inputs.get("skipAwait")),
+    )
 
 
 def releases(graph: Graph) -> list[Release]:
@@ -162,7 +247,8 @@ def source_dir(chart: str, version: str) -> Path:
         raise ChartSourceMissing(
             f"{chart} {version} is deployed, but ../shared/charts/{chart} "
             + (f"holds version {found}" if found else "does not exist")
-            + f": add the source of {chart} {version} there (its README lists repository, tag and commit)")
+            + f": add the source of {chart} {version} there (its README lists repository, tag and commit)"
+        )
     if (folder / "values.schema.yaml").is_file() and not (folder / "values.schema.json").is_file():
         # jupyterhub keeps its schema as YAML in git; its publish workflow (.github/workflows/publish.yml,
         # tools/generate-json-schema.py) writes the values.schema.json that Helm validates values against.
@@ -183,8 +269,10 @@ def opened(chart: str, version: str) -> Iterator[helm_python.Chart]:
         declared = {d["name"] for d in loaded.metadata.get("dependencies") or []}
         missing = sorted(declared - {d["name"] for d in loaded.dependencies})
         if missing:
-            raise ChartSourceMissing(f"../shared/charts/{chart}: {', '.join(missing)} found in Chart.yaml, but missing "
-                                     "in charts/ (Helm refuses to install it): add the subcharts the published chart carries")
+            raise ChartSourceMissing(
+                f"../shared/charts/{chart}: {', '.join(missing)} found in Chart.yaml, but missing "
+                "in charts/ (Helm refuses to install it): add the subcharts the published chart carries"
+            )
         yield loaded
 
 
@@ -248,9 +336,21 @@ def meets(constraint: str, version: str) -> bool:
             if pre and not bound_pre:
                 ok = False
                 break
-            compare = (number > bound) - (number < bound) or ((pre > bound_pre) - (pre < bound_pre) if pre and bound_pre else 0)
-            ok = ok and {"": compare == 0, "=": compare == 0, "!=": compare != 0, ">": compare > 0, ">=": compare >= 0,
-                         "<": compare < 0, "<=": compare <= 0}[op]
+            compare = (number > bound) - (number < bound) or (
+                (pre > bound_pre) - (pre < bound_pre) if pre and bound_pre else 0
+            )
+            ok = (
+                ok
+                and {
+                    "": compare == 0,
+                    "=": compare == 0,
+                    "!=": compare != 0,
+                    ">": compare > 0,
+                    ">=": compare >= 0,
+                    "<": compare < 0,
+                    "<=": compare <= 0,
+                }[op]
+            )
         if ok:
             return True
     return False
@@ -265,8 +365,10 @@ def _check_installable(release: Release, metadata: dict[str, Any]) -> None:
         raise InstallRefused(f"{release.label}: {e}") from e
     wanted = metadata.get("kubeVersion")
     if wanted and not meets(wanted, release.kube_version):
-        raise InstallRefused(f"{release.label}: chart requires kubeVersion: {wanted} which is incompatible with "
-                             f"Kubernetes {release.kube_version}")
+        raise InstallRefused(
+            f"{release.label}: chart requires kubeVersion: {wanted} which is incompatible with "
+            f"Kubernetes {release.kube_version}"
+        )
 
 
 @functools.cache
@@ -274,7 +376,12 @@ def api_versions(kube_version: str) -> tuple[str, ...]:
     """What discovery lists on a cluster of that version: the GA built-in group/versions and their
     kinds (`apps/v1`, `apps/v1/Deployment`), from the Kubernetes OpenAPI kubernetes-validate ships."""
     major_minor = ".".join(kube_version.lstrip("v").split("-")[0].split(".")[:2])
-    path = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{major_minor}.0-local" / "_definitions.json"
+    path = (
+        Path(kubernetes_validate.__file__).parent
+        / "kubernetes-json-schema"
+        / f"v{major_minor}.0-local"
+        / "_definitions.json"
+    )
     found = set()
     for definition in json.loads(path.read_text())["$defs"].values():
         for gvk in definition.get("x-kubernetes-group-version-kind") or []:
@@ -286,24 +393,41 @@ def api_versions(kube_version: str) -> tuple[str, ...]:
 
 # --- decoding as the provider does ---------------------------------------------------------------
 
+
 class _GoYamlLoader(yaml.SafeLoader):
     """Scalars as go-yaml v2 resolves them into plain values (sigs.k8s.io/yaml, under yaml/v2 Parse):
     `y`/`n` are booleans, `1e3` is a number, `12:30` and dates stay strings, `=` is a string."""
+
     bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
 
 
 _GoYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers
-            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:int",
-                           "tag:yaml.org,2002:float")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag
+        not in (
+            "tag:yaml.org,2002:timestamp",
+            "tag:yaml.org,2002:value",
+            "tag:yaml.org,2002:int",
+            "tag:yaml.org,2002:float",
+        )
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _GoYamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
 _GoYamlLoader.add_implicit_resolver(  # yaml.v2 resolve.go: decimal, 0b, 0o/0 octal, 0x; no sexagesimal
-    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"))
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
 _GoYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
 
 
 def _documents(text: str, origin: str) -> list[dict[str, Any]]:
@@ -331,7 +455,7 @@ def _normalize(objects: list[dict[str, Any]], release: Release) -> list[dict[str
     scopes = {**_scopes(reference_crds()), **_scopes(o for o in objects if o.get("kind") == "CustomResourceDefinition")}
     for o in objects:
         if o.get("apiVersion", "").startswith("core/"):
-            o["apiVersion"] = o["apiVersion"][len("core/"):]
+            o["apiVersion"] = o["apiVersion"][len("core/") :]
         meta = o.setdefault("metadata", {})
         if release.skip_await:
             meta["annotations"] = {**(meta.get("annotations") or {}), SKIP_AWAIT: "true"}
@@ -346,8 +470,10 @@ def _normalize(objects: list[dict[str, Any]], release: Release) -> list[dict[str
                 continue
         scope = scopes.get((group, kind))
         if scope is None:
-            raise UnresolvedScope(f"{release.label}: {kind} {meta.get('name')} ({o['apiVersion']}): the provider cannot "
-                                  "tell its scope offline, so it would be applied without a namespace")
+            raise UnresolvedScope(
+                f"{release.label}: {kind} {meta.get('name')} ({o['apiVersion']}): the provider cannot "
+                "tell its scope offline, so it would be applied without a namespace"
+            )
         if scope == "Namespaced":
             meta["namespace"] = release.namespace
     return objects
@@ -360,6 +486,7 @@ def _install_order(o: dict[str, Any]) -> tuple[int, str]:
 
 # --- rendering ----------------------------------------------------------------------------------
 
+
 def _is_manifest(path: str) -> bool:
     # Helm's releaseutil.SortManifests skips partials; the install action takes NOTES.txt out as notes.
     return not path.endswith("NOTES.txt") and not posixpath.basename(path).startswith("_")
@@ -367,8 +494,14 @@ def _is_manifest(path: str) -> bool:
 
 def _rendered_files(release: Release, loaded: helm_python.Chart) -> dict[str, str]:
     _check_installable(release, loaded.metadata)
-    options = {"name": release.name, "namespace": release.namespace, "kube_version": release.kube_version,
-               "api_versions": list(api_versions(release.kube_version)), "is_install": True, "revision": 1}
+    options = {
+        "name": release.name,
+        "namespace": release.namespace,
+        "kube_version": release.kube_version,
+        "api_versions": list(api_versions(release.kube_version)),
+        "is_install": True,
+        "revision": 1,
+    }
     # helm_python's Chart.render takes neither the Kubernetes version nor API versions; its native call does.
     return json.loads(_native.call_string("helm_render", loaded._raw(), release.values_json, json.dumps(options)))
 

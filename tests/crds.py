@@ -22,7 +22,11 @@ def closed(schema: Any) -> Any:
     preserve unknown fields)."""
     if isinstance(schema, dict):
         schema = {k: closed(v) for k, v in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
@@ -60,8 +64,9 @@ def index(crds: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str
 def validator(schema: dict[str, Any], api_version: str, kind: str) -> jsonschema.Draft7Validator:
     schema = closed(schema)
     # The API server's own fields, which the CRD does not describe.
-    schema.setdefault("properties", {}).update(apiVersion={"const": api_version}, kind={"const": kind},
-                                               metadata={"type": "object"})
+    schema.setdefault("properties", {}).update(
+        apiVersion={"const": api_version}, kind={"const": kind}, metadata={"type": "object"}
+    )
     return jsonschema.Draft7Validator(schema)
 
 
@@ -71,5 +76,7 @@ def errors(manifest: dict[str, Any], schemas: dict[tuple[str, str, str], dict[st
     schema = schemas.get(key(api_version, kind))
     if schema is None:
         return [f"no CRD serves {api_version} {kind}: add it to ../shared/schemas or render the chart that ships it"]
-    return [f"{'.'.join(map(str, e.path)) or '<root>'}: {e.message}"
-            for e in validator(schema, api_version, kind).iter_errors(manifest)]
+    return [
+        f"{'.'.join(map(str, e.path)) or '<root>'}: {e.message}"
+        for e in validator(schema, api_version, kind).iter_errors(manifest)
+    ]

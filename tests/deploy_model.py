@@ -61,8 +61,8 @@ FIRST_DEPLOY = "first deploy"
 RUNNING_CLUSTER = "running cluster"
 WORLDS = (FIRST_DEPLOY, RUNNING_CLUSTER)
 
-DEFAULT_TIMEOUT = 600.0          # await.go: 10 minutes unless customTimeouts or pulumi.com/timeoutSeconds
-ENDPOINTS_SETTLE = 10.0          # service.go: endpoints are "settled" 10 s after their last change
+DEFAULT_TIMEOUT = 600.0  # await.go: 10 minutes unless customTimeouts or pulumi.com/timeoutSeconds
+ENDPOINTS_SETTLE = 10.0  # service.go: endpoints are "settled" 10 s after their last change
 WAIT_FOR = "pulumi.com/waitFor"
 TIMEOUT_SECONDS = "pulumi.com/timeoutSeconds"
 NEVER = math.inf
@@ -77,9 +77,9 @@ DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 
 # Seconds a resource takes to create (estimates; AWS publishes ranges, not figures).
 AWS_SECONDS: dict[str, float] = {
-    CLUSTER: 660,                # the control plane (~10 min) and pulumi-eks's OIDC provider, vpc-cni, security groups
-    NODE_GROUP: 240,             # the launch, the bootstrap and the nodes joining: ACTIVE once they are Ready
-    ADDON: 90,                   # ACTIVE once its controller pods run
+    CLUSTER: 660,  # the control plane (~10 min) and pulumi-eks's OIDC provider, vpc-cni, security groups
+    NODE_GROUP: 240,  # the launch, the bootstrap and the nodes joining: ACTIVE once they are Ready
+    ADDON: 90,  # ACTIVE once its controller pods run
     "aws:ec2/natGateway:NatGateway": 110,
     "aws:ec2/vpcEndpoint:VpcEndpoint": 30,
     "aws:ec2/vpc:Vpc": 5,
@@ -99,18 +99,20 @@ BUILD_DEFAULT_SECONDS = 300.0
 IMAGE_GB: dict[str, float] = {
     "vllm/vllm-openai": 10.0,
     "amazon/aws-cli": 0.15,
-    "finetune": 7.0, "rag": 1.6, "chatbot": 0.5,            # ours, by repository name
+    "finetune": 7.0,
+    "rag": 1.6,
+    "chatbot": 0.5,  # ours, by repository name
     "quay.io/jupyter/scipy-notebook": 1.6,
     "quay.io/jupyter/pytorch-notebook": 5.5,
     "qdrant/qdrant": 0.08,
     "nvcr.io/nvidia/k8s-device-plugin": 0.2,
 }
 IMAGE_DEFAULT_GB = 0.2
-PULL_SECONDS_PER_GB = 25.0       # ~40 MB/s with unpacking, from ECR or a public registry
+PULL_SECONDS_PER_GB = 25.0  # ~40 MB/s with unpacking, from ECR or a public registry
 POD_SANDBOX_SECONDS = 5.0
-VOLUME_SECONDS = 30.0            # an EBS volume provisioned and attached
-DEVICE_PLUGIN_SECONDS = 20.0     # the plugin registers with the kubelet and nvidia.com/gpu is allocatable
-LOAD_BALANCER_SECONDS = 90.0     # the cloud controller creates an NLB/ELB and writes its hostname
+VOLUME_SECONDS = 30.0  # an EBS volume provisioned and attached
+DEVICE_PLUGIN_SECONDS = 20.0  # the plugin registers with the kubelet and nvidia.com/gpu is allocatable
+LOAD_BALANCER_SECONDS = 90.0  # the cloud controller creates an NLB/ELB and writes its hostname
 
 # What a container does before its readiness probe passes (seconds), by repository.
 STARTUP_SECONDS: dict[str, float] = {"rag": 60, "chatbot": 20, "qdrant/qdrant": 5}
@@ -119,7 +121,7 @@ STARTUP_DEFAULT_SECONDS = 15.0
 MODEL_DOWNLOAD_BYTES_PER_SECOND = 100e6
 MODEL_LOAD_BYTES_PER_SECOND = 1.5e9
 VLLM_ENGINE_SECONDS = 120.0
-TRAINING_SECONDS = NEVER         # a finetune run takes hours: no update can wait for it
+TRAINING_SECONDS = NEVER  # a finetune run takes hours: no update can wait for it
 
 
 def repository(image: str) -> str:
@@ -139,9 +141,10 @@ def is_ours(image: str) -> bool:
 @dataclass(frozen=True)
 class Step:
     """One resource of the update, or one object a chart renders."""
+
     ident: str
     start: float
-    finish: float                 # NEVER: it would not be ready within any time
+    finish: float  # NEVER: it would not be ready within any time
     awaited: bool
     timeout: float = DEFAULT_TIMEOUT
     waits_for: str = ""
@@ -278,12 +281,30 @@ class Model:
         if r.type == IMAGE_BUILD:
             name = _image_folder(r)
             seconds = BUILD_SECONDS.get(name, BUILD_DEFAULT_SECONDS)
-            self.steps.append(Step(f"{r.type} {r.name}", start, start + seconds, awaited=True, timeout=NEVER,
-                                   waits_for=f"build and push of images/{name}"))
+            self.steps.append(
+                Step(
+                    f"{r.type} {r.name}",
+                    start,
+                    start + seconds,
+                    awaited=True,
+                    timeout=NEVER,
+                    waits_for=f"build and push of images/{name}",
+                )
+            )
             return start + seconds
-        seconds = 0.0 if r.type.startswith(("random:", "pulumi:providers:")) else AWS_SECONDS.get(r.type, AWS_DEFAULT_SECONDS)
-        self.steps.append(Step(f"{r.type} {r.name}", start, start + seconds, awaited=True, timeout=NEVER,
-                               waits_for="AWS" if r.type.startswith(("aws:", "eks:")) else ""))
+        seconds = (
+            0.0 if r.type.startswith(("random:", "pulumi:providers:")) else AWS_SECONDS.get(r.type, AWS_DEFAULT_SECONDS)
+        )
+        self.steps.append(
+            Step(
+                f"{r.type} {r.name}",
+                start,
+                start + seconds,
+                awaited=True,
+                timeout=NEVER,
+                waits_for="AWS" if r.type.startswith(("aws:", "eks:")) else "",
+            )
+        )
         return start + seconds
 
     # --- the world the pods meet ---------------------------------------------------------------
@@ -292,7 +313,9 @@ class Model:
         as the group's inputs say (EKS adds the instance-type label; `NO_SCHEDULE` is `NoSchedule`)."""
         found = []
         for g in self.graph.of_type(NODE_GROUP):
-            taints = tuple((t["key"], t.get("value"), _TAINT_EFFECTS[t["effect"]]) for t in g.inputs.get("taints") or [])
+            taints = tuple(
+                (t["key"], t.get("value"), _TAINT_EFFECTS[t["effect"]]) for t in g.inputs.get("taints") or []
+            )
             for instance_type in g.inputs.get("instanceTypes") or ():
                 labels = {**(g.inputs.get("labels") or {}), INSTANCE_TYPE_LABEL: instance_type}
                 found.append(NodeKind(g, labels, taints, int(g.inputs["scalingConfig"]["desiredSize"])))
@@ -313,12 +336,20 @@ class Model:
 
     def _gpus_advertised(self, kind: NodeKind, node_up: float) -> float:
         plugins = [c for c in self.graph.of_type(helm.CHART_TYPE) if c.inputs.get("chart") == DEVICE_PLUGIN_CHART]
-        plugin_pods = [p for p in wm.pods(self.graph) if p.namespace == DEVICE_PLUGIN_CHART and p.kind == "DaemonSet"
-                       and kind.fits(p.spec)]
+        plugin_pods = [
+            p
+            for p in wm.pods(self.graph)
+            if p.namespace == DEVICE_PLUGIN_CHART and p.kind == "DaemonSet" and kind.fits(p.spec)
+        ]
         if not plugins or not plugin_pods:
             return NEVER  # nothing advertises nvidia.com/gpu there: a GPU pod stays Pending
         started = max(node_up, self.start(plugins[0]))
-        return started + POD_SANDBOX_SECONDS + self.pull_seconds("nvcr.io/nvidia/k8s-device-plugin") + DEVICE_PLUGIN_SECONDS
+        return (
+            started
+            + POD_SANDBOX_SECONDS
+            + self.pull_seconds("nvcr.io/nvidia/k8s-device-plugin")
+            + DEVICE_PLUGIN_SECONDS
+        )
 
     def dns_ready(self) -> float:
         """When CoreDNS answers: its managed add-on is ACTIVE (its pods run on the system nodes). Until
@@ -369,7 +400,9 @@ class Model:
             env = wm.env_of(container)
             served = (env.get("MODEL") or env.get("BASE_MODEL") or {}).get("value")
             weights = _weight_bytes(served)
-            return weights / MODEL_DOWNLOAD_BYTES_PER_SECOND + weights / MODEL_LOAD_BYTES_PER_SECOND + VLLM_ENGINE_SECONDS
+            return (
+                weights / MODEL_DOWNLOAD_BYTES_PER_SECOND + weights / MODEL_LOAD_BYTES_PER_SECOND + VLLM_ENGINE_SECONDS
+            )
         if pod.kind == "Job":
             return TRAINING_SECONDS
         return STARTUP_SECONDS.get(repository(image), STARTUP_DEFAULT_SECONDS)
@@ -387,11 +420,14 @@ class Model:
         t = ip
         for c in spec.get("initContainers") or []:  # one after another
             t = self._pulled(c, t, owner) + STARTUP_DEFAULT_SECONDS
-        ready = max((self._pulled(c, t, owner) + self.startup_seconds(pod, c) for c in spec.get("containers") or []),
-                    default=t)
+        ready = max(
+            (self._pulled(c, t, owner) + self.startup_seconds(pod, c) for c in spec.get("containers") or []), default=t
+        )
         ready = max(ready, self.dns_ready())
-        period = max((((c.get("readinessProbe") or {}).get("periodSeconds") or 10) for c in spec.get("containers") or []),
-                     default=0)
+        period = max(
+            (((c.get("readinessProbe") or {}).get("periodSeconds") or 10) for c in spec.get("containers") or []),
+            default=0,
+        )
         result = (ip, ready + period)  # NEVER stays NEVER
         self._pod_cache[key] = result
         return result
@@ -410,8 +446,15 @@ class Model:
             for pod in pods:
                 _, ready = self.pod_times(pod, start, r)
                 done = max(done, ready)
-                self.steps.append(Step(f"{pod.owner} ({wm.SKUPPER_MANIFEST})", start, ready, awaited=not r.inputs.get("skipAwait"),
-                                       waits_for="rollout"))
+                self.steps.append(
+                    Step(
+                        f"{pod.owner} ({wm.SKUPPER_MANIFEST})",
+                        start,
+                        ready,
+                        awaited=not r.inputs.get("skipAwait"),
+                        waits_for="rollout",
+                    )
+                )
             return done
         kind = r.type.split(":")[-1]
         if kind.endswith("Patch"):
@@ -426,8 +469,16 @@ class Model:
             finish, awaited, why = self._object_ready(a, r, start)
             timeout = _timeout(r if label is None else None, a.manifest)
             ident = f"{a.ident}" + (f" ({label})" if label else "")
-            self.steps.append(Step(ident, start, finish if awaited else start + KUBERNETES_OBJECT_SECONDS,
-                                   awaited=awaited, timeout=timeout, waits_for=why))
+            self.steps.append(
+                Step(
+                    ident,
+                    start,
+                    finish if awaited else start + KUBERNETES_OBJECT_SECONDS,
+                    awaited=awaited,
+                    timeout=timeout,
+                    waits_for=why,
+                )
+            )
             if awaited:
                 done = max(done, min(finish, start + timeout))
         return done
@@ -461,7 +512,11 @@ class Model:
         return created + KUBERNETES_OBJECT_SECONDS, False, ""
 
     def _pod_of(self, a: wm.Applied) -> wm.Pod:
-        (pod,) = [p for p in wm.pods(self.graph) if (p.kind, p.namespace, p.name, p.source) == (a.kind, a.namespace, a.name, a.source)]
+        (pod,) = [
+            p
+            for p in wm.pods(self.graph)
+            if (p.kind, p.namespace, p.name, p.source) == (a.kind, a.namespace, a.name, a.source)
+        ]
         return pod
 
     def _daemonset_ready(self, a: wm.Applied, owner: Registered, created: float) -> float:
@@ -492,7 +547,9 @@ class Model:
                 ip, ready = self.pod_times(pod, pod_created, pod_owner)
                 if ip < NEVER:
                     busy.append((ip, ready))
-        candidates = sorted({created + ENDPOINTS_SETTLE} | {ready + ENDPOINTS_SETTLE for _, ready in busy if ready < NEVER})
+        candidates = sorted(
+            {created + ENDPOINTS_SETTLE} | {ready + ENDPOINTS_SETTLE for _, ready in busy if ready < NEVER}
+        )
         for t in candidates:
             if all(not (ip <= t < ready) for ip, ready in busy):
                 return max(t, address)
@@ -502,8 +559,11 @@ class Model:
         """The resource whose creation makes the pod, and when it is created."""
         if pod.source == wm.PROGRAM:
             for r in self.graph.resources:
-                if r.type.endswith(":" + pod.kind) and (r.inputs.get("metadata") or {}).get("name") == pod.name \
-                        and (r.inputs.get("metadata") or {}).get("namespace") == pod.namespace:
+                if (
+                    r.type.endswith(":" + pod.kind)
+                    and (r.inputs.get("metadata") or {}).get("name") == pod.name
+                    and (r.inputs.get("metadata") or {}).get("namespace") == pod.namespace
+                ):
                     return r, self.start(r)
         if pod.source == wm.SKUPPER_CONTROLLER:
             sites = [r for r in self.graph.resources if r.type.endswith(":Site")]
@@ -520,7 +580,9 @@ class Model:
     def _custom_ready(self, a: wm.Applied, owner: Registered, created: float) -> float:
         """Skupper's resources with `pulumi.com/waitFor` (what the controller makes them wait for)."""
         if a.kind == "Site":
-            router = [p for p in wm.pods(self.graph) if p.source == wm.SKUPPER_CONTROLLER and p.namespace == a.namespace]
+            router = [
+                p for p in wm.pods(self.graph) if p.source == wm.SKUPPER_CONTROLLER and p.namespace == a.namespace
+            ]
             ready = max((self.pod_times(p, created, owner)[1] for p in router), default=created)
             link_access = (a.manifest.get("spec") or {}).get("linkAccess") not in (None, "none")
             return max(ready, created + (LOAD_BALANCER_SECONDS if link_access else 0.0))
@@ -545,22 +607,31 @@ _TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFE
 @dataclass(frozen=True)
 class NodeKind:
     """The nodes of one node group and instance type, as the scheduler sees them."""
+
     group: Registered
     labels: dict[str, str]
-    taints: tuple[tuple[str, str | None, str], ...]   # (key, value, effect)
+    taints: tuple[tuple[str, str | None, str], ...]  # (key, value, effect)
     desired: int
 
     def fits(self, spec: dict[str, Any]) -> bool:
         """The scheduler's NodeAffinity (nodeSelector and required terms) and TaintToleration filters."""
         if any(self.labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
             return False
-        terms = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
-                  .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or [])
+        terms = (
+            ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+                "requiredDuringSchedulingIgnoredDuringExecution"
+            )
+            or {}
+        ).get("nodeSelectorTerms") or []
         # A NodeSelectorTerm's In/NotIn/Exists/DoesNotExist read as a label selector's (no Gt/Lt here).
-        if terms and not any(selects({"matchExpressions": t.get("matchExpressions") or []}, self.labels) for t in terms):
+        if terms and not any(
+            selects({"matchExpressions": t.get("matchExpressions") or []}, self.labels) for t in terms
+        ):
             return False
         tolerations = spec.get("tolerations") or []
-        return all(any(_tolerates(t, taint) for t in tolerations) for taint in self.taints if taint[2] != "PreferNoSchedule")
+        return all(
+            any(_tolerates(t, taint) for t in tolerations) for taint in self.taints if taint[2] != "PreferNoSchedule"
+        )
 
 
 def _tolerates(toleration: dict[str, Any], taint: tuple[str, str | None, str]) -> bool:
@@ -592,8 +663,10 @@ def minutes(seconds: float) -> str:
 
 def report(t: Timeline, out: Callable[[str], None] = print) -> None:
     """The predicted update, the awaited Kubernetes objects and their timeouts, and what would time out."""
-    out(f"{t.stack}, {t.world}: `pulumi up` takes about {minutes(t.duration)}"
-        + (f" and FAILS: {len(t.failures)} resource(s) time out" if t.failures else ""))
+    out(
+        f"{t.stack}, {t.world}: `pulumi up` takes about {minutes(t.duration)}"
+        + (f" and FAILS: {len(t.failures)} resource(s) time out" if t.failures else "")
+    )
     out("  critical path: " + " -> ".join(f"{name} ({minutes(done)})" for name, done in t.critical_path if done > 0))
     for s in sorted(t.awaited, key=lambda s: s.start):
         if s.timeout < NEVER:
@@ -603,10 +676,16 @@ def report(t: Timeline, out: Callable[[str], None] = print) -> None:
 
 def readme_table(graphs: Iterable[Graph]) -> str:
     """The README's timeline table: per stack, the predicted update in each world, and its longest wait."""
-    rows = ["| stack | first deploy | on a running cluster | the first deploy's critical path |",
-            "| --- | --- | --- | --- |"]
+    rows = [
+        "| stack | first deploy | on a running cluster | the first deploy's critical path |",
+        "| --- | --- | --- | --- |",
+    ]
     for graph in graphs:
         first, running = timeline(graph, FIRST_DEPLOY), timeline(graph, RUNNING_CLUSTER)
-        path = " → ".join(name for name, done in first.critical_path if done > 0 and not name.startswith(("Subnet", "Vpc ")))
-        rows.append(f"| {graph.stack} | ~{round(first.duration / 60)} min | ~{round(running.duration / 60)} min | {path} |")
+        path = " → ".join(
+            name for name, done in first.critical_path if done > 0 and not name.startswith(("Subnet", "Vpc "))
+        )
+        rows.append(
+            f"| {graph.stack} | ~{round(first.duration / 60)} min | ~{round(running.duration / 60)} min | {path} |"
+        )
     return "\n".join(rows)

@@ -41,8 +41,12 @@ LINK_HOST = "a0123456789abcdef0123456789abcd-1234567890.us-west-2.elb.amazonaws.
 LINK_CREDENTIAL_MARK = SECRET_MARK + "LINKKEY"
 # What `aws.eks.get_addon_version` answers: EKS's default version of each add-on for the cluster's
 # Kubernetes version (most_recent=False), and a newer build when asked for the most recent one.
-DEFAULT_ADDON_VERSIONS = {"aws-ebs-csi-driver": "v1.50.1-eksbuild.1", "coredns": "v1.12.4-eksbuild.1",
-                          "kube-proxy": "v1.35.0-eksbuild.2", "vpc-cni": "v1.20.4-eksbuild.1"}
+DEFAULT_ADDON_VERSIONS = {
+    "aws-ebs-csi-driver": "v1.50.1-eksbuild.1",
+    "coredns": "v1.12.4-eksbuild.1",
+    "kube-proxy": "v1.35.0-eksbuild.2",
+    "vpc-cni": "v1.20.4-eksbuild.1",
+}
 MOST_RECENT_BUILD = "eksbuild.99"
 
 
@@ -61,7 +65,7 @@ def planned_workspaces(graph: Graph):
 
 
 def stack_names() -> list[str]:
-    return [p.name[len("Pulumi."):-len(".yaml")] for p in STACK_FILES]
+    return [p.name[len("Pulumi.") : -len(".yaml")] for p in STACK_FILES]
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -77,6 +81,7 @@ def without_workspaces(config: dict[str, Any], job: str) -> dict[str, Any]:
 
 
 # --- markers for what the raw request carries --------------------------------------------------
+
 
 class _Unknown:
     def __repr__(self) -> str:
@@ -138,6 +143,7 @@ def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 # --- what gets recorded ------------------------------------------------------------------------
+
 
 @dataclass
 class Registered:
@@ -212,6 +218,7 @@ class Graph:
 
 # --- the mocks ---------------------------------------------------------------------------------
 
+
 def _arn(service: str, resource: str, region: str = "us-west-2") -> str:
     return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
 
@@ -248,24 +255,43 @@ class PlatformMocks(pulumi.runtime.Mocks):
             names = [f"{self.region}{z}" for z in "abcd"]
             return {"names": names, "zoneIds": [f"usw2-az{i}" for i in range(1, 5)], "id": self.region}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/ci-session",
-                    "userId": "AROAEXAMPLE:ci-session", "id": ACCOUNT}
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/ci-session",
+                "userId": "AROAEXAMPLE:ci-session",
+                "id": ACCOUNT,
+            }
         if args.token == "aws:iam/getSessionContext:getSessionContext":
-            return {"arn": args.args["arn"], "issuerArn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER_ROLE}",
-                    "issuerName": DEPLOYER_ROLE, "issuerId": "AROAEXAMPLE", "sessionName": "ci-session", "id": args.args["arn"]}
+            return {
+                "arn": args.args["arn"],
+                "issuerArn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER_ROLE}",
+                "issuerName": DEPLOYER_ROLE,
+                "issuerId": "AROAEXAMPLE",
+                "sessionName": "ci-session",
+                "id": args.args["arn"],
+            }
         if args.token == "aws:eks/getAddonVersion:getAddonVersion":
             version = DEFAULT_ADDON_VERSIONS[args.args["addonName"]]
             if args.args.get("mostRecent"):
                 version = version.rsplit("-", 1)[0] + "-" + MOST_RECENT_BUILD
-            return {"addonName": args.args["addonName"], "kubernetesVersion": args.args["kubernetesVersion"],
-                    "version": version, "id": args.args["addonName"]}
+            return {
+                "addonName": args.args["addonName"],
+                "kubernetesVersion": args.args["kubernetesVersion"],
+                "version": version,
+                "id": args.args["addonName"],
+            }
         if args.token == "aws:cloudwatch/getLogGroups:getLogGroups":
             # DescribeLogGroups by prefix: every group whose name starts with it; empty lists when none
             # (terraform-provider-aws internal/service/logs/groups_data_source.go, dataSourceGroupsRead).
             prefix = args.args.get("logGroupNamePrefix") or ""
             names = [n for n in self.log_groups if n.startswith(prefix)]
-            return {"logGroupNames": names, "arns": [_arn("logs", f"log-group:{n}", self.region) for n in names],
-                    "logGroupNamePrefix": prefix, "region": self.region, "id": self.region}
+            return {
+                "logGroupNames": names,
+                "arns": [_arn("logs", f"log-group:{n}", self.region) for n in names],
+                "logGroupNamePrefix": prefix,
+                "region": self.region,
+                "id": self.region,
+            }
         if args.token.startswith("aws:ecr/"):
             return self._ecr(args.token, args.args)
         raise NotImplementedError(f"mock gap: no mock for invoke {args.token}")
@@ -276,25 +302,54 @@ class PlatformMocks(pulumi.runtime.Mocks):
         registry = f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com"
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             password = ECR_TOKEN_MARK + "x" * 32
-            return {"authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(), "password": password,
-                    "userName": "AWS", "proxyEndpoint": f"https://{registry}", "expiresAt": "2026-12-04T03:00:00Z",
-                    "region": self.region, "id": self.region}
+            return {
+                "authorizationToken": base64.b64encode(f"AWS:{password}".encode()).decode(),
+                "password": password,
+                "userName": "AWS",
+                "proxyEndpoint": f"https://{registry}",
+                "expiresAt": "2026-12-04T03:00:00Z",
+                "region": self.region,
+                "id": self.region,
+            }
         repository = args.get("name") or args.get("repositoryName")
         if repository in self.missing_repositories:
-            return {}, [("repositoryName", f"RepositoryNotFoundException: The repository with name '{repository}' "
-                                           f"does not exist in the registry with id '{ACCOUNT}'")]
+            return {}, [
+                (
+                    "repositoryName",
+                    f"RepositoryNotFoundException: The repository with name '{repository}' "
+                    f"does not exist in the registry with id '{ACCOUNT}'",
+                )
+            ]
         if token == "aws:ecr/getRepository:getRepository":
-            return {"name": repository, "repositoryUrl": f"{registry}/{repository}", "registryId": ACCOUNT,
-                    "arn": _arn("ecr", f"repository/{repository}", self.region), "id": repository}
+            return {
+                "name": repository,
+                "repositoryUrl": f"{registry}/{repository}",
+                "registryId": ACCOUNT,
+                "arn": _arn("ecr", f"repository/{repository}", self.region),
+                "id": repository,
+            }
         if token == "aws:ecr/getImage:getImage":
             reference = f"{repository}:{args['imageTag']}"
             if reference in self.missing_images:
-                return {}, [("imageTag", f"ImageNotFoundException: The image with imageId {{imageTag:'{args['imageTag']}'}} "
-                                         f"does not exist within the repository with name '{repository}'")]
+                return {}, [
+                    (
+                        "imageTag",
+                        f"ImageNotFoundException: The image with imageId {{imageTag:'{args['imageTag']}'}} "
+                        f"does not exist within the repository with name '{repository}'",
+                    )
+                ]
             digest = pushed_digest(reference)
-            return {"repositoryName": repository, "imageTag": args["imageTag"], "imageTags": [args["imageTag"]],
-                    "imageDigest": digest, "imageUri": f"{registry}/{repository}@{digest}", "registryId": ACCOUNT,
-                    "imagePushedAt": 1764720000, "imageSizeInBytes": 512 * 2**20, "id": digest}
+            return {
+                "repositoryName": repository,
+                "imageTag": args["imageTag"],
+                "imageTags": [args["imageTag"]],
+                "imageDigest": digest,
+                "imageUri": f"{registry}/{repository}@{digest}",
+                "registryId": ACCOUNT,
+                "imagePushedAt": 1764720000,
+                "imageSizeInBytes": 512 * 2**20,
+                "id": digest,
+            }
         raise NotImplementedError(f"mock gap: no mock for invoke {token}")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -314,14 +369,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(arn=f"arn:aws:s3:::{rid}", bucket=rid)
         elif t == "aws:ecr/repository:Repository":
             rid = inputs["name"]
-            state.update(repositoryUrl=f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{rid}",
-                         arn=_arn("ecr", f"repository/{rid}", self.region))
+            state.update(
+                repositoryUrl=f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{rid}",
+                arn=_arn("ecr", f"repository/{rid}", self.region),
+            )
         elif t == "docker-build:index:Image":
             # After a push (pulumi-docker-build provider/internal/image.go, Create): the id and `digest`
             # are the pushed manifest's digest; `ref` is the first tag with the digest added.
             tag = inputs["tags"][0]
             rid = pushed_digest(tag)
-            state.update(digest=rid, ref=f"{tag}@{rid}", contextHash=hashlib.sha256(json.dumps(inputs["context"]).encode()).hexdigest())
+            state.update(
+                digest=rid,
+                ref=f"{tag}@{rid}",
+                contextHash=hashlib.sha256(json.dumps(inputs["context"]).encode()).hexdigest(),
+            )
         elif t == "aws:ec2/launchTemplate:LaunchTemplate":
             rid = f"lt-{abs(hash(name)) % 10**17:017d}"
             state.update(latestVersion=1)
@@ -330,7 +391,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             rid = f"{kind[:6]}-{abs(hash(name)) % 10**17:017x}"
         elif t == "random:index/randomPassword:RandomPassword":
             # Recognisable, so tests can prove no generated secret lands in a plain value.
-            state.update(result=(SECRET_MARK + name + "x" * 64)[:inputs["length"]])
+            state.update(result=(SECRET_MARK + name + "x" * 64)[: inputs["length"]])
         elif t == "random:index/randomId:RandomId":
             state.update(hex="1a2b3c4d", b64Std="Gis8TQ==", b64Url="Gis8TQ", dec="439041101")
         elif t == "eks:index:Cluster":
@@ -344,35 +405,81 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif t == "kubernetes:core/v1:Secret" and args.resource_id:
             # A Secret read by id: the one the Skupper controller issued for a Certificate.
             namespace, secret = args.resource_id.split("/")
-            pem = lambda kind: base64.b64encode(f"-----BEGIN {kind}-----\n{LINK_CREDENTIAL_MARK}{kind}\n-----END {kind}-----\n".encode()).decode()
-            rid, state = args.resource_id, {
-                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                "metadata": {"name": secret, "namespace": namespace},
-                "data": {"ca.crt": pem("CERTIFICATE"), "tls.crt": pem("CERTIFICATE"), "tls.key": pem("PRIVATE KEY")}}
+            pem = lambda kind: base64.b64encode(
+                f"-----BEGIN {kind}-----\n{LINK_CREDENTIAL_MARK}{kind}\n-----END {kind}-----\n".encode()
+            ).decode()
+            rid, state = (
+                args.resource_id,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "kubernetes.io/tls",
+                    "metadata": {"name": secret, "namespace": namespace},
+                    "data": {
+                        "ca.crt": pem("CERTIFICATE"),
+                        "tls.crt": pem("CERTIFICATE"),
+                        "tls.key": pem("PRIVATE KEY"),
+                    },
+                },
+            )
         return rid, state
 
     @staticmethod
     def _skupper_status(kind: str) -> dict[str, Any]:
         ready = {"status": "Ready", "message": "OK"}
         if kind == "Site":
-            return {**ready, "defaultIssuer": "skupper-site-ca", "sitesInNetwork": 1, "endpoints": [
-                {"name": "inter-router", "host": LINK_HOST, "port": "55671", "group": "skupper-router"},
-                {"name": "edge", "host": LINK_HOST, "port": "45671", "group": "skupper-router"}]}
+            return {
+                **ready,
+                "defaultIssuer": "skupper-site-ca",
+                "sitesInNetwork": 1,
+                "endpoints": [
+                    {"name": "inter-router", "host": LINK_HOST, "port": "55671", "group": "skupper-router"},
+                    {"name": "edge", "host": LINK_HOST, "port": "45671", "group": "skupper-router"},
+                ],
+            }
         return ready
 
     def _cluster_outputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         cluster_name = inputs["name"]
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
         eks_cluster = self.monitor.register_state(
-            "aws:eks/cluster:Cluster", f"{cluster_name}-eksCluster", cluster_name,
-            {"name": cluster_name, "arn": _arn("eks", f"cluster/{cluster_name}", self.region),
-             "version": inputs.get("version"), "endpoint": "https://EXAMPLE.gr7.us-west-2.eks.amazonaws.com"})
-        kubeconfig = {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": cluster_name, "cluster": {
-            "server": "https://EXAMPLE.gr7.us-west-2.eks.amazonaws.com", "certificate-authority-data": "Q0E="}}],
+            "aws:eks/cluster:Cluster",
+            f"{cluster_name}-eksCluster",
+            cluster_name,
+            {
+                "name": cluster_name,
+                "arn": _arn("eks", f"cluster/{cluster_name}", self.region),
+                "version": inputs.get("version"),
+                "endpoint": "https://EXAMPLE.gr7.us-west-2.eks.amazonaws.com",
+            },
+        )
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster_name,
+                    "cluster": {
+                        "server": "https://EXAMPLE.gr7.us-west-2.eks.amazonaws.com",
+                        "certificate-authority-data": "Q0E=",
+                    },
+                }
+            ],
             "contexts": [{"name": "aws", "context": {"cluster": cluster_name, "user": "aws"}}],
-            "current-context": "aws", "users": [{"name": "aws", "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster_name]}}}]}
+            "current-context": "aws",
+            "users": [
+                {
+                    "name": "aws",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": ["eks", "get-token", "--cluster-name", cluster_name],
+                        }
+                    },
+                }
+            ],
+        }
         return {
             "kubeconfig": kubeconfig,
             "kubeconfigJson": json.dumps(kubeconfig),
@@ -406,18 +513,35 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         inputs = _decode(json_format.MessageToDict(request.object))
         record = Registered(
-            type=request.type, name=request.name, urn=urn, custom=bool(request.custom), parent=request.parent,
-            provider=request.provider, dependencies=list(request.dependencies),
+            type=request.type,
+            name=request.name,
+            urn=urn,
+            custom=bool(request.custom),
+            parent=request.parent,
+            provider=request.provider,
+            dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            raw_inputs=inputs, delete_before_replace=request.deleteBeforeReplace, import_id=request.importId,
+            raw_inputs=inputs,
+            delete_before_replace=request.deleteBeforeReplace,
+            import_id=request.importId,
             retain_on_delete=bool(request.retainOnDelete),
-            custom_timeouts={k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
-                             if getattr(request.customTimeouts, k)},
+            custom_timeouts={
+                k: getattr(request.customTimeouts, k)
+                for k in ("create", "update", "delete")
+                if getattr(request.customTimeouts, k)
+            },
         )
         self.registered.append(record)
-        id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
-            typ=request.type, name=request.name, inputs=reveal(inputs), provider=request.provider,
-            resource_id=request.importId, custom=request.custom or False))
+        id_, state = self.mocks.new_resource(
+            pulumi.runtime.MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=reveal(inputs),
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom or False,
+            )
+        )
         record.id = id_ or ""
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         obj = _sync_await(rpc.serialize_properties(_plain(state), {}))
@@ -425,10 +549,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request):
         """Records the read (type, name, id as `id`, provider, parent), then answers as the stock monitor."""
-        self.reads.append(Registered(
-            type=request.type, name=request.name, urn=self.make_urn(request.parent, request.type, request.name),
-            custom=True, parent=request.parent, provider=request.provider, dependencies=list(request.dependencies),
-            property_dependencies={}, raw_inputs=_decode(json_format.MessageToDict(request.properties)), id=request.id))
+        self.reads.append(
+            Registered(
+                type=request.type,
+                name=request.name,
+                urn=self.make_urn(request.parent, request.type, request.name),
+                custom=True,
+                parent=request.parent,
+                provider=request.provider,
+                dependencies=list(request.dependencies),
+                property_dependencies={},
+                raw_inputs=_decode(json_format.MessageToDict(request.properties)),
+                id=request.id,
+            )
+        )
         return super().ReadResource(request)
 
 
@@ -451,8 +585,9 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
 last_monitor: RecordingMonitor | None = None  # the latest run's, also when the program raised
 
 
-def run_program(stack: str, config: dict[str, Any] | None = None, secret_keys: Iterable[str] = (),
-                log_groups: Iterable[str] = ()) -> Graph:
+def run_program(
+    stack: str, config: dict[str, Any] | None = None, secret_keys: Iterable[str] = (), log_groups: Iterable[str] = ()
+) -> Graph:
     """Runs __main__.py for a stack (its file's config, or the config given) and returns the graph.
 
     `secret_keys` are the config keys the engine would mark secret (set with `--secret`);
@@ -477,8 +612,14 @@ def run_program(stack: str, config: dict[str, Any] | None = None, secret_keys: I
     for key, value in (getattr(root, "outputs", None) or {}).items():
         output = pulumi.Output.from_input(value)
         exports[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
-    return Graph(stack=stack, resources=list(monitor.registered), exports=exports, seconds=seconds,
-                 reads=list(monitor.reads), invokes=list(mocks.invokes))
+    return Graph(
+        stack=stack,
+        resources=list(monitor.registered),
+        exports=exports,
+        seconds=seconds,
+        reads=list(monitor.reads),
+        invokes=list(mocks.invokes),
+    )
 
 
 CUSTOM_API_GROUPS = ("skupper.io",)  # custom resources: validated against their CRDs, not Kubernetes' schemas
@@ -497,10 +638,14 @@ def kubernetes_objects(graph: Graph) -> list[tuple[Registered, dict[str, Any]]]:
     """
     objects = []
     for r in graph.resources:
-        if (not r.type.startswith("kubernetes:") or r.type.endswith("Patch") or "helm.sh" in r.type
-                or r.type.startswith("kubernetes:yaml/")):
+        if (
+            not r.type.startswith("kubernetes:")
+            or r.type.endswith("Patch")
+            or "helm.sh" in r.type
+            or r.type.startswith("kubernetes:yaml/")
+        ):
             continue
-        group_version, kind = r.type[len("kubernetes:"):].split(":")
-        api_version = group_version[len("core/"):] if group_version.startswith("core/") else group_version
+        group_version, kind = r.type[len("kubernetes:") :].split(":")
+        api_version = group_version[len("core/") :] if group_version.startswith("core/") else group_version
         objects.append((r, {"apiVersion": api_version, "kind": kind, **r.inputs}))
     return objects

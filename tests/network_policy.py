@@ -22,12 +22,13 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on
 @dataclass(frozen=True)
 class Endpoint:
     """The pods of one workload, as policies see them."""
+
     name: str
     namespace: str
     labels: Mapping[str, str]
     ip: str
     ports: Mapping[str, int] = field(default_factory=dict)  # container port name -> number (TCP)
-    numbers: tuple[int, ...] = ()                            # every declared TCP container port
+    numbers: tuple[int, ...] = ()  # every declared TCP container port
     pod: bool = True  # False: an address outside the cluster, which only an ipBlock matches
 
 
@@ -39,8 +40,12 @@ def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bo
     for e in selector.get("matchExpressions") or []:
         key, op, values = e["key"], e["operator"], e.get("values") or []
         present = key in labels
-        if (op == "In" and not (present and labels[key] in values)) or (op == "NotIn" and present and labels[key] in values) \
-                or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
+        if (
+            (op == "In" and not (present and labels[key] in values))
+            or (op == "NotIn" and present and labels[key] in values)
+            or (op == "Exists" and not present)
+            or (op == "DoesNotExist" and present)
+        ):
             return False
     return True
 
@@ -48,7 +53,8 @@ def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bo
 def _in_block(ip: str, block: Mapping[str, Any]) -> bool:
     address = ipaddress.ip_address(ip)
     return address in ipaddress.ip_network(block["cidr"]) and not any(
-        address in ipaddress.ip_network(e) for e in block.get("except") or [])
+        address in ipaddress.ip_network(e) for e in block.get("except") or []
+    )
 
 
 class Evaluator:
@@ -61,7 +67,11 @@ class Evaluator:
         for p in self.policies:
             spec = p["spec"]
             types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if spec.get("egress") else []))
-            if p["metadata"]["namespace"] == e.namespace and direction in types and selects(spec.get("podSelector"), e.labels):
+            if (
+                p["metadata"]["namespace"] == e.namespace
+                and direction in types
+                and selects(spec.get("podSelector"), e.labels)
+            ):
                 found.append(p)
         return found
 
@@ -71,7 +81,10 @@ class Evaluator:
         if not other.pod:
             return False
         if "namespaceSelector" in peer:
-            ns_ok = selects(peer["namespaceSelector"], self.namespace_labels.get(other.namespace, {NAMESPACE_NAME_LABEL: other.namespace}))
+            ns_ok = selects(
+                peer["namespaceSelector"],
+                self.namespace_labels.get(other.namespace, {NAMESPACE_NAME_LABEL: other.namespace}),
+            )
         else:
             ns_ok = other.namespace == policy_namespace
         return ns_ok and selects(peer.get("podSelector"), other.labels)
@@ -102,19 +115,32 @@ class Evaluator:
         if not policies:
             return True  # not isolated in this direction
         rules_key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
-        return any(self._port(rule, destination, port) and (
-            not rule.get(peers_key) or any(self._peer(x, p["metadata"]["namespace"], other) for x in rule[peers_key]))
-            for p in policies for rule in p["spec"].get(rules_key) or [])
+        return any(
+            self._port(rule, destination, port)
+            and (
+                not rule.get(peers_key)
+                or any(self._peer(x, p["metadata"]["namespace"], other) for x in rule[peers_key])
+            )
+            for p in policies
+            for rule in p["spec"].get(rules_key) or []
+        )
 
     def allows(self, source: Endpoint, destination: Endpoint, port: int) -> bool:
-        return self._admits(source, destination, destination, port, "Egress") and \
-            self._admits(destination, source, destination, port, "Ingress")
+        return self._admits(source, destination, destination, port, "Egress") and self._admits(
+            destination, source, destination, port, "Ingress"
+        )
 
     def flows(self, endpoints: Iterable[Endpoint]) -> set[tuple[str, str, int]]:
         """(source, destination, port) for every allowed pod-to-pod flow to a declared port."""
         eps = list(endpoints)
-        return {(s.name, d.name, port) for s in eps for d in eps if s is not d
-                for port in d.numbers if self.allows(s, d, port)}
+        return {
+            (s.name, d.name, port)
+            for s in eps
+            for d in eps
+            if s is not d
+            for port in d.numbers
+            if self.allows(s, d, port)
+        }
 
 
 def addresses(cidr: str, count: int) -> list[str]:

@@ -31,7 +31,7 @@ def policy_version(label: str | None, cluster: Version) -> Version:
 
 @dataclass(frozen=True)
 class Violation:
-    check: str   # the check's ID in pod-security-admission
+    check: str  # the check's ID in pod-security-admission
     detail: str
 
 
@@ -55,9 +55,11 @@ def _user_namespace(spec: dict[str, Any], version: Version) -> bool:
 
 # --- baseline ---------------------------------------------------------------------------------------
 
+
 def host_process(meta, spec, version) -> str | None:
-    setters = (["pod"] if ((spec.get("securityContext") or {}).get("windowsOptions") or {}).get("hostProcess") else []) + [
-        c["name"] for c in _containers(spec) if (_ctx(c).get("windowsOptions") or {}).get("hostProcess")]
+    setters = (
+        ["pod"] if ((spec.get("securityContext") or {}).get("windowsOptions") or {}).get("hostProcess") else []
+    ) + [c["name"] for c in _containers(spec) if (_ctx(c).get("windowsOptions") or {}).get("hostProcess")]
     return f"{', '.join(setters)} must not set securityContext.windowsOptions.hostProcess=true" if setters else None
 
 
@@ -71,13 +73,30 @@ def privileged(meta, spec, version) -> str | None:
     return f"containers {_names(bad)} must not set securityContext.privileged=true" if bad else None
 
 
-BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-                         "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+}
 
 
 def capabilities_baseline(meta, spec, version) -> str | None:
-    bad = {cap for c in _containers(spec) for cap in ((_ctx(c).get("capabilities") or {}).get("add") or [])
-           if cap not in BASELINE_CAPABILITIES}
+    bad = {
+        cap
+        for c in _containers(spec)
+        for cap in ((_ctx(c).get("capabilities") or {}).get("add") or [])
+        if cap not in BASELINE_CAPABILITIES
+    }
     return f"capabilities.add must not include {sorted(bad)}" if bad else None
 
 
@@ -105,16 +124,25 @@ def app_armor(meta, spec, version) -> str | None:
     pod_profile = (spec.get("securityContext") or {}).get("appArmorProfile")
     if pod_profile is not None and pod_profile.get("type") not in ("RuntimeDefault", "Localhost"):
         bad.append("pod")
-    bad += [c["name"] for c in _containers(spec) if _ctx(c).get("appArmorProfile") is not None
-            and _ctx(c)["appArmorProfile"].get("type") not in ("RuntimeDefault", "Localhost")]
-    bad += [k for k, v in (meta.get("annotations") or {}).items()
-            if k.startswith("container.apparmor.security.beta.kubernetes.io/")
-            and not (v == "" or v == "runtime/default" or v.startswith("localhost/"))]
+    bad += [
+        c["name"]
+        for c in _containers(spec)
+        if _ctx(c).get("appArmorProfile") is not None
+        and _ctx(c)["appArmorProfile"].get("type") not in ("RuntimeDefault", "Localhost")
+    ]
+    bad += [
+        k
+        for k, v in (meta.get("annotations") or {}).items()
+        if k.startswith("container.apparmor.security.beta.kubernetes.io/")
+        and not (v == "" or v == "runtime/default" or v.startswith("localhost/"))
+    ]
     return f"{bad} must not set a forbidden AppArmor profile" if bad else None
 
 
 def se_linux(meta, spec, version) -> str | None:
-    types = {"", "container_t", "container_init_t", "container_kvm_t"} | ({"container_engine_t"} if version >= (1, 31) else set())
+    types = {"", "container_t", "container_init_t", "container_kvm_t"} | (
+        {"container_engine_t"} if version >= (1, 31) else set()
+    )
     options = [(spec.get("securityContext") or {}).get("seLinuxOptions") or {}]
     options += [_ctx(c).get("seLinuxOptions") or {} for c in _containers(spec)]
     bad = [o for o in options if (o.get("type") or "") not in types or o.get("user") or o.get("role")]
@@ -129,17 +157,28 @@ def proc_mount(meta, spec, version) -> str | None:
 
 
 def seccomp_baseline(meta, spec, version) -> str | None:
-    profiles = [(spec.get("securityContext") or {}).get("seccompProfile")] + [_ctx(c).get("seccompProfile") for c in _containers(spec)]
+    profiles = [(spec.get("securityContext") or {}).get("seccompProfile")] + [
+        _ctx(c).get("seccompProfile") for c in _containers(spec)
+    ]
     bad = [p.get("type") for p in profiles if p is not None and p.get("type") not in ("RuntimeDefault", "Localhost")]
     return f"seccompProfile.type must not be {bad}" if bad else None
 
 
 SAFE_SYSCTLS = {
-    (1, 0): {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
-             "net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"},
+    (1, 0): {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_unprivileged_port_start",
+    },
     (1, 27): {"net.ipv4.ip_local_reserved_ports"},
-    (1, 29): {"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-              "net.ipv4.tcp_keepalive_probes"},
+    (1, 29): {
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    },
     (1, 32): {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"},
     (1, 37): {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"},
 }
@@ -153,14 +192,28 @@ def sysctls(meta, spec, version) -> str | None:
 
 # --- restricted -------------------------------------------------------------------------------------
 
-RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                           "projected", "secret"}
+RESTRICTED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 
 
 def restricted_volumes(meta, spec, version) -> str | None:
     allowed = RESTRICTED_VOLUME_TYPES | ({"image"} if version >= (1, 33) else set())  # image volumes: policy 0.33 on
-    bad = sorted({k for v in spec.get("volumes") or [] for k, source in v.items()
-                  if k != "name" and source is not None and k not in allowed})
+    bad = sorted(
+        {
+            k
+            for v in spec.get("volumes") or []
+            for k, source in v.items()
+            if k != "name" and source is not None and k not in allowed
+        }
+    )
     return f"restricted volume types {bad}" if bad else None
 
 
@@ -193,7 +246,8 @@ def run_as_user(meta, spec, version) -> str | None:
     if _user_namespace(spec, version):
         return None
     bad = (["pod"] if (spec.get("securityContext") or {}).get("runAsUser") == 0 else []) + [
-        c["name"] for c in _containers(spec) if _ctx(c).get("runAsUser") == 0]
+        c["name"] for c in _containers(spec) if _ctx(c).get("runAsUser") == 0
+    ]
     return f"{bad} must not set runAsUser=0" if bad else None
 
 
@@ -204,23 +258,37 @@ def seccomp_restricted(meta, spec, version) -> str | None:
     valid = ("RuntimeDefault", "Localhost")
     if pod_profile is not None and pod_profile.get("type") not in valid:
         return f"pod must not set securityContext.seccompProfile.type to {pod_profile.get('type')!r}"
-    bad = [c for c in _containers(spec) if _ctx(c).get("seccompProfile") is not None
-           and _ctx(c)["seccompProfile"].get("type") not in valid]
+    bad = [
+        c
+        for c in _containers(spec)
+        if _ctx(c).get("seccompProfile") is not None and _ctx(c)["seccompProfile"].get("type") not in valid
+    ]
     if bad:
         return f"containers {_names(bad)} must not set securityContext.seccompProfile.type to an unconfined profile"
     implicit = [c for c in _containers(spec) if _ctx(c).get("seccompProfile") is None and pod_profile is None]
-    return (f'pod or containers {_names(implicit)} must set securityContext.seccompProfile.type to "RuntimeDefault" '
-            'or "Localhost"') if implicit else None
+    return (
+        (
+            f'pod or containers {_names(implicit)} must set securityContext.seccompProfile.type to "RuntimeDefault" '
+            'or "Localhost"'
+        )
+        if implicit
+        else None
+    )
 
 
 def capabilities_restricted(meta, spec, version) -> str | None:
     if _windows(spec):
         return None
     no_drop = [c for c in _containers(spec) if "ALL" not in ((_ctx(c).get("capabilities") or {}).get("drop") or [])]
-    added = {cap for c in _containers(spec) for cap in ((_ctx(c).get("capabilities") or {}).get("add") or [])
-             if cap != "NET_BIND_SERVICE"}
-    details = ([f'containers {_names(no_drop)} must set securityContext.capabilities.drop=["ALL"]'] if no_drop else []) + (
-        [f"capabilities.add must not include {sorted(added)}"] if added else [])
+    added = {
+        cap
+        for c in _containers(spec)
+        for cap in ((_ctx(c).get("capabilities") or {}).get("add") or [])
+        if cap != "NET_BIND_SERVICE"
+    }
+    details = (
+        [f'containers {_names(no_drop)} must set securityContext.capabilities.drop=["ALL"]'] if no_drop else []
+    ) + ([f"capabilities.add must not include {sorted(added)}"] if added else [])
     return "; ".join(details) or None
 
 
@@ -231,20 +299,35 @@ def proc_mount_restricted(meta, spec, version) -> str | None:
 
 Check = Callable[[dict, dict, Version], "str | None"]
 BASELINE: dict[str, Check] = {
-    "windowsHostProcess": host_process, "hostNamespaces": host_namespaces, "privileged": privileged,
-    "capabilities_baseline": capabilities_baseline, "hostPathVolumes": host_path_volumes, "hostPorts": host_ports,
-    "hostProbesAndHostLifecycle": host_probes_and_lifecycle, "appArmorProfile": app_armor,
-    "seLinuxOptions": se_linux, "procMount": proc_mount, "seccompProfile_baseline": seccomp_baseline,
+    "windowsHostProcess": host_process,
+    "hostNamespaces": host_namespaces,
+    "privileged": privileged,
+    "capabilities_baseline": capabilities_baseline,
+    "hostPathVolumes": host_path_volumes,
+    "hostPorts": host_ports,
+    "hostProbesAndHostLifecycle": host_probes_and_lifecycle,
+    "appArmorProfile": app_armor,
+    "seLinuxOptions": se_linux,
+    "procMount": proc_mount,
+    "seccompProfile_baseline": seccomp_baseline,
     "sysctls": sysctls,
 }
 RESTRICTED: dict[str, Check] = {
-    "restrictedVolumes": restricted_volumes, "allowPrivilegeEscalation": allow_privilege_escalation,
-    "runAsNonRoot": run_as_non_root, "runAsUser": run_as_user, "seccompProfile_restricted": seccomp_restricted,
-    "capabilities_restricted": capabilities_restricted, "procMount_restricted": proc_mount_restricted,
+    "restrictedVolumes": restricted_volumes,
+    "allowPrivilegeEscalation": allow_privilege_escalation,
+    "runAsNonRoot": run_as_non_root,
+    "runAsUser": run_as_user,
+    "seccompProfile_restricted": seccomp_restricted,
+    "capabilities_restricted": capabilities_restricted,
+    "procMount_restricted": proc_mount_restricted,
 }
 # A restricted check replaces the baseline check it tightens (`OverrideCheckIDs` upstream).
-OVERRIDES = {"capabilities_restricted": "capabilities_baseline", "seccompProfile_restricted": "seccompProfile_baseline",
-             "restrictedVolumes": "hostPathVolumes", "procMount_restricted": "procMount"}
+OVERRIDES = {
+    "capabilities_restricted": "capabilities_baseline",
+    "seccompProfile_restricted": "seccompProfile_baseline",
+    "restrictedVolumes": "hostPathVolumes",
+    "procMount_restricted": "procMount",
+}
 # Checks that start after OLDEST (their first `VersionedCheck`): before it, a level does not have them.
 SINCE = {"hostProbesAndHostLifecycle": (1, 34), "procMount_restricted": (1, 35)}
 

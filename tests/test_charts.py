@@ -36,6 +36,7 @@ def with_values(r: helm.Release, change) -> helm.Release:
 
 # --- every release renders from its source --------------------------------------------------------
 
+
 def test_every_release_renders_from_its_pinned_source(graph: Graph):
     for r in helm.releases(graph):
         objects = helm.render(r)
@@ -53,7 +54,8 @@ def test_release_names_and_namespaces_are_the_programs(dev: Graph):
         ("jupyterhub", "jupyterhub", "4.4.0", "jupyterhub", "jupyterhub"),
         ("qdrant", "qdrant", "1.19.0", "qdrant", "vector-db"),
         # no `name`: the release is named after the resource, as the provider does
-        ("nvidia-device-plugin", "nvidia-device-plugin", "0.20.0", "nvidia-device-plugin", "nvidia-device-plugin")}
+        ("nvidia-device-plugin", "nvidia-device-plugin", "0.20.0", "nvidia-device-plugin", "nvidia-device-plugin"),
+    }
     assert {r.kube_version for r in helm.releases(dev)} == {"v1.35.0-eks-0000000"}  # as EKS reports its version
 
 
@@ -67,31 +69,52 @@ def kinds(objects) -> dict[str, list[str]]:
 def test_what_the_dev_charts_render(dev: Graph):
     """The objects the cluster gets from each chart (the old hand model knew Qdrant's StatefulSet and Service)."""
     assert kinds(helm.render(release(dev, "qdrant"))) == {
-        "ConfigMap": ["qdrant"], "Service": ["qdrant", "qdrant-headless"], "ServiceAccount": ["qdrant"],
-        "StatefulSet": ["qdrant"]}
+        "ConfigMap": ["qdrant"],
+        "Service": ["qdrant", "qdrant-headless"],
+        "ServiceAccount": ["qdrant"],
+        "StatefulSet": ["qdrant"],
+    }
     assert kinds(helm.render(release(dev, "jupyterhub"))) == {
-        "ConfigMap": ["hub"], "Deployment": ["hub", "proxy"], "NetworkPolicy": ["hub", "proxy", "singleuser"],
-        "PersistentVolumeClaim": ["hub-db-dir"], "Role": ["hub"], "RoleBinding": ["hub"], "Secret": ["hub"],
-        "Service": ["hub", "proxy-api", "proxy-public"], "ServiceAccount": ["hub"]}
+        "ConfigMap": ["hub"],
+        "Deployment": ["hub", "proxy"],
+        "NetworkPolicy": ["hub", "proxy", "singleuser"],
+        "PersistentVolumeClaim": ["hub-db-dir"],
+        "Role": ["hub"],
+        "RoleBinding": ["hub"],
+        "Secret": ["hub"],
+        "Service": ["hub", "proxy-api", "proxy-public"],
+        "ServiceAccount": ["hub"],
+    }
     assert kinds(helm.render(release(dev, "nvidia-device-plugin"))) == {
-        "ClusterRole": ["nvidia-device-plugin-role"], "ClusterRoleBinding": ["nvidia-device-plugin-role-binding"],
+        "ClusterRole": ["nvidia-device-plugin-role"],
+        "ClusterRoleBinding": ["nvidia-device-plugin-role-binding"],
         "DaemonSet": ["nvidia-device-plugin", "nvidia-device-plugin-mps-control-daemon"],
-        "ServiceAccount": ["nvidia-device-plugin-service-account"]}
+        "ServiceAccount": ["nvidia-device-plugin-service-account"],
+    }
 
 
 def test_hooks_are_rendered_by_helm_but_never_applied(dev: Graph):
     r = release(dev, "qdrant")
     hooks = helm.rendered_hooks(r)
     assert {(h["kind"], h["metadata"]["name"]) for h in hooks} == {
-        ("Pod", "qdrant-test-db-interaction"), ("ConfigMap", "qdrant-test-db-interaction")}
+        ("Pod", "qdrant-test-db-interaction"),
+        ("ConfigMap", "qdrant-test-db-interaction"),
+    }
     assert not {o["metadata"]["name"] for o in helm.render(r)} & {h["metadata"]["name"] for h in hooks}
     assert not [a for a in wm.applied(dev) if helm.HOOK in (a.manifest["metadata"].get("annotations") or {})]
 
 
 def karpenter(skip_crds: bool) -> helm.Release:
-    return helm.Release(resource="karpenter", chart="karpenter", version="1.14.1", name="karpenter", namespace="kube-system",
-                        values_json=json.dumps({"settings": {"clusterName": "genai-dev"}}), skip_crds=skip_crds,
-                        kube_version="v1.34.0")
+    return helm.Release(
+        resource="karpenter",
+        chart="karpenter",
+        version="1.14.1",
+        name="karpenter",
+        namespace="kube-system",
+        values_json=json.dumps({"settings": {"clusterName": "genai-dev"}}),
+        skip_crds=skip_crds,
+        kube_version="v1.34.0",
+    )
 
 
 def test_crds_come_first_unless_skipped():
@@ -113,9 +136,12 @@ def test_render_is_cached_per_release(graph: Graph):
 
 # --- a chart the sources cannot render ----------------------------------------------------------------
 
+
 def test_a_chart_with_no_source_of_its_version_names_the_folder_to_add(dev: Graph):
     bumped = dataclasses.replace(release(dev, "qdrant"), version="1.20.0")
-    with pytest.raises(helm.ChartSourceMissing, match=r"qdrant 1\.20\.0 .*\.\./shared/charts/qdrant holds version 1\.19\.0"):
+    with pytest.raises(
+        helm.ChartSourceMissing, match=r"qdrant 1\.20\.0 .*\.\./shared/charts/qdrant holds version 1\.19\.0"
+    ):
         helm.render(bumped)
     unknown = dataclasses.replace(release(dev, "qdrant"), chart="weaviate", version="17.0.0")
     with pytest.raises(helm.ChartSourceMissing, match=r"\.\./shared/charts/weaviate does not exist"):
@@ -126,7 +152,9 @@ def test_every_registered_chart_is_a_pin_with_its_source(graph: Graph):
     """infra/charts.py is the one list: each helm.v4.Chart in the graph is one of its pins, and each pin's
     source is in ../shared/charts at that version."""
     pins = {(p.name, p.version, p.repository) for p in charts.DEPLOYED_CHARTS}
-    registered = {(r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"]) for r in graph.of_type(CHART)}
+    registered = {
+        (r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"]) for r in graph.of_type(CHART)
+    }
     assert registered and registered <= pins
     for pin in charts.DEPLOYED_CHARTS:
         source = helm.SOURCES / pin.name / "Chart.yaml"
@@ -144,8 +172,16 @@ def test_a_chart_bumped_in_code_without_its_source_fails(monkeypatch):
 def test_a_source_missing_its_subcharts_is_refused(tmp_path: Path, monkeypatch):
     chart = tmp_path / "umbrella"
     (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "umbrella", "version": "1.0.0",
-                                                      "dependencies": [{"name": "grafana", "version": "12.11.1"}]}))
+    (chart / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v2",
+                "name": "umbrella",
+                "version": "1.0.0",
+                "dependencies": [{"name": "grafana", "version": "12.11.1"}],
+            }
+        )
+    )
     monkeypatch.setattr(helm, "SOURCES", tmp_path)
     with pytest.raises(helm.ChartSourceMissing, match="grafana found in Chart.yaml, but missing in charts/"):
         with helm.opened("umbrella", "1.0.0"):
@@ -167,46 +203,74 @@ def capabilities_chart(tmp_path: Path, monkeypatch, name: str, kube_version: str
     """A chart that prints what the engine tells it (sources and renders are cached by name: one name a test)."""
     chart = tmp_path / name
     (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": name, "version": "0.1.0",
-                                                      "kubeVersion": kube_version}))
+    (chart / "Chart.yaml").write_text(
+        yaml.safe_dump({"apiVersion": "v2", "name": name, "version": "0.1.0", "kubeVersion": kube_version})
+    )
     (chart / "templates" / "cm.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n"
         "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  install: {{ .Release.IsInstall | quote }}\n"
         '  plain: {{ semverCompare ">=1.21" .Capabilities.KubeVersion.Version | quote }}\n'
         '  pre: {{ semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version | quote }}\n'
         '  deployments: {{ .Capabilities.APIVersions.Has "apps/v1/Deployment" | quote }}\n'
-        '  monitoring: {{ .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" | quote }}\n')
+        '  monitoring: {{ .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" | quote }}\n'
+    )
     monkeypatch.setattr(helm, "SOURCES", tmp_path)
     return chart
 
 
 def test_the_engine_renders_for_the_clusters_kubernetes_version(dev: Graph, tmp_path: Path, monkeypatch):
     chart = capabilities_chart(tmp_path, monkeypatch, "capabilities")
-    r = dataclasses.replace(release(dev, "qdrant"), resource="capabilities", chart="capabilities", version="0.1.0",
-                            name="c", values_json="{}")
+    r = dataclasses.replace(
+        release(dev, "qdrant"),
+        resource="capabilities",
+        chart="capabilities",
+        version="0.1.0",
+        name="c",
+        values_json="{}",
+    )
     (config_map,) = helm.render(r)
     # EKS's version is a semver pre-release: a comparison without "-0" is false on EKS.
-    assert config_map["data"] == {"kube": "v1.35.0-eks-0000000", "install": "true", "plain": "false", "pre": "true",
-                                  "deployments": "true", "monitoring": "false"}
+    assert config_map["data"] == {
+        "kube": "v1.35.0-eks-0000000",
+        "install": "true",
+        "plain": "false",
+        "pre": "true",
+        "deployments": "true",
+        "monitoring": "false",
+    }
     with helm_python.Chart.load(chart) as plain:  # the SDK's own render would claim its client's version
         assert "v1.35.0" not in plain.render({}, name="c", namespace="apps")["capabilities/templates/cm.yaml"]
 
 
 def test_a_chart_the_clusters_version_does_not_meet_is_refused(dev: Graph, tmp_path: Path, monkeypatch):
     capabilities_chart(tmp_path, monkeypatch, "newer-kubernetes", kube_version=">=1.36.0-0")
-    r = dataclasses.replace(release(dev, "qdrant"), resource="newer-kubernetes", chart="newer-kubernetes", version="0.1.0",
-                            name="c", values_json="{}")
+    r = dataclasses.replace(
+        release(dev, "qdrant"),
+        resource="newer-kubernetes",
+        chart="newer-kubernetes",
+        version="0.1.0",
+        name="c",
+        values_json="{}",
+    )
     with pytest.raises(helm.InstallRefused, match="requires kubeVersion: >=1.36.0-0 which is incompatible"):
         helm.render(r)
     with pytest.raises(helm.InstallRefused, match="Bad_Name|release name"):
         helm.render(dataclasses.replace(r, name="Bad_Name", kube_version="v1.37.0"))
 
 
-@pytest.mark.parametrize("constraint,version,expected", [
-    (">=1.28.0-0", "v1.34.0-eks-0000000", True), (">=1.28.0", "v1.34.0-eks-0000000", False),  # a pre-release
-    (">=1.28.0", "v1.34.0", True), (">= 1.19.0-0", "v1.34.0", True), (">=v1.23.0-0", "v1.22.9", False),
-    (">=1.25, <1.34", "v1.34.0", False), ("<1.20 || >=1.30", "v1.34.0", True), ("=1.34.0", "v1.34.0", True),
-])
+@pytest.mark.parametrize(
+    "constraint,version,expected",
+    [
+        (">=1.28.0-0", "v1.34.0-eks-0000000", True),
+        (">=1.28.0", "v1.34.0-eks-0000000", False),  # a pre-release
+        (">=1.28.0", "v1.34.0", True),
+        (">= 1.19.0-0", "v1.34.0", True),
+        (">=v1.23.0-0", "v1.22.9", False),
+        (">=1.25, <1.34", "v1.34.0", False),
+        ("<1.20 || >=1.30", "v1.34.0", True),
+        ("=1.34.0", "v1.34.0", True),
+    ],
+)
 def test_kube_version_constraints_read_as_helm_reads_them(constraint, version, expected):
     assert helm.meets(constraint, version) is expected
 
@@ -218,16 +282,31 @@ def test_rendered_yaml_is_decoded_as_the_provider_decodes_it():
 
 def test_lists_expand_core_v1_is_v1_and_skip_await_marks_every_object(dev: Graph):
     r = dataclasses.replace(release(dev, "qdrant"), skip_await=True)
-    listed = [{"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "core/v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
-        {"apiVersion": "v1", "kind": "ConfigMapList", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}]}]}]
+    listed = [
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                {"apiVersion": "core/v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMapList",
+                    "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}],
+                },
+            ],
+        }
+    ]
     objects = helm._normalize(listed, r)
     assert [(o["apiVersion"], o["metadata"]["name"], o["metadata"]["namespace"]) for o in objects] == [
-        ("v1", "a", "vector-db"), ("v1", "b", "vector-db")]
+        ("v1", "a", "vector-db"),
+        ("v1", "b", "vector-db"),
+    ]
     assert all(o["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"} for o in objects)
     assert all(o["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true" for o in helm.render(r))
-    assert not any("annotations" in o["metadata"] and "pulumi.com/skipAwait" in o["metadata"]["annotations"]
-                   for o in helm.render(release(dev, "qdrant")))
+    assert not any(
+        "annotations" in o["metadata"] and "pulumi.com/skipAwait" in o["metadata"]["annotations"]
+        for o in helm.render(release(dev, "qdrant"))
+    )
 
 
 def test_a_render_leaves_no_trace_on_the_next(dev: Graph):
@@ -255,6 +334,7 @@ def test_no_deployed_chart_uses_a_template_function_the_providers_helm_lacks(gra
 
 # --- the values, through the engine -----------------------------------------------------------------
 
+
 def test_values_meet_the_chart_schema_where_there_is_one(graph: Graph):
     with_schema = [r for r in helm.releases(graph) if helm.has_values_schema(r)]
     assert {r.chart for r in with_schema} == {"jupyterhub"}  # its values.schema.json, as the chart is published
@@ -271,8 +351,10 @@ def test_a_misspelt_key_fails_the_schema_with_helms_message(dev: Graph):
 
 
 def test_a_value_that_breaks_a_template_fails_with_helms_message(dev: Graph):
-    broken = with_values(release(dev, "jupyterhub"),
-                         lambda v: v["hub"].update(extraFiles={"settings": {"mountPath": "/etc/settings", "data": {"a": 1}}}))
+    broken = with_values(
+        release(dev, "jupyterhub"),
+        lambda v: v["hub"].update(extraFiles={"settings": {"mountPath": "/etc/settings", "data": {"a": 1}}}),
+    )
     with pytest.raises(helm_python.HelmRenderError, match="needs to have a filename extension of .yaml"):
         helm.render(broken)
 
@@ -280,9 +362,16 @@ def test_a_value_that_breaks_a_template_fails_with_helms_message(dev: Graph):
 # Keys the chart reads but documents only as commented-out examples in its values.yaml.
 COMMENTED_KEYS = {("qdrant", "persistence.storageClassName")}
 # Maps the chart copies verbatim into a manifest (toYaml), so any Kubernetes field is valid there.
-VERBATIM = {("qdrant", "podSecurityContext"), ("qdrant", "containerSecurityContext"), ("qdrant", "resources"),
-            ("qdrant", "env"), ("qdrant", "config"), ("nvidia-device-plugin", "resources"),
-            ("nvidia-device-plugin", "tolerations"), ("nvidia-device-plugin", "nodeSelector")}
+VERBATIM = {
+    ("qdrant", "podSecurityContext"),
+    ("qdrant", "containerSecurityContext"),
+    ("qdrant", "resources"),
+    ("qdrant", "env"),
+    ("qdrant", "config"),
+    ("nvidia-device-plugin", "resources"),
+    ("nvidia-device-plugin", "tolerations"),
+    ("nvidia-device-plugin", "nodeSelector"),
+}
 
 
 def unknown_override_keys(r: helm.Release, overrides: dict, defaults: dict, prefix: str = "") -> list[str]:
@@ -295,7 +384,12 @@ def unknown_override_keys(r: helm.Release, overrides: dict, defaults: dict, pref
             continue
         if not isinstance(defaults, dict) or key not in defaults:
             unknown.append(path)
-        elif (r.chart, path) not in VERBATIM and isinstance(value, dict) and isinstance(defaults[key], dict) and defaults[key]:
+        elif (
+            (r.chart, path) not in VERBATIM
+            and isinstance(value, dict)
+            and isinstance(defaults[key], dict)
+            and defaults[key]
+        ):
             unknown += unknown_override_keys(r, value, defaults[key], f"{path}.")
     return unknown
 
@@ -330,6 +424,7 @@ def test_rendering_every_stack_stays_fast():
 
 # --- the chart sources, for checkouts without ../shared/charts ----------------------------------------
 
+
 def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: Path):
     """scripts/fetch_charts.py against a chart repository on localhost (packaged from the sources)."""
     import functools
@@ -339,8 +434,11 @@ def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: 
     from scripts import fetch_charts
 
     # It pulls the pins, and the pins are exactly what the stacks deploy: none missing, none stale.
-    registered = {(r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"])
-                  for stack in stack_names() for r in run_program(stack).of_type(CHART)}
+    registered = {
+        (r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"])
+        for stack in stack_names()
+        for r in run_program(stack).of_type(CHART)
+    }
     assert registered == {(p.name, p.version, p.repository) for p in fetch_charts.DEPLOYED_CHARTS}
     assert all(p.repository.startswith("https://") for p in fetch_charts.DEPLOYED_CHARTS)
     repository = tmp_path / "repository"
@@ -359,4 +457,5 @@ def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: 
         server.shutdown()
     assert yaml.safe_load((target / "qdrant" / "Chart.yaml").read_text())["version"] == "1.19.0"
     assert (target / "qdrant" / "templates" / "statefulset.yaml").read_text() == (
-        helm.SOURCES / "qdrant" / "templates" / "statefulset.yaml").read_text()
+        helm.SOURCES / "qdrant" / "templates" / "statefulset.yaml"
+    ).read_text()

@@ -47,6 +47,7 @@ def version_lookups(graph: Graph, name: str) -> list[dict[str, Any]]:
 
 # --- defect 3: the Kubernetes version and EKS's support calendar ---------------------------------
 
+
 def test_the_default_version_is_in_standard_support():
     assert ClusterConfig(name="x", endpoint_public_access_cidrs=()).kubernetes_version == "1.35"
     config = dev_with_cluster()
@@ -80,15 +81,21 @@ def test_standard_support_ends_on_the_calendars_day():
     assert parse_stack_config(config, "dev", today=date(2027, 3, 26)).cluster.kubernetes_version == "1.35"
     with pytest.raises(ConfigError, match="standard support ended 2027-03-27"):
         parse_stack_config(config, "dev", today=date(2027, 3, 27))  # billed from the start of that day (UTC)
-    assert parse_stack_config(dev_with_cluster(kubernetesVersion="1.36"), "dev", today=TODAY).cluster.kubernetes_version == "1.36"
+    assert (
+        parse_stack_config(dev_with_cluster(kubernetesVersion="1.36"), "dev", today=TODAY).cluster.kubernetes_version
+        == "1.36"
+    )
 
 
 def test_extended_support_when_allowed_and_never_past_it():
-    allowed = parse_stack_config(dev_with_cluster(kubernetesVersion="1.34", allowExtendedSupport=True), "dev", today=TODAY)
+    allowed = parse_stack_config(
+        dev_with_cluster(kubernetesVersion="1.34", allowExtendedSupport=True), "dev", today=TODAY
+    )
     assert allowed.cluster.kubernetes_version == "1.34" and allowed.cluster.upgrade_support_type == "EXTENDED"
     with pytest.raises(ConfigError, match="extended support ends 2027-03-23"):
-        parse_stack_config(dev_with_cluster(kubernetesVersion="1.32", allowExtendedSupport=True), "dev",
-                           today=date(2027, 3, 23))
+        parse_stack_config(
+            dev_with_cluster(kubernetesVersion="1.32", allowExtendedSupport=True), "dev", today=date(2027, 3, 23)
+        )
     with pytest.raises(ConfigError, match=r"cluster\.allowExtendedSupport.*true or false"):
         parse_stack_config(dev_with_cluster(allowExtendedSupport="yes"), "dev", today=TODAY)
 
@@ -103,11 +110,13 @@ def test_the_schemas_cover_every_supported_version():
     import kubernetes_validate
 
     for version in sc.SUPPORTED_KUBERNETES_VERSIONS:
-        kubernetes_validate.validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}, version,
-                                     strict=True)
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}, version, strict=True
+        )
 
 
 # --- defect 4: the control-plane log group after a destroy ---------------------------------------
+
 
 def test_a_log_group_left_by_a_destroy_is_adopted():
     name = "/aws/eks/genai-dev/cluster"
@@ -116,8 +125,9 @@ def test_a_log_group_left_by_a_destroy_is_adopted():
     assert group.import_id == name, "EKS re-created the group on destroy: the next up imports it"
     assert group.inputs["name"] == name
     assert group.inputs["retentionInDays"] == parsed(graph).cluster.log_retention_days  # set again after the import
-    assert (GET_LOG_GROUPS, {"logGroupNamePrefix": name}) in [(t, {k: v for k, v in a.items() if v is not None})
-                                                             for t, a in graph.invokes]
+    assert (GET_LOG_GROUPS, {"logGroupNamePrefix": name}) in [
+        (t, {k: v for k, v in a.items() if v is not None}) for t, a in graph.invokes
+    ]
 
 
 def test_a_new_stack_creates_its_log_group(graph: Graph):
@@ -138,12 +148,14 @@ def test_destroy_leaves_the_log_group_with_our_retention(graph: Graph):
 
 # --- defect 5: CoreDNS, kube-proxy and the VPC CNI as managed add-ons ----------------------------
 
+
 def test_coredns_is_a_managed_addon_that_waits_for_the_system_nodes(graph: Graph):
     cfg = parsed(graph)
     coredns = addon(graph, "coredns")
     assert coredns.inputs["addonVersion"] == DEFAULT_ADDON_VERSIONS["coredns"]
     assert version_lookups(graph, "coredns") == [
-        {"addonName": "coredns", "kubernetesVersion": cfg.cluster.kubernetes_version, "mostRecent": False}]
+        {"addonName": "coredns", "kubernetesVersion": cfg.cluster.kubernetes_version, "mostRecent": False}
+    ]
     assert coredns.inputs["clusterName"] == cfg.cluster.name
     assert coredns.inputs["resolveConflictsOnCreate"] == "OVERWRITE"  # takes over EKS's bootstrap copy
     system = graph.one(MNG, f"nodes-{cfg.system_node_group.name}")
@@ -166,12 +178,16 @@ def test_kube_proxy_and_the_vpc_cni_take_eks_default_versions(graph: Graph):
     assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True
     for name in ("kube-proxy", "vpc-cni", "aws-ebs-csi-driver"):
         assert version_lookups(graph, name) == [
-            {"addonName": name, "kubernetesVersion": cfg.cluster.kubernetes_version, "mostRecent": False}], name
+            {"addonName": name, "kubernetesVersion": cfg.cluster.kubernetes_version, "mostRecent": False}
+        ], name
 
 
 def test_addon_versions_can_be_pinned():
-    pins = {"corednsAddonVersion": "v1.11.4-eksbuild.2", "kubeProxyAddonVersion": "v1.35.1-eksbuild.3",
-            "vpcCniAddonVersion": "v1.19.6-eksbuild.7"}
+    pins = {
+        "corednsAddonVersion": "v1.11.4-eksbuild.2",
+        "kubeProxyAddonVersion": "v1.35.1-eksbuild.3",
+        "vpcCniAddonVersion": "v1.19.6-eksbuild.7",
+    }
     graph = run_program("dev", dev_with_cluster(**pins))
     assert addon(graph, "coredns").inputs["addonVersion"] == pins["corednsAddonVersion"]
     cluster = graph.one("eks:index:Cluster").inputs
@@ -182,11 +198,14 @@ def test_addon_versions_can_be_pinned():
 
 @pytest.mark.parametrize("key", ["corednsAddonVersion", "kubeProxyAddonVersion", "vpcCniAddonVersion"])
 def test_a_bad_addon_pin_is_refused_naming_the_key(key: str):
-    with pytest.raises(ConfigError, match=rf"'{CLUSTER}\.{key}': value \"1\.11\" is not valid; allowed: an EKS add-on version"):
+    with pytest.raises(
+        ConfigError, match=rf"'{CLUSTER}\.{key}': value \"1\.11\" is not valid; allowed: an EKS add-on version"
+    ):
         parse_stack_config(dev_with_cluster(**{key: "1.11"}), "dev", today=TODAY)
 
 
 # --- defect 6: cost tags on what the node groups launch ------------------------------------------
+
 
 def launch_template_of(graph: Graph, group) -> dict:
     lt_id = group.inputs["launchTemplate"]["id"]
@@ -201,7 +220,9 @@ def test_launch_templates_carry_the_default_tags(graph: Graph):
         # Not spot-instances-request: an on-demand launch that names it fails (aws/karpenter-provider-aws#5850).
         assert [s["resourceType"] for s in specs] == ["instance", "volume", "network-interface"], group.name
         for spec in specs:
-            assert spec["tags"] == {**default_tags, "Name": spec["tags"]["Name"]}, f"{group.name} {spec['resourceType']}"
+            assert spec["tags"] == {**default_tags, "Name": spec["tags"]["Name"]}, (
+                f"{group.name} {spec['resourceType']}"
+            )
             assert spec["tags"]["Name"].startswith(parsed(graph).cluster.name)
 
 
@@ -219,6 +240,7 @@ def test_default_tags_are_validated():
 
 # --- defect 10: the EBS CSI node plugin on every node --------------------------------------------
 
+
 def test_the_ebs_csi_node_plugin_tolerates_every_taint(graph: Graph):
     configuration = json.loads(addon(graph, "aws-ebs-csi-driver").inputs["configurationValues"])
     assert configuration == ebs_csi_configuration()
@@ -235,13 +257,22 @@ def ebs_csi_node_tolerations(graph: Graph) -> list[dict[str, Any]]:
     """The node DaemonSet's tolerations, as the chart renders them with the add-on's configuration."""
     meta = helm.SOURCES / EBS_CSI_CHART / "Chart.yaml"
     if not meta.is_file():
-        pytest.skip(f"no {EBS_CSI_CHART} chart source in {helm.SOURCES} (kubernetes-sigs/aws-ebs-csi-driver, "
-                    "charts/aws-ebs-csi-driver): the EKS add-on renders that chart with its configuration")
+        pytest.skip(
+            f"no {EBS_CSI_CHART} chart source in {helm.SOURCES} (kubernetes-sigs/aws-ebs-csi-driver, "
+            "charts/aws-ebs-csi-driver): the EKS add-on renders that chart with its configuration"
+        )
     version = yaml.safe_load(meta.read_text())["version"]
     values = json.loads(addon(graph, EBS_CSI_CHART).inputs["configurationValues"])
-    release = helm.Release(resource="ebs-csi", chart=EBS_CSI_CHART, version=version, name="aws-ebs-csi-driver",
-                           namespace="kube-system", values_json=json.dumps(values, sort_keys=True), skip_crds=True,
-                           kube_version=helm.cluster_version(graph))
+    release = helm.Release(
+        resource="ebs-csi",
+        chart=EBS_CSI_CHART,
+        version=version,
+        name="aws-ebs-csi-driver",
+        namespace="kube-system",
+        values_json=json.dumps(values, sort_keys=True),
+        skip_crds=True,
+        kube_version=helm.cluster_version(graph),
+    )
     (node,) = [o for o in helm.render(release) if o["kind"] == "DaemonSet" and o["metadata"]["name"] == "ebs-csi-node"]
     return node["spec"]["template"]["spec"]["tolerations"]
 
@@ -265,8 +296,13 @@ def test_the_rendered_node_daemonset_runs_on_gpu_nodes_and_through_spot_reclaim(
     (gpu,) = GPU_SCHEDULING.tolerations
     assert tolerates(tolerations, gpu["key"], gpu["value"], gpu["effect"])
     # A node being reclaimed or drained: the plugin must stay to unmount what its pods leave.
-    for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready", "ToBeDeletedByClusterAutoscaler",
-                "aws-node-termination-handler/spot-itn"):
+    for key in (
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/not-ready",
+        "ToBeDeletedByClusterAutoscaler",
+        "aws-node-termination-handler/spot-itn",
+    ):
         assert tolerates(tolerations, key, None, "NoExecute"), key
-        assert not [t for t in tolerations if t.get("tolerationSeconds") and
-                    (not t.get("key") or t["key"] == key)], f"{key}: evicted after a while"
+        assert not [t for t in tolerations if t.get("tolerationSeconds") and (not t.get("key") or t["key"] == key)], (
+            f"{key}: evicted after a while"
+        )

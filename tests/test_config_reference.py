@@ -55,7 +55,7 @@ def undocumented(config: dict[str, Any], documented: set[str]) -> list[str]:
                 walk(child, f"{path}.{key}")
         if isinstance(value, list) and any(k.startswith(f"{path}[].") for k in documented):
             for entry in value:
-                for key, child in (entry.items() if isinstance(entry, dict) else ()):
+                for key, child in entry.items() if isinstance(entry, dict) else ():
                     walk(child, f"{path}[].{key}")
 
     for key, value in config.items():
@@ -77,6 +77,7 @@ def dev() -> dict[str, Any]:
 
 # --- (a) the generated files are current ----------------------------------------------------
 
+
 def test_the_generated_files_are_what_the_script_writes_now() -> None:
     report = config_reference.staleness()
     assert not report, f"docs/ is stale: regenerate with `{COMMAND}` and commit it\n{report}"
@@ -89,7 +90,10 @@ def test_a_stale_file_is_reported_with_the_command() -> None:
 
     report = config_reference.staleness(edited)
     assert report.count("\n+an edited line\n") == 2
-    assert "--- docs/configuration.md (as it is)" in report and "+++ docs/stack-config.schema.json (from the models)" in report
+    assert (
+        "--- docs/configuration.md (as it is)" in report
+        and "+++ docs/stack-config.schema.json (from the models)" in report
+    )
     assert report.rstrip().endswith(f"run `{COMMAND}` to regenerate")
 
 
@@ -107,10 +111,17 @@ def _sets(node: Any, parts: list[str]) -> bool:
 
 def test_the_reference_has_a_table_per_section_with_what_the_models_say() -> None:
     text = REFERENCE.read_text()
-    for heading in ("`genai-eks:network`", "`genai-eks:gpuNodeGroups`", "`genai-eks:workspaces`", "Secrets",
-                    "The AWS provider's keys"):
+    for heading in (
+        "`genai-eks:network`",
+        "`genai-eks:gpuNodeGroups`",
+        "`genai-eks:workspaces`",
+        "Secrets",
+        "The AWS provider's keys",
+    ):
         assert f"\n## {heading}\n" in text
-    rows = {m[0]: m[1:] for m in re.findall(r"^\| `([^`]+)` \| (.*?) \| (.*?) \| (.*?) \| (.*?) \|$", text, re.MULTILINE)}
+    rows = {
+        m[0]: m[1:] for m in re.findall(r"^\| `([^`]+)` \| (.*?) \| (.*?) \| (.*?) \| (.*?) \|$", text, re.MULTILINE)
+    }
     assert rows["cluster.name"][1] == r"genai-\<stack>"  # an x-default, in words
     assert rows["gpuNodeGroups[].name"][1] == r"gpu-\<index>"
     assert rows["cluster.endpointPublicAccessCidrs"][:2] == ("list of CIDR", "required")
@@ -119,13 +130,16 @@ def test_the_reference_has_a_table_per_section_with_what_the_models_say() -> Non
     assert rows["aws:region"][1] == "required"
     assert (docstring(NodeGroupConfig) or "no docstring") in text  # a section model's docstring, under its table
     # The stacks column, against the stack files read here.
-    configs = {stack_name(p): {k.removeprefix(f"{PROJECT}:"): v for k, v in stack_file(p)["config"].items()}
-               for p in STACK_FILES}
+    configs = {
+        stack_name(p): {k.removeprefix(f"{PROJECT}:"): v for k, v in stack_file(p)["config"].items()}
+        for p in STACK_FILES
+    }
     for key, (_, _, _, stacks) in rows.items():
         assert stacks == ", ".join(name for name, c in configs.items() if _sets(c, key.split("."))), key
 
 
 # --- (b) every key of every stack file is documented ------------------------------------------------
+
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
 def test_every_key_of_the_stack_file_is_documented(path: Path) -> None:
@@ -141,10 +155,14 @@ def test_the_key_walk_sees_every_level() -> None:
     config["qdrnt"] = {"storageGiB": 20}
     config["aws:defaultTags"]["tags"]["team"] = "ml"  # a free map: any tag is fine
     assert undocumented(config, documented) == [
-        "cluster.kubernetesVersoin", "workspaces[].finetune.hyperparameters.loraRank", "qdrnt"]
+        "cluster.kubernetesVersoin",
+        "workspaces[].finetune.hyperparameters.loraRank",
+        "qdrnt",
+    ]
 
 
 # --- (c) the JSON Schema ------------------------------------------------------------------------------
+
 
 def test_the_schema_is_a_draft_2020_12_schema() -> None:
     schema = json.loads(SCHEMA.read_text())
@@ -190,7 +208,9 @@ def test_the_schema_refuses_what_the_program_refuses(edit: tuple[list[str | int]
 
 def test_the_schema_names_the_misspelt_key_and_the_wrong_type() -> None:
     misspelt = errors(_set(dev(), [f"{PROJECT}:cluster", "kubernetesVersoin"], "1.35"))
-    assert misspelt == [f"config.{PROJECT}:cluster: Additional properties are not allowed ('kubernetesVersoin' was unexpected)"]
+    assert misspelt == [
+        f"config.{PROJECT}:cluster: Additional properties are not allowed ('kubernetesVersoin' was unexpected)"
+    ]
     wrong_type = errors(_set(dev(), [f"{PROJECT}:qdrant", "storageGiB"], "20Gi"))
     assert wrong_type == [f"config.{PROJECT}:qdrant.storageGiB: '20Gi' is not of type 'integer'"]
 
@@ -219,6 +239,7 @@ def test_a_required_section_is_required_namespaced_or_bare() -> None:
 
 
 # --- (d) the stack files name the schema ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
 def test_the_stack_file_names_the_schema_on_its_first_line(path: Path) -> None:

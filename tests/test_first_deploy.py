@@ -20,8 +20,11 @@ SERVICE = "kubernetes:core/v1:Service"
 
 
 def too_slow(t: dm.Timeline) -> list[str]:
-    return [f"{s.ident} ({s.waits_for}): {dm.minutes(s.finish - s.start)} of {dm.minutes(s.timeout)}"
-            for s in t.awaited if s.timeout < dm.NEVER and s.finish - s.start > s.timeout - MARGIN_SECONDS]
+    return [
+        f"{s.ident} ({s.waits_for}): {dm.minutes(s.finish - s.start)} of {dm.minutes(s.timeout)}"
+        for s in t.awaited
+        if s.timeout < dm.NEVER and s.finish - s.start > s.timeout - MARGIN_SECONDS
+    ]
 
 
 def tampered(graph: Graph, type_: str, name: str, change) -> Graph:
@@ -64,12 +67,16 @@ def test_the_first_deploy_waits_for_the_cluster_and_its_nodes(dev: Graph):
 
 # --- the model catches what pulumi-kubernetes would hold the update for ------------------------
 
+
 def test_a_service_before_pods_that_cannot_become_ready_times_out(prod: Graph):
     """service.go: a selected pod with an IP that is not Ready (an image that was never pushed).
     prod runs CI's images: its Deployment waits for no build, so it meets the Service's endpoints."""
+
     def missing_image(inputs):
-        inputs["spec"]["template"]["spec"]["containers"][0]["image"] = \
+        inputs["spec"]["template"]["spec"]["containers"][0]["image"] = (
             "123456789012.dkr.ecr.us-west-2.amazonaws.com/genai-prod/rag:never-pushed"
+        )
+
     graph = tampered(prod, DEPLOYMENT, "rag", missing_image)
     failures = [s.ident for s in dm.timeline(graph, dm.RUNNING_CLUSTER).failures]
     assert "Service rag/rag" in failures and "Deployment rag/rag" in failures
@@ -101,8 +108,12 @@ def test_an_awaited_ingress_or_training_job_times_out(dev: Graph):
 def test_timeouts_come_from_custom_timeouts_then_the_annotation(dev: Graph):
     t = dm.timeline(dev, dm.FIRST_DEPLOY)
     assert t.step("Site private-model/genai-dev").timeout == 20 * 60  # customTimeouts(create="20m")
-    annotated = tampered(dev, SERVICE, "rag-svc", lambda i: i["metadata"].setdefault("annotations", {}).update(
-        {"pulumi.com/timeoutSeconds": "90"}))
+    annotated = tampered(
+        dev,
+        SERVICE,
+        "rag-svc",
+        lambda i: i["metadata"].setdefault("annotations", {}).update({"pulumi.com/timeoutSeconds": "90"}),
+    )
     assert dm.timeline(annotated, dm.FIRST_DEPLOY).step("Service rag/rag").timeout == 90
 
 
@@ -126,5 +137,6 @@ def test_images_build_while_the_cluster_is_created(dev: Graph):
 
 def test_the_readme_gives_the_models_timeline():
     from tests.harness import ROOT, stack_names
+
     table = dm.readme_table(run_program(stack) for stack in stack_names())
     assert table in (ROOT / "README.md").read_text(), "README's timeline table is stale; the model says:\n" + table

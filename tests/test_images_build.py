@@ -54,6 +54,7 @@ def our_containers(graph: Graph) -> list[tuple[Registered, str, str]]:
 
 # --- registries.build true (dev): built in this update -------------------------------------------
 
+
 def test_dev_builds_every_image_in_the_update(dev: Graph):
     cfg = parsed(dev)
     assert cfg.registries.build is True
@@ -96,8 +97,12 @@ def test_builds_wait_for_their_repository_only(dev: Graph):
         assert set(build.dependencies) == {repo.urn}, name
         assert repo.dependencies == []
         assert not build.provider_urn.startswith("urn:") or "kubernetes" not in build.provider_urn
-        later = [r for r in dev.resources if r.type.startswith(("kubernetes:", "eks:", "aws:eks/", "aws:ec2/"))
-                 or r.type == "pulumi:providers:kubernetes"]
+        later = [
+            r
+            for r in dev.resources
+            if r.type.startswith(("kubernetes:", "eks:", "aws:eks/", "aws:ec2/"))
+            or r.type == "pulumi:providers:kubernetes"
+        ]
         assert later and not [r.name for r in later if dev.depends_on(build, r)]
 
 
@@ -114,8 +119,10 @@ def test_every_workload_runs_the_digest_this_update_pushed(dev: Graph):
     assert ran == OUR_IMAGES
     exported, secret = dev.exports["images"]
     assert not secret and set(exported) == OUR_IMAGES
-    assert all(exported[n] == f"{repository_url(dev, n)}@{harness.pushed_digest(builds(dev)[n].inputs['tags'][0])}"
-               for n in OUR_IMAGES)
+    assert all(
+        exported[n] == f"{repository_url(dev, n)}@{harness.pushed_digest(builds(dev)[n].inputs['tags'][0])}"
+        for n in OUR_IMAGES
+    )
 
 
 def test_the_ecr_token_is_a_secret_of_the_builds_only(graph: Graph):
@@ -127,6 +134,7 @@ def test_the_ecr_token_is_a_secret_of_the_builds_only(graph: Graph):
 
 
 # --- registries.build false (prod): CI's images under imageTag ---------------------------------
+
 
 def test_ci_images_run_by_the_digest_ecr_holds_for_the_image_tag(prod: Graph):
     cfg = parsed(prod)
@@ -156,16 +164,17 @@ def test_an_absent_tag_stops_the_program_before_anything_naming_the_push_command
     message = str(raised.value)
     assert harness.last_monitor.registered == []
     assert "genai-prod/rag" in message and "'0.1.0'" in message
-    assert (f"aws ecr get-login-password --region us-west-2 | docker login --username AWS --password-stdin {REGISTRY}"
-            in message)
+    assert (
+        f"aws ecr get-login-password --region us-west-2 | docker login --username AWS --password-stdin {REGISTRY}"
+        in message
+    )
     assert f"docker buildx build --platform linux/amd64 --push -t {REGISTRY}/genai-prod/rag:0.1.0 images/rag" in message
     assert "finetune" not in message and "chatbot" not in message, "only the absent image is named"
 
 
 def test_a_first_up_without_builds_says_the_repositories_come_first(monkeypatch):
     """The repositories are this program's: on a stack's first `pulumi up` there is nothing to look in."""
-    monkeypatch.setattr(harness.PlatformMocks, "missing_repositories",
-                        frozenset(f"genai-dev/{i}" for i in OUR_IMAGES))
+    monkeypatch.setattr(harness.PlatformMocks, "missing_repositories", frozenset(f"genai-dev/{i}" for i in OUR_IMAGES))
     with pytest.raises(pulumi.RunError) as raised:
         run_program("dev", _without_builds("dev"))
     message = str(raised.value)
@@ -175,6 +184,7 @@ def test_a_first_up_without_builds_says_the_repositories_come_first(monkeypatch)
 
 
 # --- repositories ---------------------------------------------------------------------------------
+
 
 def test_every_tag_is_immutable_but_the_build_cache(graph: Graph):
     from infra.build_context import CONTENT_TAG_PREFIX
@@ -189,6 +199,7 @@ def test_every_tag_is_immutable_but_the_build_cache(graph: Graph):
 
 # --- the content tag ----------------------------------------------------------------------------
 
+
 def _copy(image: str, to: Path) -> Path:
     return Path(shutil.copytree(ROOT / "images" / image, to / image, ignore=shutil.ignore_patterns("__pycache__")))
 
@@ -197,6 +208,7 @@ def test_the_content_tag_follows_what_docker_sends(tmp_path: Path):
     from infra.build_context import content_tag
 
     context = _copy("rag", tmp_path / "a")
+
     def tag() -> str:
         return content_tag(context, context / "Dockerfile", "linux/amd64")
 
@@ -216,7 +228,9 @@ def test_the_content_tag_follows_what_docker_sends(tmp_path: Path):
     # Everything the build reads is.
     seen = {first}
     for change in (
-        lambda: (context / "rag_service" / "app.py").write_text((context / "rag_service" / "app.py").read_text() + "\n"),
+        lambda: (context / "rag_service" / "app.py").write_text(
+            (context / "rag_service" / "app.py").read_text() + "\n"
+        ),
         lambda: (context / "requirements.txt").write_text((context / "requirements.txt").read_text() + "six==1.17.0\n"),
         lambda: (context / "rag_service" / "extra.py").write_text(""),
         lambda: os.chmod(context / "rag_service" / "extra.py", 0o755),
@@ -235,34 +249,83 @@ def test_the_context_is_what_the_dockerfile_copies(image: str):
 
     package = {"finetune": "finetune", "rag": "rag_service", "chatbot": "chatbot_ui"}[image]
     files = context_files(ROOT / "images" / image)
-    expected = {p.relative_to(ROOT / "images" / image).as_posix()
-                for p in (ROOT / "images" / image / package).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    expected = {
+        p.relative_to(ROOT / "images" / image).as_posix()
+        for p in (ROOT / "images" / image / package).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert set(files) == expected | {"requirements.txt"}
 
 
 # moby/patternmatcher patternmatcher_test.go, TestMatches (MatchesOrParentMatches): pattern, path, excluded.
 UPSTREAM_CASES = [
-    ("**", "file", True), ("**", "file/", True), ("**/", "file", True), ("**/", "file/", True), ("**", "/", True),
-    ("**/", "/", True), ("**", "dir/file", True), ("**/", "dir/file", True), ("**", "dir/file/", True),
-    ("**/", "dir/file/", True), ("**/**", "dir/file", True), ("**/**", "dir/file/", True), ("dir/**", "dir/file", True),
-    ("dir/**", "dir/file/", True), ("dir/**", "dir/dir2/file", True), ("dir/**", "dir/dir2/file/", True),
-    ("**/dir", "dir", True), ("**/dir", "dir/file", True), ("**/dir2/*", "dir/dir2/file", True),
-    ("**/dir2/*", "dir/dir2/file/", True), ("**/dir2/**", "dir/dir2/dir3/file", True),
-    ("**/dir2/**", "dir/dir2/dir3/file/", True), ("**file", "file", True), ("**file", "dir/file", True),
-    ("**/file", "dir/file", True), ("**file", "dir/dir/file", True), ("**/file", "dir/dir/file", True),
-    ("**/file*", "dir/dir/file", True), ("**/file*", "dir/dir/file.txt", True), ("**/file*txt", "dir/dir/file.txt", True),
-    ("**/file*.txt", "dir/dir/file.txt", True), ("**/file*.txt*", "dir/dir/file.txt", True),
-    ("**/**/*.txt", "dir/dir/file.txt", True), ("**/**/*.txt2", "dir/dir/file.txt", False), ("**/*.txt", "file.txt", True),
-    ("**/**/*.txt", "file.txt", True), ("a**/*.txt", "a/file.txt", True), ("a**/*.txt", "a/dir/file.txt", True),
-    ("a**/*.txt", "a/dir/dir/file.txt", True), ("a/*.txt", "a/dir/file.txt", False), ("a/*.txt", "a/file.txt", True),
-    ("a/*.txt**", "a/file.txt", True), ("a[b-d]e", "ae", False), ("a[b-d]e", "ace", True), ("a[b-d]e", "aae", False),
-    ("a[^b-d]e", "aze", True), (".*", ".foo", True), (".*", "foo", False), ("abc.def", "abcdef", False),
-    ("abc.def", "abc.def", True), ("abc.def", "abcZdef", False), ("abc?def", "abcZdef", True), ("abc?def", "abcdef", False),
-    ("a\\\\", "a\\", True), ("**/foo/bar", "foo/bar", True), ("**/foo/bar", "dir/foo/bar", True),
-    ("**/foo/bar", "dir/dir2/foo/bar", True), ("abc/**", "abc", False), ("abc/**", "abc/def", True),
-    ("abc/**", "abc/def/ghi", True), ("**/.foo", ".foo", True), ("**/.foo", "bar.foo", False),
-    ("a(b)c/def", "a(b)c/def", True), ("a(b)c/def", "a(b)c/xyz", False), ("a.|)$(}+{bc", "a.|)$(}+{bc", True),
-    ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", True), ("a\\*b", "a*b", True),
+    ("**", "file", True),
+    ("**", "file/", True),
+    ("**/", "file", True),
+    ("**/", "file/", True),
+    ("**", "/", True),
+    ("**/", "/", True),
+    ("**", "dir/file", True),
+    ("**/", "dir/file", True),
+    ("**", "dir/file/", True),
+    ("**/", "dir/file/", True),
+    ("**/**", "dir/file", True),
+    ("**/**", "dir/file/", True),
+    ("dir/**", "dir/file", True),
+    ("dir/**", "dir/file/", True),
+    ("dir/**", "dir/dir2/file", True),
+    ("dir/**", "dir/dir2/file/", True),
+    ("**/dir", "dir", True),
+    ("**/dir", "dir/file", True),
+    ("**/dir2/*", "dir/dir2/file", True),
+    ("**/dir2/*", "dir/dir2/file/", True),
+    ("**/dir2/**", "dir/dir2/dir3/file", True),
+    ("**/dir2/**", "dir/dir2/dir3/file/", True),
+    ("**file", "file", True),
+    ("**file", "dir/file", True),
+    ("**/file", "dir/file", True),
+    ("**file", "dir/dir/file", True),
+    ("**/file", "dir/dir/file", True),
+    ("**/file*", "dir/dir/file", True),
+    ("**/file*", "dir/dir/file.txt", True),
+    ("**/file*txt", "dir/dir/file.txt", True),
+    ("**/file*.txt", "dir/dir/file.txt", True),
+    ("**/file*.txt*", "dir/dir/file.txt", True),
+    ("**/**/*.txt", "dir/dir/file.txt", True),
+    ("**/**/*.txt2", "dir/dir/file.txt", False),
+    ("**/*.txt", "file.txt", True),
+    ("**/**/*.txt", "file.txt", True),
+    ("a**/*.txt", "a/file.txt", True),
+    ("a**/*.txt", "a/dir/file.txt", True),
+    ("a**/*.txt", "a/dir/dir/file.txt", True),
+    ("a/*.txt", "a/dir/file.txt", False),
+    ("a/*.txt", "a/file.txt", True),
+    ("a/*.txt**", "a/file.txt", True),
+    ("a[b-d]e", "ae", False),
+    ("a[b-d]e", "ace", True),
+    ("a[b-d]e", "aae", False),
+    ("a[^b-d]e", "aze", True),
+    (".*", ".foo", True),
+    (".*", "foo", False),
+    ("abc.def", "abcdef", False),
+    ("abc.def", "abc.def", True),
+    ("abc.def", "abcZdef", False),
+    ("abc?def", "abcZdef", True),
+    ("abc?def", "abcdef", False),
+    ("a\\\\", "a\\", True),
+    ("**/foo/bar", "foo/bar", True),
+    ("**/foo/bar", "dir/foo/bar", True),
+    ("**/foo/bar", "dir/dir2/foo/bar", True),
+    ("abc/**", "abc", False),
+    ("abc/**", "abc/def", True),
+    ("abc/**", "abc/def/ghi", True),
+    ("**/.foo", ".foo", True),
+    ("**/.foo", "bar.foo", False),
+    ("a(b)c/def", "a(b)c/def", True),
+    ("a(b)c/def", "a(b)c/xyz", False),
+    ("a.|)$(}+{bc", "a.|)$(}+{bc", True),
+    ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", True),
+    ("a\\*b", "a*b", True),
 ]
 UPSTREAM_MULTI_CASES = [
     (["**", "!util/docker/web"], "util/docker/web/foo", False),
@@ -279,7 +342,9 @@ def test_dockerignore_patterns_match_as_docker_matches_them():
     from infra.build_context import IgnoreMatcher, read_ignore_file
 
     wrong = [(p, path) for p, path, excluded in UPSTREAM_CASES if IgnoreMatcher([p]).excludes(path) is not excluded]
-    wrong += [(p, path) for p, path, excluded in UPSTREAM_MULTI_CASES if IgnoreMatcher(p).excludes(path) is not excluded]
+    wrong += [
+        (p, path) for p, path, excluded in UPSTREAM_MULTI_CASES if IgnoreMatcher(p).excludes(path) is not excluded
+    ]
     assert wrong == []
     # ignorefile.ReadAll: BOM, comments, blanks, leading slashes, "!" with spaces, cleaning.
     assert read_ignore_file("\ufeff# c\n\n /a/b/ \n! /c/../d\n#x\n") == ["a/b", "!d"]
@@ -289,18 +354,32 @@ def test_dockerignore_patterns_match_as_docker_matches_them():
 
 # --- config -------------------------------------------------------------------------------------
 
+
 def _registries(stack: str, **section) -> dict:
     config = copy.deepcopy(stack_config(stack))
     config["genai-eks:registries"] = section
     return config
 
 
-@pytest.mark.parametrize("section, key, value, allowed", [
-    ({"build": True, "imageTag": "0.1.0"}, "genai-eks:registries.imageTag", "0.1.0", "no value while registries.build is true"),
-    ({"build": False}, "genai-eks:registries.imageTag", None, "the tag CI pushed"),
-    ({"build": "yes"}, "genai-eks:registries.build", "yes", "true or false"),
-    ({"images": ["finetune", "rag", "chatbot", "nope"]}, "genai-eks:registries.images[3]", "nope", "images/nope/Dockerfile"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, allowed",
+    [
+        (
+            {"build": True, "imageTag": "0.1.0"},
+            "genai-eks:registries.imageTag",
+            "0.1.0",
+            "no value while registries.build is true",
+        ),
+        ({"build": False}, "genai-eks:registries.imageTag", None, "the tag CI pushed"),
+        ({"build": "yes"}, "genai-eks:registries.build", "yes", "true or false"),
+        (
+            {"images": ["finetune", "rag", "chatbot", "nope"]},
+            "genai-eks:registries.images[3]",
+            "nope",
+            "images/nope/Dockerfile",
+        ),
+    ],
+)
 def test_the_registries_section_says_where_images_come_from(section, key, value, allowed):
     with pytest.raises(ConfigError) as raised:
         parse_stack_config(_registries("dev", **section), "dev")
@@ -310,6 +389,7 @@ def test_the_registries_section_says_where_images_come_from(section, key, value,
 
 
 def test_a_build_false_stack_may_list_an_image_folder_that_ci_builds():
-    cfg = parse_stack_config(_registries("dev", build=False, imageTag="1.2.3",
-                                         images=["finetune", "rag", "chatbot", "nope"]), "dev")
+    cfg = parse_stack_config(
+        _registries("dev", build=False, imageTag="1.2.3", images=["finetune", "rag", "chatbot", "nope"]), "dev"
+    )
     assert (cfg.registries.build, cfg.registries.image_tag) == (False, "1.2.3")

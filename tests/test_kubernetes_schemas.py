@@ -15,7 +15,9 @@ KUBERNETES_VERSIONS = SUPPORTED_KUBERNETES_VERSIONS  # every version the config 
 
 
 def custom_resource_schemas(graph: Graph):
-    return crds.index([*crds.reference_crds(), *(a.manifest for a in wm.cluster_objects(graph, "CustomResourceDefinition"))])
+    return crds.index(
+        [*crds.reference_crds(), *(a.manifest for a in wm.cluster_objects(graph, "CustomResourceDefinition"))]
+    )
 
 
 @functools.cache
@@ -52,7 +54,8 @@ def test_custom_resources_are_checked_against_their_crds(dev: Graph):
     listener = next(a.manifest for a in custom if a.kind == "Listener")
     assert crds.errors({**listener, "spec": {**listener["spec"], "hostName": "x"}}, schemas)  # an unknown field
     assert crds.errors({**listener, "kind": "Listner"}, schemas) == [
-        "no CRD serves skupper.io/v2alpha1 Listner: add it to ../shared/schemas or render the chart that ships it"]
+        "no CRD serves skupper.io/v2alpha1 Listner: add it to ../shared/schemas or render the chart that ships it"
+    ]
 
 
 def test_strict_validation_catches_a_misspelt_field(dev: Graph):

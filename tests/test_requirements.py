@@ -39,8 +39,11 @@ def imported_top_level_modules(files: list[Path]) -> dict[str, Path]:
 
 
 def third_party(modules: dict[str, Path]) -> dict[str, Path]:
-    return {m: p for m, p in modules.items()
-            if m not in sys.stdlib_module_names and m not in FIRST_PARTY and m != "__future__"}
+    return {
+        m: p
+        for m, p in modules.items()
+        if m not in sys.stdlib_module_names and m not in FIRST_PARTY and m != "__future__"
+    }
 
 
 def canonical(distribution: str) -> str:

@@ -50,6 +50,7 @@ CERTIFICATE = "kubernetes:skupper.io/v2alpha1:Certificate"
 
 # --- validating against the CRDs ----------------------------------------------------------------
 
+
 @functools.cache
 def crd_schema(kind: str) -> dict:
     """The CRD's schema with unknown fields refused (tests/crds.py `closed`)."""
@@ -88,8 +89,11 @@ def test_a_misspelt_field_fails():
 
 def test_custom_resources_the_program_registers_validate(graph: Graph):
     custom = [(r, m) for r, m in kubernetes_objects(graph) if is_custom(m)]
-    assert {m["kind"] for _, m in custom} == ({"Site", "Listener", "Certificate"} if parse_stack_config(
-        stack_config(graph.stack), graph.stack).private_model.enabled else set())
+    assert {m["kind"] for _, m in custom} == (
+        {"Site", "Listener", "Certificate"}
+        if parse_stack_config(stack_config(graph.stack), graph.stack).private_model.enabled
+        else set()
+    )
     for resource, manifest in custom:
         try:
             validate(manifest)
@@ -99,19 +103,31 @@ def test_custom_resources_the_program_registers_validate(graph: Graph):
 
 def test_the_kinds_the_program_does_not_register_validate_too():
     validate(Connector(name="private-llm", routing_key="private-llm", host="127.0.0.1", port=8000).manifest())
-    validate(AccessGrant(name="grant", namespace="private-model", redemptions_allowed=1, expiration_window="15m").manifest())
-    validate(Link(name="link-genai-dev", endpoints=(LinkEndpoint("edge", LINK_HOST, "45671", "skupper-router"),),
-                  tls_credentials="link-genai-dev", cost=1).manifest())
+    validate(
+        AccessGrant(name="grant", namespace="private-model", redemptions_allowed=1, expiration_window="15m").manifest()
+    )
+    validate(
+        Link(
+            name="link-genai-dev",
+            endpoints=(LinkEndpoint("edge", LINK_HOST, "45671", "skupper-router"),),
+            tls_credentials="link-genai-dev",
+            cost=1,
+        ).manifest()
+    )
     validate(Site(name="genai-dev", namespace="private-model", link_access="default", ha=False).manifest())
-    validate(Certificate(name="c", namespace="private-model", ca="skupper-site-ca", subject="s", client=True).manifest())
+    validate(
+        Certificate(name="c", namespace="private-model", ca="skupper-site-ca", subject="s", client=True).manifest()
+    )
 
 
 # --- the controller -----------------------------------------------------------------------------
 
+
 def test_the_controller_is_the_pinned_release_manifest_fetched_at_deploy_time(dev: Graph):
     (release,) = dev.of_type("kubernetes:yaml/v2:ConfigFile")
-    assert release.inputs["file"] == (f"https://github.com/skupperproject/skupper/releases/download/"
-                                      f"{SKUPPER_VERSION}/skupper-cluster-scope.yaml")
+    assert release.inputs["file"] == (
+        f"https://github.com/skupperproject/skupper/releases/download/{SKUPPER_VERSION}/skupper-cluster-scope.yaml"
+    )
     assert SKUPPER_VERSION.startswith("2.2.")
     assert release.provider_urn == dev.one(K8S_PROVIDER).urn
     assert not release.inputs.get("skipAwait")  # the CRDs and the controller are up before the Site
@@ -130,7 +146,9 @@ def test_the_controller_namespace_is_restricted_and_isolated(dev: Graph):
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     (patch,) = dev.of_type("kubernetes:core/v1:NamespacePatch")
     assert dev.depends_on(patch, dev.one("kubernetes:yaml/v2:ConfigFile"))
-    policies = {m["metadata"]["name"]: m for _, m in wm.objects(dev, "NetworkPolicy") if m["metadata"]["namespace"] == "skupper"}
+    policies = {
+        m["metadata"]["name"]: m for _, m in wm.objects(dev, "NetworkPolicy") if m["metadata"]["namespace"] == "skupper"
+    }
     assert set(policies) == {"default-deny", "allow-dns", "allow-skupper-controller"}
     controller = policies["allow-skupper-controller"]["spec"]
     assert controller["policyTypes"] == ["Egress"] and "ingress" not in controller  # nobody reaches its grant server
@@ -138,6 +156,7 @@ def test_the_controller_namespace_is_restricted_and_isolated(dev: Graph):
 
 
 # --- the site, the listener, the link -----------------------------------------------------------
+
 
 def cr(graph: Graph, type_: str):
     (r,) = graph.of_type(type_)
@@ -147,11 +166,18 @@ def cr(graph: Graph, type_: str):
 def test_site_listener_and_certificate(dev: Graph):
     cfg = parse_stack_config(stack_config("dev"), "dev")
     site, listener, certificate = cr(dev, SITE), cr(dev, LISTENER), cr(dev, CERTIFICATE)
-    assert site.inputs["metadata"] == {"name": cfg.cluster.name, "namespace": "private-model",
-                                       "annotations": {"pulumi.com/waitFor": "condition=Ready"}}
+    assert site.inputs["metadata"] == {
+        "name": cfg.cluster.name,
+        "namespace": "private-model",
+        "annotations": {"pulumi.com/waitFor": "condition=Ready"},
+    }
     assert site.inputs["spec"] == {"linkAccess": "default"}  # a LoadBalancer on EKS
-    assert listener.inputs["spec"] == {"routingKey": cfg.private_model.routing_key, "host": "private-llm",
-                                       "port": cfg.private_model.port, "type": "tcp"}
+    assert listener.inputs["spec"] == {
+        "routingKey": cfg.private_model.routing_key,
+        "host": "private-llm",
+        "port": cfg.private_model.port,
+        "type": "tcp",
+    }
     assert certificate.inputs["metadata"]["name"] == f"link-{cfg.cluster.name}"
     assert certificate.inputs["spec"] == {"ca": "skupper-site-ca", "subject": "private-model-site", "client": True}
     assert certificate.inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
@@ -173,17 +199,26 @@ def test_the_credentials_are_read_with_the_cluster_provider_after_the_certificat
 
 def outputs_json(graph: Graph, show_secrets: bool = True) -> str:
     """The stack outputs as `pulumi stack output --json [--show-secrets]` prints them."""
-    return json.dumps({k: (v if show_secrets or not secret else "[secret]") for k, (v, secret) in graph.exports.items()})
+    return json.dumps(
+        {k: (v if show_secrets or not secret else "[secret]") for k, (v, secret) in graph.exports.items()}
+    )
 
 
 def test_the_outputs_are_the_bundle_contract(dev: Graph):
     cfg = parse_stack_config(stack_config("dev"), "dev")
     plain, plain_secret = dev.exports[private_model.OUTPUT_PRIVATE_MODEL]
     assert not plain_secret
-    assert plain == {"namespace": "private-model", "siteName": "genai-dev", "linkName": "link-genai-dev",
-                     "routingKey": cfg.private_model.routing_key, "port": cfg.private_model.port,
-                     "listenerHost": "private-llm", "url": "http://private-llm.private-model.svc.cluster.local:8000/v1",
-                     "servedModelName": "deepseek-r1-distill-qwen-1.5b", "skupperVersion": SKUPPER_VERSION}
+    assert plain == {
+        "namespace": "private-model",
+        "siteName": "genai-dev",
+        "linkName": "link-genai-dev",
+        "routingKey": cfg.private_model.routing_key,
+        "port": cfg.private_model.port,
+        "listenerHost": "private-llm",
+        "url": "http://private-llm.private-model.svc.cluster.local:8000/v1",
+        "servedModelName": "deepseek-r1-distill-qwen-1.5b",
+        "skupperVersion": SKUPPER_VERSION,
+    }
     bundle, is_secret = dev.exports[private_model.OUTPUT_PRIVATE_MODEL_LINK]
     assert is_secret, "the link credentials must be a secret output"
     link, secret = bundle["link"], bundle["secret"]
@@ -191,14 +226,19 @@ def test_the_outputs_are_the_bundle_contract(dev: Graph):
     assert link["metadata"] == {"name": "link-genai-dev"} and link["spec"]["cost"] == 1
     assert link["spec"]["endpoints"] == [  # the Site's status.endpoints, verbatim
         {"name": "inter-router", "host": LINK_HOST, "port": "55671", "group": "skupper-router"},
-        {"name": "edge", "host": LINK_HOST, "port": "45671", "group": "skupper-router"}]
+        {"name": "edge", "host": LINK_HOST, "port": "45671", "group": "skupper-router"},
+    ]
     assert link["spec"]["tlsCredentials"] == secret["metadata"]["name"] == plain["linkName"]
     assert secret["type"] == "kubernetes.io/tls" and "namespace" not in secret["metadata"]
     assert set(secret["data"]) == {"ca.crt", "tls.crt", "tls.key"}
     assert b"PRIVATE KEY" in base64.b64decode(secret["data"]["tls.key"])
     # The Listener the cluster has is the one the private site's Connector must match.
     listener = cr(dev, LISTENER).inputs["spec"]
-    assert (plain["routingKey"], plain["port"], plain["listenerHost"]) == (listener["routingKey"], listener["port"], listener["host"])
+    assert (plain["routingKey"], plain["port"], plain["listenerHost"]) == (
+        listener["routingKey"],
+        listener["port"],
+        listener["host"],
+    )
     # Without --show-secrets nothing of the key shows.
     assert LINK_CREDENTIAL_MARK not in outputs_json(dev, show_secrets=False)
     assert base64.b64encode(LINK_CREDENTIAL_MARK.encode()).decode()[:16] not in outputs_json(dev, show_secrets=False)
@@ -227,6 +267,7 @@ def test_no_link_credential_outside_the_secret_output(dev: Graph):
 
 # --- the chatbot, the RAG service, the traffic ------------------------------------------------
 
+
 def pod_env(graph: Graph, owner: str) -> dict[str, str]:
     pod = next(p for p in wm.pods(graph) if p.owner == owner)
     return {k: e.get("value") for k, e in wm.env_of(pod.spec["containers"][0]).items()}
@@ -248,7 +289,9 @@ def test_the_router_admits_the_link_and_the_listeners_callers_only(dev: Graph):
     assert "from" not in link_rule and {p["port"] for p in link_rule["ports"]} == set(wm.SKUPPER_LINK_PORTS.values())
     # The Listener's pod port only: the router's own listeners (amqps 5671 above all) stay closed.
     assert callers["ports"] == [{"protocol": "TCP", "port": wm.SKUPPER_FIRST_LISTENER_PORT}]
-    assert [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in callers["from"]] == ["chatbot"]
+    assert [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in callers["from"]] == [
+        "chatbot"
+    ]
     flows = {f for f in wm.allowed_flows(dev) if f[1] == "skupper-router"}
     assert flows == {("chatbot", "skupper-router", wm.SKUPPER_FIRST_LISTENER_PORT)}
 
@@ -267,6 +310,7 @@ def test_the_rag_service_can_ask_the_private_model():
     flows = wm.allowed_flows(graph)
     assert ("rag", "skupper-router", wm.SKUPPER_FIRST_LISTENER_PORT) in flows and ("rag", "llm", 8000) not in flows
     from tests.test_workloads import ALL_CHECKS
+
     for check in ALL_CHECKS:
         check(graph)
 
@@ -280,6 +324,7 @@ def test_another_routing_key_and_port_reach_every_side():
     assert env["PRIVATE_MODEL_URL"] == "http://private-llm.private-model.svc.cluster.local:9000/v1"
     assert env["PRIVATE_MODEL"] == "qwen2.5-0.5b-instruct"
     from tests.test_workloads import check_urls_point_to_services
+
     check_urls_point_to_services(graph)
 
 
@@ -307,4 +352,6 @@ def test_the_listener_port_is_the_first_one_skupper_allocates(dev: Graph):
     # One Listener per site: a second would get 1025 or 1024 by the order the controller sees them.
     listeners = [m["metadata"]["namespace"] for m in wm.custom_resources(dev, "Listener")]
     assert len(listeners) == len(set(listeners)) == 1
-    assert skupper.manifest_url("2.2.1").startswith("https://github.com/skupperproject/skupper/releases/download/2.2.1/")
+    assert skupper.manifest_url("2.2.1").startswith(
+        "https://github.com/skupperproject/skupper/releases/download/2.2.1/"
+    )

@@ -30,6 +30,7 @@ def gpu_groups(graph: Graph):
 
 # --- counts and mock gaps ---------------------------------------------------------------------
 
+
 def test_counts_follow_the_config(graph: Graph):
     cfg = parsed(graph)
     assert len(graph.of_type("eks:index:Cluster")) == 1
@@ -83,6 +84,7 @@ def test_exports(graph: Graph):
 
 # --- the cluster ------------------------------------------------------------------------------
 
+
 def test_cluster_control_plane(graph: Graph):
     cfg = parsed(graph).cluster
     cluster = graph.one("eks:index:Cluster")
@@ -122,8 +124,10 @@ def test_admin_access_entries(graph: Graph):
     assert sorted(e["principalArn"] for e in entries.values()) == sorted(cfg.admin_role_arns)
     for entry in entries.values():
         (policy,) = entry["accessPolicies"].values()
-        assert policy == {"policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                          "accessScope": {"type": "cluster"}}
+        assert policy == {
+            "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+            "accessScope": {"type": "cluster"},
+        }
 
 
 def test_prod_stack_declares_an_admin_role():
@@ -131,6 +135,7 @@ def test_prod_stack_declares_an_admin_role():
 
 
 # --- node groups ------------------------------------------------------------------------------
+
 
 def test_gpu_node_groups(graph: Graph):
     cfg = parsed(graph)
@@ -144,15 +149,29 @@ def test_gpu_node_groups(graph: Graph):
         assert all(t in gpu_instance_catalog() for t in i["instanceTypes"])
         assert i["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
         assert i["labels"] == {"nvidia.com/gpu.present": "true", "genai.platform/node-pool": group_cfg.name}
-        assert i["scalingConfig"] == {"minSize": group_cfg.min_size, "desiredSize": group_cfg.desired_size,
-                                      "maxSize": group_cfg.max_size}
+        assert i["scalingConfig"] == {
+            "minSize": group_cfg.min_size,
+            "desiredSize": group_cfg.desired_size,
+            "maxSize": group_cfg.max_size,
+        }
         assert i["version"] == cluster_version, "a custom launch template needs the version passed"
         lt = launch_template_of(graph, group)
-        assert lt["blockDeviceMappings"] == [{"deviceName": "/dev/xvda", "ebs": {
-            "volumeSize": group_cfg.disk_size_gib, "volumeType": "gp3", "encrypted": "true",
-            "deleteOnTermination": "true"}}]
-        assert lt["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
-                                         "httpPutResponseHopLimit": 2}
+        assert lt["blockDeviceMappings"] == [
+            {
+                "deviceName": "/dev/xvda",
+                "ebs": {
+                    "volumeSize": group_cfg.disk_size_gib,
+                    "volumeType": "gp3",
+                    "encrypted": "true",
+                    "deleteOnTermination": "true",
+                },
+            }
+        ]
+        assert lt["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 2,
+        }
 
 
 def test_dev_gpu_group_is_spot_g6_from_zero(dev: Graph):
@@ -177,10 +196,16 @@ def test_system_node_group(graph: Graph):
 def test_node_groups_join_the_cluster_with_the_node_role(graph: Graph):
     cluster = graph.one("eks:index:Cluster")
     node_role = graph.one("aws:iam/role:Role", "nodes-node")
-    attachments = [a for a in graph.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                   if a.inputs["role"] == node_role.id or a.inputs["role"] == "nodes-node"]
+    attachments = [
+        a
+        for a in graph.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == node_role.id or a.inputs["role"] == "nodes-node"
+    ]
     assert {a.inputs["policyArn"].rsplit("/", 1)[1] for a in attachments} == {
-        "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly"}
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryPullOnly",
+    }
     for group in graph.of_type(MNG):
         assert group.raw_inputs["cluster"].urn == cluster.urn
         assert group.inputs["nodeRoleArn"].endswith(":role/nodes-node")
@@ -188,6 +213,7 @@ def test_node_groups_join_the_cluster_with_the_node_role(graph: Graph):
 
 
 # --- storage ----------------------------------------------------------------------------------
+
 
 def test_default_storage_class_is_encrypted_gp3(graph: Graph):
     gp3 = graph.one("kubernetes:storage.k8s.io/v1:StorageClass").inputs
@@ -212,9 +238,15 @@ def test_ebs_csi_addon_has_its_own_irsa_role(graph: Graph):
     trust = json.loads(role.inputs["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     conditions = statement["Condition"]["StringEquals"]
-    assert sorted(conditions.values()) == ["sts.amazonaws.com", "system:serviceaccount:kube-system:ebs-csi-controller-sa"]
-    attached = [a.inputs["policyArn"] for a in graph.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                if a.parent == next(p.urn for p in graph.ancestors(role))]
+    assert sorted(conditions.values()) == [
+        "sts.amazonaws.com",
+        "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+    ]
+    attached = [
+        a.inputs["policyArn"]
+        for a in graph.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.parent == next(p.urn for p in graph.ancestors(role))
+    ]
     assert attached == ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]
     # The node plugin on every node, GPU ones included (tests/test_cluster_lifecycle.py renders the chart).
     assert json.loads(addon.inputs["configurationValues"])["node"] == {"tolerateAllTaints": True}
@@ -236,6 +268,7 @@ def test_storage_classes_wait_only_for_the_api_server(graph: Graph):
 
 # --- the device plugin ------------------------------------------------------------------------
 
+
 def test_device_plugin_is_a_pinned_chart_on_gpu_nodes(graph: Graph):
     chart = graph.one("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin").inputs
     assert chart["chart"] == "nvidia-device-plugin"
@@ -244,7 +277,9 @@ def test_device_plugin_is_a_pinned_chart_on_gpu_nodes(graph: Graph):
     assert chart["namespace"] == "nvidia-device-plugin"
     values = chart["values"]
     assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
-    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in values["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in values[
+        "tolerations"
+    ]
     # The selector must match the label the GPU node groups put on their nodes.
     for group in gpu_groups(graph).values():
         assert values["nodeSelector"].items() <= group.inputs["labels"].items()
@@ -272,6 +307,7 @@ def test_no_gpu_groups_means_no_device_plugin():
 
 
 # --- registries and buckets -------------------------------------------------------------------
+
 
 def test_one_immutable_scanned_repository_per_image(graph: Graph):
     cfg = parsed(graph)
@@ -303,7 +339,10 @@ def test_buckets_are_private_encrypted_versioned_and_tls_only(graph: Graph):
     cfg = parsed(graph)
     buckets = graph.of_type("aws:s3/bucket:Bucket")
     names = sorted(b.inputs["bucket"] for b in buckets)
-    assert [re.sub(r"-[0-9a-f]{8}$", "", n) for n in names] == [f"{cfg.cluster.name}-datasets", f"{cfg.cluster.name}-model-assets"]
+    assert [re.sub(r"-[0-9a-f]{8}$", "", n) for n in names] == [
+        f"{cfg.cluster.name}-datasets",
+        f"{cfg.cluster.name}-model-assets",
+    ]
     assert all(len(n) <= 63 and re.match(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", n) for n in names)
 
     def for_bucket(type_: str, bucket) -> dict:
@@ -313,9 +352,15 @@ def test_buckets_are_private_encrypted_versioned_and_tls_only(graph: Graph):
     for bucket in buckets:
         assert bucket.inputs["forceDestroy"] is cfg.buckets.force_destroy
         assert for_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket).inputs | {"bucket": ""} == {
-            "bucket": "", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
-            "restrictPublicBuckets": True}
-        sse = for_bucket("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", bucket)
+            "bucket": "",
+            "blockPublicAcls": True,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        }
+        sse = for_bucket(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", bucket
+        )
         assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
         versioning = for_bucket("aws:s3/bucketVersioning:BucketVersioning", bucket)
         assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
@@ -335,6 +380,7 @@ def test_buckets_are_private_encrypted_versioned_and_tls_only(graph: Graph):
 
 
 # --- network ----------------------------------------------------------------------------------
+
 
 def test_subnets_are_tagged_for_load_balancers(graph: Graph):
     cfg = parsed(graph).network
@@ -368,10 +414,13 @@ def test_private_subnets_route_through_nat(graph: Graph):
 
 def test_existing_vpc_creates_no_network():
     config = stack_config("dev")
-    config["genai-eks:network"] = {"existingVpc": {
-        "vpcId": "vpc-0123456789abcdef0",
-        "privateSubnetIds": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
-        "publicSubnetIds": ["subnet-0000000000000000c", "subnet-0000000000000000d"]}}
+    config["genai-eks:network"] = {
+        "existingVpc": {
+            "vpcId": "vpc-0123456789abcdef0",
+            "privateSubnetIds": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
+            "publicSubnetIds": ["subnet-0000000000000000c", "subnet-0000000000000000d"],
+        }
+    }
     graph = run_program("dev", config)
     assert not [r for r in graph.resources if r.type.startswith("aws:ec2/") and "launchTemplate" not in r.type]
     cluster = graph.one("eks:index:Cluster").inputs
@@ -380,6 +429,7 @@ def test_existing_vpc_creates_no_network():
 
 
 # --- failure before registration --------------------------------------------------------------
+
 
 def test_bad_config_fails_before_any_resource_is_registered():
     config = copy.deepcopy(stack_config("dev"))
@@ -392,7 +442,9 @@ def test_bad_config_fails_before_any_resource_is_registered():
 def test_listing_the_deployer_as_admin_fails_before_any_resource():
     config = copy.deepcopy(stack_config("prod"))
     config["genai-eks:cluster"]["adminRoleArns"] = [
-        "arn:aws:iam::123456789012:role/platform-admin", f"arn:aws:iam::123456789012:role/{harness.DEPLOYER_ROLE}"]
+        "arn:aws:iam::123456789012:role/platform-admin",
+        f"arn:aws:iam::123456789012:role/{harness.DEPLOYER_ROLE}",
+    ]
     with pytest.raises(ValueError, match=r"cluster\.adminRoleArns\[1\].*deploying this stack"):
         run_program("prod", config)
     assert harness.last_monitor.registered == []

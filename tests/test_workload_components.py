@@ -25,6 +25,7 @@ def resource(graph: Graph, type_: str, name: str):
 
 # --- fine-tuning -------------------------------------------------------------------------------
 
+
 def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
     (workspace,) = planned(dev).finetune
     cfg = workspace.config
@@ -32,7 +33,10 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
     spec, pod = job["spec"], job["spec"]["template"]["spec"]
     assert job["metadata"]["namespace"] == "finetune"
     assert job["metadata"]["annotations"][SKIP_AWAIT] == "true"  # pulumi up does not wait hours
-    assert (spec["backoffLimit"], spec["ttlSecondsAfterFinished"]) == (cfg.backoff_limit, cfg.ttl_hours_after_finished * 3600)
+    assert (spec["backoffLimit"], spec["ttlSecondsAfterFinished"]) == (
+        cfg.backoff_limit,
+        cfg.ttl_hours_after_finished * 3600,
+    )
     # The deadline counts from when a kubelet accepts the pod (PodStatus.startTime), not from the Job's
     # start: waiting for a spot GPU node cannot use it up. The Job itself has none.
     assert "activeDeadlineSeconds" not in spec
@@ -57,7 +61,10 @@ def test_fine_tuning_job_runs_once_per_run_id_on_a_gpu(dev: Graph):
 def test_fine_tuning_environment_is_the_image_contract(dev: Graph):
     (workspace,) = planned(dev).finetune
     cfg = workspace.config
-    env = {e["name"]: e.get("value") for e in manifest(dev, "Job", "finetune-loyalty-1")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value")
+        for e in manifest(dev, "Job", "finetune-loyalty-1")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["BASE_MODEL"] == workspace.model.hugging_face_id and env["FINETUNE_METHOD"] == cfg.method
     assert env["TRAIN_DATA"] == "s3://genai-dev-datasets-1a2b3c4d/loyalty/train.jsonl"
     assert env["VALIDATION_DATA"] == "s3://genai-dev-datasets-1a2b3c4d/loyalty/validation.jsonl"
@@ -65,7 +72,12 @@ def test_fine_tuning_environment_is_the_image_contract(dev: Graph):
     assert env["CHECKPOINT_URI"] == "s3://genai-dev-model-assets-1a2b3c4d/checkpoints/loyalty/1/"
     hp = cfg.hyperparameters
     assert (env["LORA_R"], env["LORA_ALPHA"], env["LORA_DROPOUT"], env["LEARNING_RATE"], env["MAX_STEPS"]) == (
-        "32", "64", "0.05", "2.5e-05", "200")
+        "32",
+        "64",
+        "0.05",
+        "2.5e-05",
+        "200",
+    )
     assert float(env["LEARNING_RATE"]) == hp.learning_rate
 
 
@@ -79,6 +91,7 @@ def test_changing_the_run_id_names_a_new_job():
 
 # --- inference ---------------------------------------------------------------------------------
 
+
 def test_inference_serves_the_model_and_adapters_from_a_pinned_vllm(graph: Graph):
     llm = planned(graph).default_llm
     cfg = llm.config
@@ -88,10 +101,20 @@ def test_inference_serves_the_model_and_adapters_from_a_pinned_vllm(graph: Graph
     (fetch,) = pod["initContainers"]
     assert server["image"].startswith("vllm/vllm-openai:v") and not server["image"].endswith(":latest")
     assert fetch["image"].startswith("public.ecr.aws/aws-cli/aws-cli:2.")
-    assert server["command"] == ["/bin/sh", "/scripts/serve.sh"] and fetch["command"] == ["/bin/sh", "/scripts/fetch-model.sh"]
+    assert server["command"] == ["/bin/sh", "/scripts/serve.sh"] and fetch["command"] == [
+        "/bin/sh",
+        "/scripts/fetch-model.sh",
+    ]
     env = {e["name"]: e.get("value") for e in server["env"]}
-    assert (env["BASE_MODEL"], env["SERVED_MODEL_NAME"], env["ADAPTERS"]) == (llm.model.hugging_face_id, llm.served_model_name, " ".join(cfg.adapters))
-    assert (env["MAX_MODEL_LEN"], env["GPU_MEMORY_UTILIZATION"]) == (str(llm.max_model_len), repr(cfg.gpu_memory_utilization))
+    assert (env["BASE_MODEL"], env["SERVED_MODEL_NAME"], env["ADAPTERS"]) == (
+        llm.model.hugging_face_id,
+        llm.served_model_name,
+        " ".join(cfg.adapters),
+    )
+    assert (env["MAX_MODEL_LEN"], env["GPU_MEMORY_UTILIZATION"]) == (
+        str(llm.max_model_len),
+        repr(cfg.gpu_memory_utilization),
+    )
     assert deployment["spec"]["replicas"] == cfg.replicas
     assert deployment["metadata"]["annotations"][SKIP_AWAIT] == "true"
     # Rolling over without a surge: never more GPU pods than replicas.
@@ -111,13 +134,22 @@ def test_vllm_runs_as_its_images_user_with_a_read_only_root(dev: Graph):
     assert all("emptyDir" in mounted[path] for path in writable)
     env = {e["name"]: e.get("value") for e in server["env"]}
     # Every cache the server writes lies on a writable mount.
-    for key in ("HOME", "HF_HOME", "VLLM_CACHE_ROOT", "VLLM_CONFIG_ROOT", "XDG_CACHE_HOME", "TRITON_CACHE_DIR",
-                "TORCHINDUCTOR_CACHE_DIR", "TMPDIR"):
+    for key in (
+        "HOME",
+        "HF_HOME",
+        "VLLM_CACHE_ROOT",
+        "VLLM_CONFIG_ROOT",
+        "XDG_CACHE_HOME",
+        "TRITON_CACHE_DIR",
+        "TORCHINDUCTOR_CACHE_DIR",
+        "TMPDIR",
+    ):
         assert any(env[key] == path or env[key].startswith(path + "/") for path in writable), key
 
 
 def test_an_edited_script_rolls_the_inference_pods(dev: Graph, monkeypatch, tmp_path):
     from workloads import inference
+
     template = manifest(dev, "Deployment", "llm")["spec"]["template"]
     scripts = manifest(dev, "ConfigMap", "llm-scripts")["data"]
     digest = template["metadata"]["annotations"][inference.SCRIPTS_DIGEST_ANNOTATION]
@@ -155,6 +187,7 @@ def test_rag_sessions_stick_to_one_replica(graph: Graph):
 
 # --- Helm releases -----------------------------------------------------------------------------
 
+
 def test_jupyterhub_profiles(graph: Graph):
     cfg = parsed(graph).jupyterhub
     values = wm.charts(graph)["jupyterhub"]["values"]
@@ -189,8 +222,12 @@ def test_qdrant_release(graph: Graph):
     assert (release["name"], release["namespace"], release["version"]) == ("qdrant", "vector-db", "1.19.0")
     assert values["persistence"] == {"storageClassName": "gp3", "size": f"{cfg.storage_gib}Gi"}
     assert values["image"]["useUnprivilegedImage"] is True
-    assert values["env"] == [{"name": "QDRANT__SERVICE__API_KEY",
-                              "valueFrom": {"secretKeyRef": {"name": "qdrant-api-key", "key": "api-key"}}}]
+    assert values["env"] == [
+        {
+            "name": "QDRANT__SERVICE__API_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "qdrant-api-key", "key": "api-key"}},
+        }
+    ]
 
 
 # --- what `pulumi up` waits for ----------------------------------------------------------------
@@ -236,6 +273,7 @@ def test_no_workload_waits_for_gpu_nodes(graph: Graph):
 
 # --- the chatbot's exposure --------------------------------------------------------------------
 
+
 def with_chatbot(**chatbot) -> Graph:
     config = stack_config("dev")
     config["genai-eks:chatbot"] = chatbot
@@ -255,7 +293,9 @@ def test_chatbot_behind_an_nlb_with_tls():
 
 
 def test_chatbot_behind_an_ingress_with_tls():
-    graph = with_chatbot(exposure="ingress", ingressClass="alb", ingressHost="chat.example.com", ingressTlsSecret="chat-tls")
+    graph = with_chatbot(
+        exposure="ingress", ingressClass="alb", ingressHost="chat.example.com", ingressTlsSecret="chat-tls"
+    )
     ingress = manifest(graph, "Ingress", "chatbot")
     assert ingress["spec"]["tls"] == [{"hosts": ["chat.example.com"], "secretName": "chat-tls"}]
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]

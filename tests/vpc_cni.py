@@ -66,8 +66,8 @@ from typing import Any
 from tests.network_policy import NAMESPACE_NAME_LABEL, selects
 
 STANDARD, STRICT = "standard", "strict"
-ANY = "ANY"          # CATCH_ALL_PROTOCOL: every protocol and port
-DENY = "DENY"        # DENY_ALL_PROTOCOL: an except block's entry
+ANY = "ANY"  # CATCH_ALL_PROTOCOL: every protocol and port
+DENY = "DENY"  # DENY_ALL_PROTOCOL: an except block's entry
 MAX_PORT_PROTOCOL = 24
 ALL_V4 = "0.0.0.0/0"
 # EKS gives Services addresses from one of these when the cluster sets no serviceIpv4Cidr, as the program
@@ -126,7 +126,7 @@ class Service:
 
 @dataclass(frozen=True)
 class L4:
-    protocol: str            # TCP, UDP, SCTP, ANY or DENY
+    protocol: str  # TCP, UDP, SCTP, ANY or DENY
     port: int | None = None  # None: every port
     end_port: int | None = None
 
@@ -141,6 +141,7 @@ class L4:
 @dataclass(frozen=True)
 class EndpointInfo:
     """One entry of a PolicyEndpoint: an address block and the ports it may use."""
+
     cidr: str
     excepts: tuple[str, ...] = ()
     ports: tuple[L4, ...] = ()
@@ -176,8 +177,13 @@ def _policy_types(spec: Mapping[str, Any]) -> list[str]:
 class Controller:
     """amazon-network-policy-controller-k8s: a NetworkPolicy's rules as PolicyEndpoint entries."""
 
-    def __init__(self, policies: Iterable[Mapping[str, Any]], namespace_labels: Mapping[str, Mapping[str, str]],
-                 pods: Iterable[Pod], services: Iterable[Service]):
+    def __init__(
+        self,
+        policies: Iterable[Mapping[str, Any]],
+        namespace_labels: Mapping[str, Mapping[str, str]],
+        pods: Iterable[Pod],
+        services: Iterable[Service],
+    ):
         self.policies = list(policies)
         self.namespace_labels = {ns: {**labels, NAMESPACE_NAME_LABEL: ns} for ns, labels in namespace_labels.items()}
         self.pods = [p for p in pods if not p.host_network]
@@ -223,10 +229,16 @@ class Controller:
                 continue
             for peer in rule["from"]:
                 if "ipBlock" in peer:
-                    found.append(EndpointInfo(peer["ipBlock"]["cidr"], tuple(peer["ipBlock"].get("except") or ()), tuple(resolved)))
+                    found.append(
+                        EndpointInfo(
+                            peer["ipBlock"]["cidr"], tuple(peer["ipBlock"].get("except") or ()), tuple(resolved)
+                        )
+                    )
                     continue
                 for ns in self.namespaces(namespace, peer):
-                    found += [EndpointInfo(pod.ip, (), tuple(resolved)) for pod in self._pods(ns, peer.get("podSelector"))]
+                    found += [
+                        EndpointInfo(pod.ip, (), tuple(resolved)) for pod in self._pods(ns, peer.get("podSelector"))
+                    ]
         return found
 
     def egress(self, policy: Mapping[str, Any]) -> list[EndpointInfo]:
@@ -242,8 +254,11 @@ class Controller:
             for peer in rule["to"]:
                 if "ipBlock" in peer:
                     if not ports or cidr_ports:
-                        found.append(EndpointInfo(peer["ipBlock"]["cidr"], tuple(peer["ipBlock"].get("except") or ()),
-                                                  tuple(cidr_ports)))
+                        found.append(
+                            EndpointInfo(
+                                peer["ipBlock"]["cidr"], tuple(peer["ipBlock"].get("except") or ()), tuple(cidr_ports)
+                            )
+                        )
                     continue
                 for ns in self.namespaces(namespace, peer):
                     for pod in self._pods(ns, peer.get("podSelector")):
@@ -251,31 +266,45 @@ class Controller:
                         if not ports or pod_ports:
                             found.append(EndpointInfo(pod.ip, (), tuple(pod_ports)))
                     for svc in self.services:
-                        if svc.namespace == ns and (entry := self.cluster_ip_entry(svc, peer.get("podSelector"), ports)):
+                        if svc.namespace == ns and (
+                            entry := self.cluster_ip_entry(svc, peer.get("podSelector"), ports)
+                        ):
                             found.append(entry)
         return found
 
-    def why_no_cluster_ip(self, svc: Service, selector: Mapping[str, Any] | None, ports: Sequence[Mapping[str, Any]]) -> str | None:
+    def why_no_cluster_ip(
+        self, svc: Service, selector: Mapping[str, Any] | None, ports: Sequence[Mapping[str, Any]]
+    ) -> str | None:
         """`getMatchingServiceClusterIPs` for one Service and one peer: None if it admits the ClusterIP."""
         if svc.cluster_ip is None:
             return f"{svc.ident} is headless"
         if not selects(selector, svc.selector):
-            return (f"the podSelector {dict(sorted(((selector or {}).get('matchLabels') or {}).items()))} is not contained "
-                    f"in the selector of Service {svc.ident} {dict(sorted(svc.selector.items()))}")
+            return (
+                f"the podSelector {dict(sorted(((selector or {}).get('matchLabels') or {}).items()))} is not contained "
+                f"in the selector of Service {svc.ident} {dict(sorted(svc.selector.items()))}"
+            )
         if ports and not self._service_ports(svc, ports):
-            return (f"no rule port starts at a targetPort of Service {svc.ident} "
-                    f"({[p.target_port for p in svc.ports]}; the rule's ports: {[(p.get('port'), p.get('endPort')) for p in ports]})")
+            return (
+                f"no rule port starts at a targetPort of Service {svc.ident} "
+                f"({[p.target_port for p in svc.ports]}; the rule's ports: "
+                f"{[(p.get('port'), p.get('endPort')) for p in ports]})"
+            )
         return None
 
-    def cluster_ip_entry(self, svc: Service, selector: Mapping[str, Any] | None,
-                         ports: Sequence[Mapping[str, Any]]) -> EndpointInfo | None:
+    def cluster_ip_entry(
+        self, svc: Service, selector: Mapping[str, Any] | None, ports: Sequence[Mapping[str, Any]]
+    ) -> EndpointInfo | None:
         if self.why_no_cluster_ip(svc, selector, ports) is not None:
             return None
         return EndpointInfo(svc.cluster_ip, (), tuple(self._service_ports(svc, ports)))
 
     def backends(self, svc: Service) -> list[Pod]:
         # labels.Set(svc.Spec.Selector).AsSelector(): an empty selector matches every pod.
-        return [p for p in self.pods if p.namespace == svc.namespace and all(p.labels.get(k) == v for k, v in svc.selector.items())]
+        return [
+            p
+            for p in self.pods
+            if p.namespace == svc.namespace and all(p.labels.get(k) == v for k, v in svc.selector.items())
+        ]
 
     def _service_ports(self, svc: Service, ports: Sequence[Mapping[str, Any]]) -> list[L4]:
         found = []
@@ -302,21 +331,34 @@ class Controller:
                 continue
             number, name = resolved
             for sp in svc.ports:
-                if sp.protocol == protocol and (sp.target_port == name if isinstance(sp.target_port, str) else sp.target_port == number):
+                if sp.protocol == protocol and (
+                    sp.target_port == name if isinstance(sp.target_port, str) else sp.target_port == number
+                ):
                     return sp.port
         return None
 
     def _target_port_bypass(self, svc: Service, listen: int, protocol: str, ports: Sequence[Mapping[str, Any]]) -> bool:
         """`hasTargetPortBypass`: a named targetPort that lands on a port the rule does not admit."""
-        name = next((sp.target_port for sp in svc.ports if sp.port == listen and sp.protocol == protocol
-                     and isinstance(sp.target_port, str)), None)
+        name = next(
+            (
+                sp.target_port
+                for sp in svc.ports
+                if sp.port == listen and sp.protocol == protocol and isinstance(sp.target_port, str)
+            ),
+            None,
+        )
         if name is None:
             return False
         for pod in self.backends(svc):
             number = pod.first_named(name, protocol)
             if number is not None and not any(
-                    p["protocol"] == protocol and (p.get("port") is None or (
-                        isinstance(p["port"], int) and p["port"] <= number <= p.get("endPort", p["port"]))) for p in ports):
+                p["protocol"] == protocol
+                and (
+                    p.get("port") is None
+                    or (isinstance(p["port"], int) and p["port"] <= number <= p.get("endPort", p["port"]))
+                )
+                for p in ports
+            ):
                 return True
         return False
 
@@ -342,8 +384,12 @@ def firewall_map(rules: Sequence[EndpointInfo], node_ip: str) -> dict[ipaddress.
             rule_excepts += merged[net][1]
         else:
             for broader, (broader_ports, broader_excepts) in merged.items():
-                if broader.prefixlen != 32 and broader.prefixlen < net.prefixlen and net.network_address in broader \
-                        and not any(net.network_address in _network(e) for e in broader_excepts):
+                if (
+                    broader.prefixlen != 32
+                    and broader.prefixlen < net.prefixlen
+                    and net.network_address in broader
+                    and not any(net.network_address in _network(e) for e in broader_excepts)
+                ):
                     ports += broader_ports
         merged[net] = (ports, rule_excepts)
     for e in excepts:
@@ -380,8 +426,11 @@ class Agent:
         self._maps: dict[tuple[str, str, str], dict] = {}
 
     def policies(self, pod: Pod) -> list[Mapping[str, Any]]:
-        return [p for p in self.controller.policies if p["metadata"]["namespace"] == pod.namespace
-                and selects(p["spec"].get("podSelector"), pod.labels)]
+        return [
+            p
+            for p in self.controller.policies
+            if p["metadata"]["namespace"] == pod.namespace and selects(p["spec"].get("podSelector"), pod.labels)
+        ]
 
     def entries(self, pod: Pod, direction: str) -> dict[ipaddress.IPv4Network, tuple[L4, ...]] | None:
         """The pod's map for "Ingress" or "Egress"; None: no policy selects it (its default state decides)."""
@@ -459,12 +508,17 @@ class Agent:
                 if ports and not any(l4.matches(protocol, target) for l4 in self.controller.pod_ports(pod, ports)):
                     continue
                 for peer in rule.get("to") or []:
-                    if "ipBlock" in peer or pod.namespace not in self.controller.namespaces(policy["metadata"]["namespace"], peer) \
-                            or not selects(peer.get("podSelector"), pod.labels):
+                    if (
+                        "ipBlock" in peer
+                        or pod.namespace not in self.controller.namespaces(policy["metadata"]["namespace"], peer)
+                        or not selects(peer.get("podSelector"), pod.labels)
+                    ):
                         continue
                     why = self.controller.why_no_cluster_ip(service, peer.get("podSelector"), ports)
-                    reasons.append(f"policy {policy['metadata']['namespace']}/{policy['metadata']['name']}: "
-                                   + (why or "its ClusterIP entry does not admit the Service port"))
+                    reasons.append(
+                        f"policy {policy['metadata']['namespace']}/{policy['metadata']['name']}: "
+                        + (why or "its ClusterIP entry does not admit the Service port")
+                    )
         return "; ".join(reasons) or f"no egress rule names the pods of {service.ident} on port {target}"
 
 
@@ -480,6 +534,7 @@ def service_addresses(cidr: str, services: Iterable[Any], first: int = 100) -> d
 class DroppedRule:
     """An egress rule that, by the API, admits a Service's pods on its targetPort, but whose ClusterIP
     entry the controller does not make for that Service port: clients calling the Service are dropped."""
+
     policy: str
     rule: int
     service: str
@@ -493,8 +548,11 @@ def _api_admits_port(ports: Sequence[Mapping[str, Any]], pod: Pod, port: int, pr
     for p in ports:
         if p["protocol"] != protocol:
             continue
-        if p.get("port") is None or (isinstance(p["port"], str) and pod.first_named(p["port"], protocol) == port) or (
-                isinstance(p["port"], int) and p["port"] <= port <= p.get("endPort", p["port"])):
+        if (
+            p.get("port") is None
+            or (isinstance(p["port"], str) and pod.first_named(p["port"], protocol) == port)
+            or (isinstance(p["port"], int) and p["port"] <= port <= p.get("endPort", p["port"]))
+        ):
             return True
     return False
 
@@ -514,14 +572,27 @@ def dropped_service_rules(controller: Controller) -> list[DroppedRule]:
                             continue
                         entry = controller.cluster_ip_entry(svc, peer.get("podSelector"), ports)
                         for sp in svc.ports:
-                            named = [pod for pod in controller.backends(svc) if selects(peer.get("podSelector"), pod.labels)]
-                            if not any(_api_admits_port(ports, pod, target, sp.protocol) for pod in named
-                                       if (target := pod.first_named(sp.target_port, sp.protocol) if isinstance(sp.target_port, str)
-                                           else sp.target_port) is not None):
+                            named = [
+                                pod for pod in controller.backends(svc) if selects(peer.get("podSelector"), pod.labels)
+                            ]
+                            if not any(
+                                _api_admits_port(ports, pod, target, sp.protocol)
+                                for pod in named
+                                if (
+                                    target := pod.first_named(sp.target_port, sp.protocol)
+                                    if isinstance(sp.target_port, str)
+                                    else sp.target_port
+                                )
+                                is not None
+                            ):
                                 continue
-                            if entry and (not entry.ports or any(l4.matches(sp.protocol, sp.port) for l4 in entry.ports)):
+                            if entry and (
+                                not entry.ports or any(l4.matches(sp.protocol, sp.port) for l4 in entry.ports)
+                            ):
                                 continue
                             reason = controller.why_no_cluster_ip(svc, peer.get("podSelector"), ports) or (
-                                f"the translated ports {[(l4.port, l4.end_port) for l4 in entry.ports]} miss Service port {sp.port}")
+                                f"the translated ports {[(l4.port, l4.end_port) for l4 in entry.ports]} miss Service "
+                                f"port {sp.port}"
+                            )
                             found.append(DroppedRule(name, index, svc.ident, sp.port, reason))
     return list(dict.fromkeys(found))

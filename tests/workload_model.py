@@ -40,6 +40,7 @@ SKUPPER_MANIFEST = "Skupper release manifest"
 @dataclass(frozen=True)
 class Applied:
     """An object the cluster gets, and where it comes from: the program, or a release's label."""
+
     manifest: dict[str, Any]
     source: str
 
@@ -91,18 +92,20 @@ def charts(graph: Graph) -> dict[str, dict[str, Any]]:
 
 # --- pods ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Pod:
     """The pods of one workload: a template the cluster gets, or a pod a controller makes at run time."""
-    kind: str                       # of what makes the pods: Deployment, StatefulSet, DaemonSet, Job, Pod
+
+    kind: str  # of what makes the pods: Deployment, StatefulSet, DaemonSet, Job, Pod
     namespace: str
     name: str
     labels: dict[str, str]
     spec: dict[str, Any]
     long_running: bool
-    source: str                     # PROGRAM, a release's label, KUBESPAWNER, SKUPPER_*
+    source: str  # PROGRAM, a release's label, KUBESPAWNER, SKUPPER_*
     annotations: dict[str, str] = field(default_factory=dict)
-    workload: str = ""              # its name in the traffic plan (the object's name unless set)
+    workload: str = ""  # its name in the traffic plan (the object's name unless set)
 
     def __post_init__(self):
         self.workload = self.workload or self.name
@@ -139,9 +142,18 @@ def pods(graph: Graph) -> list[Pod]:
             template = _template(a)
             if template is not None:
                 meta = template.get("metadata") or {}
-                found.append(Pod(a.kind, a.namespace, a.name, dict(meta.get("labels") or {}), template["spec"],
-                                 long_running=a.kind not in ("Job", "CronJob", "Pod"), source=a.source,
-                                 annotations=dict(meta.get("annotations") or {})))
+                found.append(
+                    Pod(
+                        a.kind,
+                        a.namespace,
+                        a.name,
+                        dict(meta.get("labels") or {}),
+                        template["spec"],
+                        long_running=a.kind not in ("Job", "CronJob", "Pod"),
+                        source=a.source,
+                        annotations=dict(meta.get("annotations") or {}),
+                    )
+                )
         found += notebook_pods(graph)
         found += skupper_pods(graph)
         graph.cache["pods"] = found
@@ -168,49 +180,86 @@ def notebook_pods(graph: Graph) -> list[Pod]:
         values = helm.merged_values(release)
         user, spawner = values["singleuser"], values["hub"]["config"].get("KubeSpawner") or {}
         app = values.get("nameOverride") or "jupyterhub"  # the chart does not default it
-        labels = {"app": app, "app.kubernetes.io/name": app, "release": release.name,
-                  "app.kubernetes.io/instance": release.name, "chart": f"jupyterhub-{release.version}",
-                  "helm.sh/chart": f"jupyterhub-{release.version}", "app.kubernetes.io/managed-by": "kubespawner",
-                  **user["extraLabels"], "app.kubernetes.io/component": "singleuser-server", "component": "singleuser-server"}
+        labels = {
+            "app": app,
+            "app.kubernetes.io/name": app,
+            "release": release.name,
+            "app.kubernetes.io/instance": release.name,
+            "chart": f"jupyterhub-{release.version}",
+            "helm.sh/chart": f"jupyterhub-{release.version}",
+            "app.kubernetes.io/managed-by": "kubespawner",
+            **user["extraLabels"],
+            "app.kubernetes.io/component": "singleuser-server",
+            "component": "singleuser-server",
+        }
         base = {
-            "cpu_guarantee": user["cpu"]["guarantee"], "cpu_limit": user["cpu"]["limit"],
-            "mem_guarantee": user["memory"]["guarantee"], "mem_limit": user["memory"]["limit"],
+            "cpu_guarantee": user["cpu"]["guarantee"],
+            "cpu_limit": user["cpu"]["limit"],
+            "mem_guarantee": user["memory"]["guarantee"],
+            "mem_limit": user["memory"]["limit"],
             "extra_resource_guarantees": user["extraResource"]["guarantees"] or {},
             "extra_resource_limits": user["extraResource"]["limits"] or {},
             "node_selector": user["nodeSelector"] or {},
-            "tolerations": [*(values["scheduling"]["userPods"]["tolerations"] or []), *(user["extraTolerations"] or [])],
+            "tolerations": [
+                *(values["scheduling"]["userPods"]["tolerations"] or []),
+                *(user["extraTolerations"] or []),
+            ],
             "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-user"}}]
-            if user["storage"]["type"] == "dynamic" else [],
+            if user["storage"]["type"] == "dynamic"
+            else [],
         }
         for profile in user["profileList"] or [{"slug": "default"}]:
             settings = {**base, **(profile.get("kubespawner_override") or {})}
             # make_pod sets a request or limit only when its setting is given.
-            requests = {k: str(v) for k, v in (("cpu", settings["cpu_guarantee"]), ("memory", settings["mem_guarantee"])) if v}
+            requests = {
+                k: str(v) for k, v in (("cpu", settings["cpu_guarantee"]), ("memory", settings["mem_guarantee"])) if v
+            }
             limits = {k: str(v) for k, v in (("cpu", settings["cpu_limit"]), ("memory", settings["mem_limit"])) if v}
             requests.update(settings["extra_resource_guarantees"])
             limits.update(settings["extra_resource_limits"])
-            container_context = {"runAsUser": user["uid"], "allowPrivilegeEscalation": user["allowPrivilegeEscalation"],
-                                 **(spawner.get("container_security_context") or {})}
+            container_context = {
+                "runAsUser": user["uid"],
+                "allowPrivilegeEscalation": user["allowPrivilegeEscalation"],
+                **(spawner.get("container_security_context") or {}),
+            }
             spec: dict[str, Any] = {
                 "securityContext": {"fsGroup": user["fsGid"], **(spawner.get("pod_security_context") or {})},
                 "serviceAccountName": user["serviceAccountName"],
-                "automountServiceAccountToken": spawner.get("automount_service_account_token",
-                                                            False if user["serviceAccountName"] is None else None),
-                "containers": [{
-                    "name": "notebook", "ports": [{"name": "notebook-port", "containerPort": NOTEBOOK_PORT}],
-                    "securityContext": {k: v for k, v in container_context.items() if v is not None},
-                    "resources": {"requests": requests, "limits": limits},
-                }],
+                "automountServiceAccountToken": spawner.get(
+                    "automount_service_account_token", False if user["serviceAccountName"] is None else None
+                ),
+                "containers": [
+                    {
+                        "name": "notebook",
+                        "ports": [{"name": "notebook-port", "containerPort": NOTEBOOK_PORT}],
+                        "securityContext": {k: v for k, v in container_context.items() if v is not None},
+                        "resources": {"requests": requests, "limits": limits},
+                    }
+                ],
                 "nodeSelector": settings["node_selector"],
                 "tolerations": settings["tolerations"],
                 "volumes": settings["volumes"],
             }
             if user["cloudMetadata"]["blockWithIptables"]:
-                spec["initContainers"] = [{"name": "block-cloud-metadata", "resources": user["networkTools"]["resources"] or {},
-                                           "securityContext": {"privileged": True, "runAsUser": 0,
-                                                               "capabilities": {"add": ["NET_ADMIN"]}}}]
-            found.append(Pod("Pod", release.namespace, f"notebook-{profile['slug']}", labels, spec, long_running=True,
-                             source=KUBESPAWNER, workload="notebook"))
+                spec["initContainers"] = [
+                    {
+                        "name": "block-cloud-metadata",
+                        "resources": user["networkTools"]["resources"] or {},
+                        "securityContext": {"privileged": True, "runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}},
+                    }
+                ]
+            found.append(
+                Pod(
+                    "Pod",
+                    release.namespace,
+                    f"notebook-{profile['slug']}",
+                    labels,
+                    spec,
+                    long_running=True,
+                    source=KUBESPAWNER,
+                    workload="notebook",
+                )
+            )
     return found
 
 
@@ -225,11 +274,20 @@ def notebook_pods(graph: Graph) -> list[Pod]:
 # - a Listener makes a Service named after its host, selecting the router pods, whose port maps to
 #   a router pod port the controller allocates from 1024 up (the first one here).
 
-SKUPPER_CONTROLLER_LABELS = {"app.kubernetes.io/part-of": "skupper", "application": "skupper-controller",
-                             "app.kubernetes.io/name": "skupper-controller", "skupper.io/component": "controller"}
-SKUPPER_ROUTER_LABELS = {"app.kubernetes.io/name": "skupper-router", "app.kubernetes.io/part-of": "skupper",
-                         "application": "skupper-router", "skupper.io/component": "router",
-                         "skupper.io/group": "skupper-router", "skupper.io/type": "site"}
+SKUPPER_CONTROLLER_LABELS = {
+    "app.kubernetes.io/part-of": "skupper",
+    "application": "skupper-controller",
+    "app.kubernetes.io/name": "skupper-controller",
+    "skupper.io/component": "controller",
+}
+SKUPPER_ROUTER_LABELS = {
+    "app.kubernetes.io/name": "skupper-router",
+    "app.kubernetes.io/part-of": "skupper",
+    "application": "skupper-router",
+    "skupper.io/component": "router",
+    "skupper.io/group": "skupper-router",
+    "skupper.io/type": "site",
+}
 SKUPPER_LISTENER_SELECTOR = {"application": "skupper-router", "skupper.io/component": "router"}
 SKUPPER_LINK_PORTS = {"inter-router": 55671, "edge": 45671}
 SKUPPER_FIRST_LISTENER_PORT = 1024
@@ -237,12 +295,16 @@ _UPSTREAM_HARDENING = {"allowPrivilegeEscalation": False, "capabilities": {"drop
 
 
 def custom_resources(graph: Graph, kind: str) -> list[dict[str, Any]]:
-    return [{"apiVersion": r.type[len("kubernetes:"):].rsplit(":", 1)[0], "kind": kind, **r.inputs}
-            for r in graph.of_type(SKUPPER + kind)]
+    return [
+        {"apiVersion": r.type[len("kubernetes:") :].rsplit(":", 1)[0], "kind": kind, **r.inputs}
+        for r in graph.of_type(SKUPPER + kind)
+    ]
 
 
 def skupper_release(graph: Graph) -> dict[str, Any] | None:
-    found = [r.inputs for r in graph.of_type(RELEASE_MANIFEST) if r.inputs["file"].endswith("/skupper-cluster-scope.yaml")]
+    found = [
+        r.inputs for r in graph.of_type(RELEASE_MANIFEST) if r.inputs["file"].endswith("/skupper-cluster-scope.yaml")
+    ]
     return found[0] if found else None
 
 
@@ -255,31 +317,68 @@ def listener_pod_ports(graph: Graph, namespace: str) -> dict[str, int]:
 def skupper_pods(graph: Graph) -> list[Pod]:
     found = []
     if skupper_release(graph):
-        found.append(Pod("Deployment", "skupper", "skupper-controller", SKUPPER_CONTROLLER_LABELS, {
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "controller", "securityContext": _UPSTREAM_HARDENING, "resources": {}}],
-        }, long_running=True, source=SKUPPER_MANIFEST))
+        found.append(
+            Pod(
+                "Deployment",
+                "skupper",
+                "skupper-controller",
+                SKUPPER_CONTROLLER_LABELS,
+                {
+                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "controller", "securityContext": _UPSTREAM_HARDENING, "resources": {}}],
+                },
+                long_running=True,
+                source=SKUPPER_MANIFEST,
+            )
+        )
     for site in custom_resources(graph, "Site"):
         namespace = site["metadata"]["namespace"]
-        listener_ports = [{"name": name, "containerPort": port} for name, port in listener_pod_ports(graph, namespace).items()]
-        found.append(Pod("Deployment", namespace, "skupper-router", SKUPPER_ROUTER_LABELS, {
-            # Skupper 2.2.1's router pod sets no seccomp profile (NOTES; the README's security exceptions).
-            "containers": [
-                {"name": "router", "securityContext": _UPSTREAM_HARDENING, "resources": {},
-                 "ports": [{"name": "amqps", "containerPort": 5671}, {"name": "http", "containerPort": 9090},
-                           *({"name": n, "containerPort": p} for n, p in SKUPPER_LINK_PORTS.items()), *listener_ports],
-                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 9090}},
-                 "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9090}}},
-                {"name": "kube-adaptor", "securityContext": _UPSTREAM_HARDENING, "resources": {},
-                 "ports": [{"name": "metrics", "containerPort": 9000}],
-                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 9191}}},
-            ],
-            "initContainers": [{"name": "config-init", "securityContext": _UPSTREAM_HARDENING, "resources": {}}],
-        }, long_running=True, source=SKUPPER_CONTROLLER))
+        listener_ports = [
+            {"name": name, "containerPort": port} for name, port in listener_pod_ports(graph, namespace).items()
+        ]
+        found.append(
+            Pod(
+                "Deployment",
+                namespace,
+                "skupper-router",
+                SKUPPER_ROUTER_LABELS,
+                {
+                    # Skupper 2.2.1's router pod sets no seccomp profile (NOTES; the README's security exceptions).
+                    "containers": [
+                        {
+                            "name": "router",
+                            "securityContext": _UPSTREAM_HARDENING,
+                            "resources": {},
+                            "ports": [
+                                {"name": "amqps", "containerPort": 5671},
+                                {"name": "http", "containerPort": 9090},
+                                *({"name": n, "containerPort": p} for n, p in SKUPPER_LINK_PORTS.items()),
+                                *listener_ports,
+                            ],
+                            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 9090}},
+                            "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9090}},
+                        },
+                        {
+                            "name": "kube-adaptor",
+                            "securityContext": _UPSTREAM_HARDENING,
+                            "resources": {},
+                            "ports": [{"name": "metrics", "containerPort": 9000}],
+                            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 9191}},
+                        },
+                    ],
+                    "initContainers": [
+                        {"name": "config-init", "securityContext": _UPSTREAM_HARDENING, "resources": {}}
+                    ],
+                },
+                long_running=True,
+                source=SKUPPER_CONTROLLER,
+            )
+        )
     return found
 
 
 # --- Services, namespaces, Secrets and ConfigMaps ------------------------------------------------
+
 
 @dataclass
 class Service:
@@ -294,10 +393,19 @@ class Service:
 
 
 def services(graph: Graph) -> list[Service]:
-    found = [Service(a.namespace, a.name, a.manifest["spec"].get("selector") or {}, a.manifest["spec"]["ports"],
-                     a.manifest["spec"].get("type", "ClusterIP"), a.manifest["spec"].get("loadBalancerSourceRanges") or [],
-                     a.source, headless=a.manifest["spec"].get("clusterIP") == "None")
-             for a in cluster_objects(graph, "Service")]
+    found = [
+        Service(
+            a.namespace,
+            a.name,
+            a.manifest["spec"].get("selector") or {},
+            a.manifest["spec"]["ports"],
+            a.manifest["spec"].get("type", "ClusterIP"),
+            a.manifest["spec"].get("loadBalancerSourceRanges") or [],
+            a.source,
+            headless=a.manifest["spec"].get("clusterIP") == "None",
+        )
+        for a in cluster_objects(graph, "Service")
+    ]
     found.extend(skupper_services(graph))
     return found
 
@@ -307,16 +415,29 @@ def skupper_services(graph: Graph) -> list[Service]:
     for site in custom_resources(graph, "Site"):
         namespace = site["metadata"]["namespace"]
         if site["spec"].get("linkAccess") not in (None, "none"):
-            found.append(Service(namespace, "skupper-router", {"skupper.io/component": "router", "skupper.io/group": "skupper-router"},
-                                 [{"name": n, "port": p, "targetPort": p} for n, p in SKUPPER_LINK_PORTS.items()],
-                                 "LoadBalancer", source=SKUPPER_CONTROLLER))
+            found.append(
+                Service(
+                    namespace,
+                    "skupper-router",
+                    {"skupper.io/component": "router", "skupper.io/group": "skupper-router"},
+                    [{"name": n, "port": p, "targetPort": p} for n, p in SKUPPER_LINK_PORTS.items()],
+                    "LoadBalancer",
+                    source=SKUPPER_CONTROLLER,
+                )
+            )
         pod_ports = listener_pod_ports(graph, namespace)
         for listener in custom_resources(graph, "Listener"):
             if listener["metadata"]["namespace"] == namespace:
                 name, spec = listener["metadata"]["name"], listener["spec"]
-                found.append(Service(namespace, spec["host"], SKUPPER_LISTENER_SELECTOR,
-                                     [{"name": name, "port": spec["port"], "targetPort": pod_ports[name]}],
-                                     source=SKUPPER_CONTROLLER))
+                found.append(
+                    Service(
+                        namespace,
+                        spec["host"],
+                        SKUPPER_LISTENER_SELECTOR,
+                        [{"name": name, "port": spec["port"], "targetPort": pod_ports[name]}],
+                        source=SKUPPER_CONTROLLER,
+                    )
+                )
     return found
 
 
@@ -345,14 +466,21 @@ URL = re.compile(r"^https?://([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d
 
 def in_cluster_urls(graph: Graph) -> list[tuple[str, str, str]]:
     """(owner, env name, URL) for every in-cluster URL a pod is configured with."""
-    return [(p.owner, name, e["value"]) for p in pods(graph) for c in p.containers()
-            for name, e in env_of(c).items() if isinstance(e.get("value"), str) and ".svc.cluster.local" in e["value"]]
+    return [
+        (p.owner, name, e["value"])
+        for p in pods(graph)
+        for c in p.containers()
+        for name, e in env_of(c).items()
+        if isinstance(e.get("value"), str) and ".svc.cluster.local" in e["value"]
+    ]
 
 
 def _keys(kind: str, graph: Graph) -> dict[tuple[str, str], set[str]]:
     fields = ("stringData", "data") if kind == "Secret" else ("data", "binaryData")
-    return {(a.namespace, a.name): {k for f in fields for k in (a.manifest.get(f) or {})}
-            for a in cluster_objects(graph, kind)}
+    return {
+        (a.namespace, a.name): {k for f in fields for k in (a.manifest.get(f) or {})}
+        for a in cluster_objects(graph, kind)
+    }
 
 
 def secret_keys(graph: Graph) -> dict[tuple[str, str], set[str]]:
@@ -368,15 +496,16 @@ def config_map_keys(graph: Graph) -> dict[tuple[str, str], set[str]]:
 class Reference:
     owner: str
     namespace: str
-    kind: str                # Secret or ConfigMap
+    kind: str  # Secret or ConfigMap
     name: str
-    key: str | None          # None: the object as a whole (envFrom, a volume without items)
+    key: str | None  # None: the object as a whole (envFrom, a volume without items)
 
 
 def references(graph: Graph) -> list[Reference]:
     """Every Secret and ConfigMap a pod reads (env, envFrom, volumes, projections), unless optional."""
     found = []
     for p in pods(graph):
+
         def ref(kind: str, name: str, key: str | None, optional: bool | None):
             if not optional:
                 found.append(Reference(p.owner, p.namespace, kind, name, key))  # noqa: B023 (called in this iteration only)
@@ -417,6 +546,7 @@ def declared_ports(pod: Pod) -> dict[Any, int]:
 
 # --- NetworkPolicy evaluation --------------------------------------------------------------------
 
+
 def endpoints(graph: Graph) -> list[Endpoint]:
     """Every pod as NetworkPolicies see it, with an address from the first private subnet."""
     all_pods = pods(graph)
@@ -424,9 +554,16 @@ def endpoints(graph: Graph) -> list[Endpoint]:
     found = []
     for pod, ip in zip(all_pods, ips, strict=True):
         tcp = [p for c in pod.containers(init=False) for p in c.get("ports") or [] if p.get("protocol", "TCP") == "TCP"]
-        found.append(Endpoint(pod.workload, pod.namespace, pod.labels, ip,
-                              {p["name"]: p["containerPort"] for p in tcp if "name" in p},
-                              tuple(sorted({p["containerPort"] for p in tcp}))))
+        found.append(
+            Endpoint(
+                pod.workload,
+                pod.namespace,
+                pod.labels,
+                ip,
+                {p["name"]: p["containerPort"] for p in tcp if "name" in p},
+                tuple(sorted({p["containerPort"] for p in tcp})),
+            )
+        )
     return found
 
 
@@ -445,9 +582,17 @@ def allowed_flows(graph: Graph) -> set[tuple[str, str, int]]:
 # metrics 9153/TCP). The API server's `kubernetes` Service has no selector: no rule with a
 # podSelector admits its ClusterIP (C3), only an ipBlock covering the Service range.
 
-COREDNS = cni.Pod("coredns", "kube-system", {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns"}, "",
-                  (cni.ContainerPort(53, "dns", "UDP"), cni.ContainerPort(53, "dns-tcp", "TCP"),
-                   cni.ContainerPort(9153, "metrics", "TCP")))
+COREDNS = cni.Pod(
+    "coredns",
+    "kube-system",
+    {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns"},
+    "",
+    (
+        cni.ContainerPort(53, "dns", "UDP"),
+        cni.ContainerPort(53, "dns-tcp", "TCP"),
+        cni.ContainerPort(9153, "metrics", "TCP"),
+    ),
+)
 KUBE_DNS = ("kube-system", "kube-dns")
 
 
@@ -455,10 +600,24 @@ def cni_pods(graph: Graph) -> list[tuple[Pod, cni.Pod]]:
     """Each pod of the model with what the controller reads of it: labels, IP and container ports."""
     if "cni_pods" not in graph.cache:
         all_pods, eps = pods(graph), endpoints(graph)
-        found = [(p, cni.Pod(e.name, p.namespace, p.labels, e.ip, tuple(
-            cni.ContainerPort(port["containerPort"], port.get("name"), port.get("protocol", "TCP"))
-            for c in p.containers(init=False) for port in c.get("ports") or []), bool(p.spec.get("hostNetwork"))))
-            for p, e in zip(all_pods, eps, strict=True)]
+        found = [
+            (
+                p,
+                cni.Pod(
+                    e.name,
+                    p.namespace,
+                    p.labels,
+                    e.ip,
+                    tuple(
+                        cni.ContainerPort(port["containerPort"], port.get("name"), port.get("protocol", "TCP"))
+                        for c in p.containers(init=False)
+                        for port in c.get("ports") or []
+                    ),
+                    bool(p.spec.get("hostNetwork")),
+                ),
+            )
+            for p, e in zip(all_pods, eps, strict=True)
+        ]
         graph.cache["cni_pods"] = found
     return graph.cache["cni_pods"]
 
@@ -473,13 +632,32 @@ def cni_services(graph: Graph, service_cidr: str) -> list[cni.Service]:
     defaults them (protocol TCP, targetPort the port)."""
     found = services(graph)
     ips = cni.service_addresses(service_cidr, [(s.namespace, s.name) for s in found])
-    result = [cni.Service(s.namespace, s.name, s.selector, tuple(
-        cni.ServicePort(p["port"], p.get("targetPort", p["port"]), p.get("protocol", "TCP"), p.get("name", "")) for p in s.ports),
-        None if s.headless else ips[(s.namespace, s.name)]) for s in found]
+    result = [
+        cni.Service(
+            s.namespace,
+            s.name,
+            s.selector,
+            tuple(
+                cni.ServicePort(p["port"], p.get("targetPort", p["port"]), p.get("protocol", "TCP"), p.get("name", ""))
+                for p in s.ports
+            ),
+            None if s.headless else ips[(s.namespace, s.name)],
+        )
+        for s in found
+    ]
     dns_ip = str(ipaddress.ip_network(service_cidr)[10])
-    result.append(cni.Service(*KUBE_DNS, {"k8s-app": "kube-dns"}, (
-        cni.ServicePort(53, 53, "UDP", "dns"), cni.ServicePort(53, 53, "TCP", "dns-tcp"), cni.ServicePort(9153, 9153, "TCP", "metrics")),
-        dns_ip))
+    result.append(
+        cni.Service(
+            *KUBE_DNS,
+            {"k8s-app": "kube-dns"},
+            (
+                cni.ServicePort(53, 53, "UDP", "dns"),
+                cni.ServicePort(53, 53, "TCP", "dns-tcp"),
+                cni.ServicePort(9153, 9153, "TCP", "metrics"),
+            ),
+            dns_ip,
+        )
+    )
     return result
 
 
@@ -487,10 +665,16 @@ def agent(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0], mode: str 
     """The node agent over every policy the cluster gets, the charts' included."""
     key = ("cni_agent", service_cidr, mode)
     if key not in graph.cache:
-        coredns = dataclasses.replace(COREDNS, ip=addresses(parsed_config(graph).network.private_subnet_cidrs[-1], 1)[0])
+        coredns = dataclasses.replace(
+            COREDNS, ip=addresses(parsed_config(graph).network.private_subnet_cidrs[-1], 1)[0]
+        )
         namespace_labels = {**namespaces(graph), "kube-system": {}}
-        controller = cni.Controller([a.manifest for a in cluster_objects(graph, "NetworkPolicy")], namespace_labels,
-                                    [c for _, c in cni_pods(graph)] + [coredns], cni_services(graph, service_cidr))
+        controller = cni.Controller(
+            [a.manifest for a in cluster_objects(graph, "NetworkPolicy")],
+            namespace_labels,
+            [c for _, c in cni_pods(graph)] + [coredns],
+            cni_services(graph, service_cidr),
+        )
         graph.cache[key] = cni.Agent(controller, _node_ip(graph), mode)
     return graph.cache[key]
 
@@ -498,6 +682,7 @@ def agent(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0], mode: str 
 @dataclass(frozen=True)
 class ServiceCall:
     """A pod's configured URL of an in-cluster Service, as the agent judges a call to it."""
+
     owner: str
     setting: str
     url: str
@@ -513,8 +698,11 @@ def service_calls(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0]) ->
     for owner, setting, url in in_cluster_urls(graph):
         match = URL.match(url)
         service = by_name.get((match.group(2), match.group(1))) if match else None
-        verdict = judge.to_service(by_owner[owner], service, int(match.group(3))) if service else \
-            cni.Verdict(False, "not the URL of a Service the cluster gets")
+        verdict = (
+            judge.to_service(by_owner[owner], service, int(match.group(3)))
+            if service
+            else cni.Verdict(False, "not the URL of a Service the cluster gets")
+        )
         calls.append(ServiceCall(owner, setting, url, verdict))
     return calls
 

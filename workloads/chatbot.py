@@ -21,14 +21,16 @@ APP = "chatbot"
 PORT = 7860  # Gradio's
 POD_LABELS = kube.app_labels(APP)
 
+
 @dataclass(frozen=True)
 class Assistants:
     """The backends the UI offers; an assistant without a backend is not shown."""
-    shopping: kube.ServiceEndpoint | None = None      # the RAG service
-    loyalty: kube.ServiceEndpoint | None = None       # the inference service...
-    loyalty_model: str | None = None                  # ...and the fine-tuned adapter it serves
-    private: kube.ServiceEndpoint | None = None       # the private model's Skupper Listener...
-    private_model: str | None = None                  # ...and the model name it serves
+
+    shopping: kube.ServiceEndpoint | None = None  # the RAG service
+    loyalty: kube.ServiceEndpoint | None = None  # the inference service...
+    loyalty_model: str | None = None  # ...and the fine-tuned adapter it serves
+    private: kube.ServiceEndpoint | None = None  # the private model's Skupper Listener...
+    private_model: str | None = None  # ...and the model name it serves
 
     @property
     def upstreams(self) -> list[kube.ServiceEndpoint]:
@@ -36,7 +38,11 @@ class Assistants:
 
 
 def chatbot_environment(assistants: Assistants) -> dict[str, str]:
-    environment = {"GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": str(PORT)}
+    environment = {
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_SERVER_NAME": "0.0.0.0",
+        "GRADIO_SERVER_PORT": str(PORT),
+    }
     if assistants.shopping is not None:
         environment["RAG_URL"] = assistants.shopping.url
     if assistants.loyalty is not None and assistants.loyalty_model:
@@ -54,9 +60,15 @@ def service_shape(config: ChatbotConfig) -> tuple[str, int, Mapping[str, str]]:
         return "ClusterIP", 80, {}
     if config.tls_certificate_arn is None:
         return "LoadBalancer", 80, kube.NLB_ANNOTATIONS
-    return "LoadBalancer", 443, {**kube.NLB_ANNOTATIONS,
-                                 "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": config.tls_certificate_arn,
-                                 "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "443"}
+    return (
+        "LoadBalancer",
+        443,
+        {
+            **kube.NLB_ANNOTATIONS,
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": config.tls_certificate_arn,
+            "service.beta.kubernetes.io/aws-load-balancer-ssl-ports": "443",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -75,33 +87,69 @@ class Chatbot(pulumi.ComponentResource):
         k8s_opts = args.namespace.child_opts(self, platform.provider)
         service_type, service_port, annotations = service_shape(config)
         spec = web_app.WebAppSpec(
-            app=APP, namespace=namespace, port=PORT, service_port=service_port, replicas=config.replicas,
+            app=APP,
+            namespace=namespace,
+            port=PORT,
+            service_port=service_port,
+            replicas=config.replicas,
             image=platform.images["chatbot"],
-            health_path="/", environment=chatbot_environment(args.assistants),
+            health_path="/",
+            environment=chatbot_environment(args.assistants),
         )
         self.deployment, self.service = web_app.web_app(
-            name, spec, service_type=service_type, load_balancer_source_ranges=config.source_ranges,
+            name,
+            spec,
+            service_type=service_type,
+            load_balancer_source_ranges=config.source_ranges,
             # A LoadBalancer Service is awaited until the cloud controller writes the NLB's hostname.
             service_annotations=annotations,
-            opts=k8s_opts)
+            opts=k8s_opts,
+        )
         if config.exposure == "ingress":
             k8s.networking.v1.Ingress(
                 # Not awaited: the address comes from the ingress controller of `ingressClass`, which this
                 # program does not install; pulumi-kubernetes would wait for it (provider/pkg/await/ingress.go).
-                f"{name}-ingress", metadata=kube.object_meta(APP, namespace, POD_LABELS, kube.SKIP_AWAIT),
+                f"{name}-ingress",
+                metadata=kube.object_meta(APP, namespace, POD_LABELS, kube.SKIP_AWAIT),
                 spec=k8s.networking.v1.IngressSpecArgs(
                     ingress_class_name=config.ingress_class,
-                    tls=[k8s.networking.v1.IngressTLSArgs(hosts=[config.ingress_host], secret_name=config.ingress_tls_secret)],
-                    rules=[k8s.networking.v1.IngressRuleArgs(host=config.ingress_host, http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                        paths=[k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=k8s.networking.v1.IngressBackendArgs(
-                            service=k8s.networking.v1.IngressServiceBackendArgs(
-                                name=APP, port=k8s.networking.v1.ServiceBackendPortArgs(number=service_port))))])),
-                    ]),
-                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.service])))
+                    tls=[
+                        k8s.networking.v1.IngressTLSArgs(
+                            hosts=[config.ingress_host], secret_name=config.ingress_tls_secret
+                        )
+                    ],
+                    rules=[
+                        k8s.networking.v1.IngressRuleArgs(
+                            host=config.ingress_host,
+                            http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                                paths=[
+                                    k8s.networking.v1.HTTPIngressPathArgs(
+                                        path="/",
+                                        path_type="Prefix",
+                                        backend=k8s.networking.v1.IngressBackendArgs(
+                                            service=k8s.networking.v1.IngressServiceBackendArgs(
+                                                name=APP,
+                                                port=k8s.networking.v1.ServiceBackendPortArgs(number=service_port),
+                                            )
+                                        ),
+                                    )
+                                ]
+                            ),
+                        ),
+                    ],
+                ),
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.service])),
+            )
         # Public modes: clients' addresses reach the pods (the NLB keeps them; its security group
         # rules come from sourceRanges). Port-forward needs no rule.
-        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS,
-                           ingress_port=PORT, ingress_from_anywhere=config.exposure != "none",
-                           egress_to=args.assistants.upstreams, opts=k8s_opts)
+        kube.allow_traffic(
+            f"{name}-traffic",
+            namespace=namespace,
+            pod_labels=POD_LABELS,
+            ingress_port=PORT,
+            ingress_from_anywhere=config.exposure != "none",
+            egress_to=args.assistants.upstreams,
+            opts=k8s_opts,
+        )
         self.endpoint = kube.ServiceEndpoint(NAMESPACE, APP, service_port, POD_LABELS, PORT)
         self.register_outputs({})

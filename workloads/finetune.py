@@ -47,19 +47,24 @@ def job_name(workspace: FinetuneWorkspace) -> str:
 
 
 def dataset_prefixes(workspace: FinetuneWorkspace) -> tuple[str, ...]:
-    return tuple(sorted({posixpath.dirname(workspace.config.train_data), posixpath.dirname(workspace.config.validation_data)}))
+    return tuple(
+        sorted({posixpath.dirname(workspace.config.train_data), posixpath.dirname(workspace.config.validation_data)})
+    )
 
 
 def finetune_policy(datasets_arn: str, model_assets_arn: str, workspace: FinetuneWorkspace) -> dict:
-    return bucket_access_policy([
-        *(BucketAccess(datasets_arn, prefix, write=False) for prefix in dataset_prefixes(workspace)),
-        BucketAccess(model_assets_arn, adapter_prefix(workspace.name), write=True),
-        BucketAccess(model_assets_arn, checkpoint_prefix(workspace.name), write=True),
-    ])
+    return bucket_access_policy(
+        [
+            *(BucketAccess(datasets_arn, prefix, write=False) for prefix in dataset_prefixes(workspace)),
+            BucketAccess(model_assets_arn, adapter_prefix(workspace.name), write=True),
+            BucketAccess(model_assets_arn, checkpoint_prefix(workspace.name), write=True),
+        ]
+    )
 
 
-def finetune_environment(workspace: FinetuneWorkspace, datasets: pulumi.Input[str],
-                         model_assets: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+def finetune_environment(
+    workspace: FinetuneWorkspace, datasets: pulumi.Input[str], model_assets: pulumi.Input[str]
+) -> dict[str, pulumi.Input[str]]:
     """The contract with images/finetune: everything the run needs, none of it secret."""
     hp = workspace.config.hyperparameters
     s3 = lambda bucket, key: pulumi.Output.concat("s3://", bucket, "/", key)
@@ -104,17 +109,32 @@ class FinetuneJob(pulumi.ComponentResource):
         token_secret = f"{workload_name(workspace)}-huggingface-token"
 
         policy = pulumi.Output.all(platform.datasets_bucket.arn, platform.model_assets_bucket.arn).apply(
-            lambda arns: json.dumps(finetune_policy(arns[0], arns[1], workspace)))
+            lambda arns: json.dumps(finetune_policy(arns[0], arns[1], workspace))
+        )
         self.role, account = kube.workload_identity(
-            name, oidc=platform.oidc, namespace=namespace, account=account_name, policy_json=policy,
-            labels=labels, parent=self, k8s_opts=k8s_opts)
+            name,
+            oidc=platform.oidc,
+            namespace=namespace,
+            account=account_name,
+            policy_json=policy,
+            labels=labels,
+            parent=self,
+            k8s_opts=k8s_opts,
+        )
 
-        env_vars = kube.env(finetune_environment(workspace, platform.datasets_bucket.name, platform.model_assets_bucket.name))
+        env_vars = kube.env(
+            finetune_environment(workspace, platform.datasets_bucket.name, platform.model_assets_bucket.name)
+        )
         token_env = []
         depends = [account]
         if args.hugging_face_token is not None:
-            token = kube.opaque_secret(f"{name}-hf-token", secret_name=token_secret, namespace=namespace,
-                                       data={"token": args.hugging_face_token}, opts=k8s_opts)
+            token = kube.opaque_secret(
+                f"{name}-hf-token",
+                secret_name=token_secret,
+                namespace=namespace,
+                data={"token": args.hugging_face_token},
+                opts=k8s_opts,
+            )
             token_env = [kube.secret_env("HF_TOKEN", token_secret, "token")]
             depends.append(token)
 
@@ -142,14 +162,25 @@ class FinetuneJob(pulumi.ComponentResource):
                 backoff_limit=workspace.config.backoff_limit,
                 ttl_seconds_after_finished=workspace.config.ttl_hours_after_finished * 3600,
                 # A spot reclaim is not the program's fault: it must not use up the retries.
-                pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
-                    k8s.batch.v1.PodFailurePolicyRuleArgs(action="Ignore", on_pod_conditions=[
-                        k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(type="DisruptionTarget", status="True")]),
-                    # Exit 2 is bad settings or data (images/finetune): retrying cannot help.
-                    k8s.batch.v1.PodFailurePolicyRuleArgs(action="FailJob", on_exit_codes=
-                        k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
-                            container_name=CONTAINER, operator="In", values=[BAD_INPUT_EXIT_CODE])),
-                ]),
+                pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(
+                    rules=[
+                        k8s.batch.v1.PodFailurePolicyRuleArgs(
+                            action="Ignore",
+                            on_pod_conditions=[
+                                k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
+                                    type="DisruptionTarget", status="True"
+                                )
+                            ],
+                        ),
+                        # Exit 2 is bad settings or data (images/finetune): retrying cannot help.
+                        k8s.batch.v1.PodFailurePolicyRuleArgs(
+                            action="FailJob",
+                            on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                                container_name=CONTAINER, operator="In", values=[BAD_INPUT_EXIT_CODE]
+                            ),
+                        ),
+                    ]
+                ),
                 template=core.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=core.PodSpecArgs(
@@ -162,17 +193,25 @@ class FinetuneJob(pulumi.ComponentResource):
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         termination_grace_period_seconds=60,  # time to write a last checkpoint on a spot notice
                         containers=[container],
-                        volumes=[kube.memory_volume("dshm", workspace.config.shm_size_gib),
-                                 kube.scratch_volume("cache", f"{pod.scratch_gib}Gi"),
-                                 kube.scratch_volume("tmp", "1Gi")],
+                        volumes=[
+                            kube.memory_volume("dshm", workspace.config.shm_size_gib),
+                            kube.scratch_volume("cache", f"{pod.scratch_gib}Gi"),
+                            kube.scratch_volume("tmp", "1Gi"),
+                        ],
                     ),
                 ),
             ),
             # A Job's pod template is immutable: a changed run is replaced, never patched.
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
-                depends_on=depends, delete_before_replace=True)),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=depends, delete_before_replace=True)
+            ),
         )
-        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=labels,
-                           egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
+        kube.allow_traffic(
+            f"{name}-traffic",
+            namespace=namespace,
+            pod_labels=labels,
+            egress=kube.Egress(https_to_internet=True),
+            opts=k8s_opts,
+        )
         self.job_name = job_name(workspace)
         self.register_outputs({"job": self.job_name})

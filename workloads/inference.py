@@ -60,10 +60,12 @@ def model_prefix(model: str) -> str:
 
 
 def reading_policy(model_assets_arn: str, workspace: ServingWorkspace) -> dict:
-    return bucket_access_policy([
-        BucketAccess(model_assets_arn, model_prefix(workspace.model.hugging_face_id), write=False),
-        *(BucketAccess(model_assets_arn, adapter_prefix(a), write=False) for a in workspace.config.adapters),
-    ])
+    return bucket_access_policy(
+        [
+            BucketAccess(model_assets_arn, model_prefix(workspace.model.hugging_face_id), write=False),
+            *(BucketAccess(model_assets_arn, adapter_prefix(a), write=False) for a in workspace.config.adapters),
+        ]
+    )
 
 
 def server_environment(workspace: ServingWorkspace) -> dict[str, str]:
@@ -113,33 +115,55 @@ class InferenceService(pulumi.ComponentResource):
 
         policy = platform.model_assets_bucket.arn.apply(lambda arn: json.dumps(reading_policy(arn, workspace)))
         self.role, account = kube.workload_identity(
-            name, oidc=platform.oidc, namespace=namespace, account=service, policy_json=policy,
-            labels=labels, parent=self, k8s_opts=k8s_opts)
+            name,
+            oidc=platform.oidc,
+            namespace=namespace,
+            account=service,
+            policy_json=policy,
+            labels=labels,
+            parent=self,
+            k8s_opts=k8s_opts,
+        )
         script_files = {p.name: p.read_text() for p in sorted(SCRIPTS.glob("*.sh"))}
-        scripts = core.ConfigMap(f"{name}-scripts", metadata=kube.object_meta(scripts_name, namespace, labels),
-                                 data=script_files, opts=k8s_opts)
+        scripts = core.ConfigMap(
+            f"{name}-scripts",
+            metadata=kube.object_meta(scripts_name, namespace, labels),
+            data=script_files,
+            opts=k8s_opts,
+        )
         depends: list[pulumi.Resource] = [account, scripts]
         token_env = []
         if args.hugging_face_token is not None:
-            depends.append(kube.opaque_secret(f"{name}-hf-token", secret_name=token_secret, namespace=namespace,
-                                              data={"token": args.hugging_face_token}, opts=k8s_opts))
+            depends.append(
+                kube.opaque_secret(
+                    f"{name}-hf-token",
+                    secret_name=token_secret,
+                    namespace=namespace,
+                    data={"token": args.hugging_face_token},
+                    opts=k8s_opts,
+                )
+            )
             token_env = [kube.secret_env("HF_TOKEN", token_secret, "token")]
 
         environment = server_environment(workspace)
-        mounts = [core.VolumeMountArgs(name="models", mount_path=MODELS_DIR),
-                  core.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)]
+        mounts = [
+            core.VolumeMountArgs(name="models", mount_path=MODELS_DIR),
+            core.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True),
+        ]
         fetch = core.ContainerArgs(
             name="fetch-model",
             image=AWS_CLI_IMAGE,
             command=["/bin/sh", "/scripts/fetch-model.sh"],
-            env=kube.env({
-                "MODEL_ASSETS_BUCKET": platform.model_assets_bucket.name,
-                "BASE_MODEL": workspace.model.hugging_face_id,
-                "BASE_MODEL_PREFIX": model_prefix(workspace.model.hugging_face_id),
-                "ADAPTERS": environment["ADAPTERS"],
-                "MODELS_DIR": MODELS_DIR,
-                "HOME": "/tmp",
-            }),
+            env=kube.env(
+                {
+                    "MODEL_ASSETS_BUCKET": platform.model_assets_bucket.name,
+                    "BASE_MODEL": workspace.model.hugging_face_id,
+                    "BASE_MODEL_PREFIX": model_prefix(workspace.model.hugging_face_id),
+                    "ADAPTERS": environment["ADAPTERS"],
+                    "MODELS_DIR": MODELS_DIR,
+                    "HOME": "/tmp",
+                }
+            ),
             resources=kube.resources("500m", "512Mi", "2", "1Gi"),
             security_context=kube.container_security_context(),
             volume_mounts=[*mounts, core.VolumeMountArgs(name="tmp", mount_path="/tmp")],
@@ -159,8 +183,11 @@ class InferenceService(pulumi.ComponentResource):
             # A read-only root: every cache vLLM, torch and triton write is pointed under /models (HOME,
             # HF_HOME, VLLM_CACHE_ROOT, ... in server_environment), and scratch files go to /tmp.
             security_context=kube.container_security_context(),
-            volume_mounts=[*mounts, core.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
-                           core.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            volume_mounts=[
+                *mounts,
+                core.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
+                core.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
         )
         gpu = platform.gpu_scheduling
         self.deployment = k8s.apps.v1.Deployment(
@@ -172,11 +199,14 @@ class InferenceService(pulumi.ComponentResource):
                 replicas=workspace.config.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 # No surge: a rollout must not need a GPU more than the replicas hold.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-                    max_surge=0, max_unavailable=1)),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=0, max_unavailable=1),
+                ),
                 template=core.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={
-                        SCRIPTS_DIGEST_ANNOTATION: scripts_digest(script_files)}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels, annotations={SCRIPTS_DIGEST_ANNOTATION: scripts_digest(script_files)}
+                    ),
                     spec=core.PodSpecArgs(
                         service_account_name=service,
                         security_context=kube.pod_security_context(VLLM_UID, VLLM_GID),
@@ -185,11 +215,15 @@ class InferenceService(pulumi.ComponentResource):
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         init_containers=[fetch],
                         containers=[server],
-                        volumes=[kube.scratch_volume("models", f"{pod.scratch_gib}Gi"),
-                                 kube.scratch_volume("tmp", "1Gi"),
-                                 kube.memory_volume("dshm", workspace.config.shm_size_gib),
-                                 core.VolumeArgs(name="scripts", config_map=core.ConfigMapVolumeSourceArgs(
-                                     name=scripts_name, default_mode=0o555))],
+                        volumes=[
+                            kube.scratch_volume("models", f"{pod.scratch_gib}Gi"),
+                            kube.scratch_volume("tmp", "1Gi"),
+                            kube.memory_volume("dshm", workspace.config.shm_size_gib),
+                            core.VolumeArgs(
+                                name="scripts",
+                                config_map=core.ConfigMapVolumeSourceArgs(name=scripts_name, default_mode=0o555),
+                            ),
+                        ],
                     ),
                 ),
             ),
@@ -200,17 +234,30 @@ class InferenceService(pulumi.ComponentResource):
         self.service = core.Service(
             f"{name}-svc",
             metadata=kube.object_meta(service, namespace, labels, kube.SKIP_AWAIT),
-            spec=core.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=[
-                core.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")]),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=labels,
+                ports=[core.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")],
+            ),
             opts=k8s_opts,
         )
         # Voluntary evictions (node upgrades, scale-in) take one replica at a time.
         k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb", metadata=kube.object_meta(service, namespace, labels),
+            f"{name}-pdb",
+            metadata=kube.object_meta(service, namespace, labels),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)),
-            opts=k8s_opts)
-        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=labels, ingress_from=args.clients,
-                           ingress_port=PORT, egress=kube.Egress(https_to_internet=True), opts=k8s_opts)
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+            ),
+            opts=k8s_opts,
+        )
+        kube.allow_traffic(
+            f"{name}-traffic",
+            namespace=namespace,
+            pod_labels=labels,
+            ingress_from=args.clients,
+            ingress_port=PORT,
+            egress=kube.Egress(https_to_internet=True),
+            opts=k8s_opts,
+        )
         self.endpoint = endpoint(workspace)
         self.register_outputs({"url": self.endpoint.url})

@@ -65,55 +65,80 @@ def _secret_env(secret: str, key: str) -> dict[str, Any]:
 
 def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduling) -> dict[str, Any]:
     restricted_container = {
-        "runAsNonRoot": True, "runAsUser": NOTEBOOK_UID, "runAsGroup": NOTEBOOK_GID,
-        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "runAsUser": NOTEBOOK_UID,
+        "runAsGroup": NOTEBOOK_GID,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     hub_config: dict[str, Any] = {
         "KubeSpawner": {
             "automount_service_account_token": False,  # IRSA's webhook mounts its own token
-            "pod_security_context": {"runAsNonRoot": True, "fsGroup": NOTEBOOK_GID,
-                                     "seccompProfile": {"type": "RuntimeDefault"}},
+            "pod_security_context": {
+                "runAsNonRoot": True,
+                "fsGroup": NOTEBOOK_GID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
             "container_security_context": restricted_container,
         },
     }
     if config.authenticator == "github":
         hub_config["JupyterHub"] = {"authenticator_class": "github"}
-        hub_config["GitHubOAuthenticator"] = {"client_id": config.github.client_id,
-                                              "allowed_organizations": list(config.github.allowed_organizations)}
+        hub_config["GitHubOAuthenticator"] = {
+            "client_id": config.github.client_id,
+            "allowed_organizations": list(config.github.allowed_organizations),
+        }
         hub_config["Authenticator"] = {"allow_all": False}
         extra_env = {"GITHUB_CLIENT_SECRET": _secret_env(OAUTH_SECRET, "client-secret")}
         extra_config = {"10-github": GITHUB_CONFIG}
     else:
         hub_config["JupyterHub"] = {"authenticator_class": "shared-password"}
         hub_config["Authenticator"] = {"allow_all": True}
-        extra_env = {"JUPYTERHUB_SHARED_PASSWORD": _secret_env(LOGIN_SECRET, "password"),
-                     "JUPYTERHUB_ADMIN_PASSWORD": _secret_env(LOGIN_SECRET, "admin-password")}
+        extra_env = {
+            "JUPYTERHUB_SHARED_PASSWORD": _secret_env(LOGIN_SECRET, "password"),
+            "JUPYTERHUB_ADMIN_PASSWORD": _secret_env(LOGIN_SECRET, "admin-password"),
+        }
         extra_config = {"10-shared-password": SHARED_PASSWORD_CONFIG}
 
-    profiles: list[dict[str, Any]] = [{
-        "display_name": "CPU (default)", "slug": "cpu", "default": True,
-        "description": "0.5-2 vCPU, 1-4 GB RAM, a persistent home on encrypted gp3.",
-    }]
+    profiles: list[dict[str, Any]] = [
+        {
+            "display_name": "CPU (default)",
+            "slug": "cpu",
+            "default": True,
+            "description": "0.5-2 vCPU, 1-4 GB RAM, a persistent home on encrypted gp3.",
+        }
+    ]
     if config.gpu_profile:
-        profiles.append({
-            "display_name": "GPU: 1 NVIDIA GPU (PyTorch, CUDA 12)", "slug": "gpu",
-            # EBS homes are zonal and GPU nodes come up in any zone: the GPU profile has no home volume.
-            "description": "One NVIDIA GPU on a spot node. The home directory is NOT kept: save work to S3 or git.",
-            "kubespawner_override": {
-                "image": GPU_IMAGE,
-                "cpu_guarantee": 2, "cpu_limit": 4, "mem_guarantee": "8G", "mem_limit": "12G",
-                "extra_resource_guarantees": {"nvidia.com/gpu": "1"},
-                "extra_resource_limits": {"nvidia.com/gpu": "1"},
-                "node_selector": dict(gpu_scheduling.node_selector),
-                "tolerations": [*USER_POD_TOLERATIONS, *gpu_scheduling.tolerations],
-                "storage_pvc_ensure": False, "volumes": [], "volume_mounts": [],
-            },
-        })
+        profiles.append(
+            {
+                "display_name": "GPU: 1 NVIDIA GPU (PyTorch, CUDA 12)",
+                "slug": "gpu",
+                # EBS homes are zonal and GPU nodes come up in any zone: the GPU profile has no home volume.
+                "description": "One NVIDIA GPU on a spot node. The home directory is NOT kept: save work to S3 or git.",
+                "kubespawner_override": {
+                    "image": GPU_IMAGE,
+                    "cpu_guarantee": 2,
+                    "cpu_limit": 4,
+                    "mem_guarantee": "8G",
+                    "mem_limit": "12G",
+                    "extra_resource_guarantees": {"nvidia.com/gpu": "1"},
+                    "extra_resource_limits": {"nvidia.com/gpu": "1"},
+                    "node_selector": dict(gpu_scheduling.node_selector),
+                    "tolerations": [*USER_POD_TOLERATIONS, *gpu_scheduling.tolerations],
+                    "storage_pvc_ensure": False,
+                    "volumes": [],
+                    "volume_mounts": [],
+                },
+            }
+        )
     proxy_service: dict[str, Any] = {"type": "ClusterIP"}
     if config.public:
-        proxy_service = {"type": "LoadBalancer", "annotations": dict(kube.NLB_ANNOTATIONS),
-                         "loadBalancerSourceRanges": list(config.public_source_ranges)}
+        proxy_service = {
+            "type": "LoadBalancer",
+            "annotations": dict(kube.NLB_ANNOTATIONS),
+            "loadBalancerSourceRanges": list(config.public_source_ranges),
+        }
     return {
         "hub": {
             "config": hub_config,
@@ -122,24 +147,44 @@ def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduli
             "db": {"type": "sqlite-pvc", "pvc": {"storageClassName": storage_class, "storage": "1Gi"}},
             "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
             "podSecurityContext": {"runAsNonRoot": True, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containerSecurityContext": {"runAsUser": 1000, "runAsGroup": 1000, "allowPrivilegeEscalation": False,
-                                         "capabilities": {"drop": ["ALL"]}},
+            "containerSecurityContext": {
+                "runAsUser": 1000,
+                "runAsGroup": 1000,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
             # The chart's default lets the hub reach every address on every port; it needs the Kubernetes
             # API and an OAuth provider (TCP 443). Any private address would include every pod that admits
             # traffic from anywhere: the chatbot behind its load balancer, the Skupper router's link ports.
-            "networkPolicy": {"enabled": True, "egress": [kube.https_to_internet_values()], "egressAllowRules": {
-                "cloudMetadataServer": False, "dnsPortsCloudMetadataServer": False,
-                "nonPrivateIPs": False, "privateIPs": False}},
+            "networkPolicy": {
+                "enabled": True,
+                "egress": [kube.https_to_internet_values()],
+                "egressAllowRules": {
+                    "cloudMetadataServer": False,
+                    "dnsPortsCloudMetadataServer": False,
+                    "nonPrivateIPs": False,
+                    "privateIPs": False,
+                },
+            },
         },
         "proxy": {
             "service": proxy_service,
             "chp": {
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                    "limits": {"cpu": "500m", "memory": "512Mi"},
+                },
                 # The proxy runs under the namespace's default service account and never calls the API.
                 "extraPodSpec": {"automountServiceAccountToken": False},
-                "networkPolicy": {"enabled": True, "egressAllowRules": {
-                    "cloudMetadataServer": False, "dnsPortsCloudMetadataServer": False,
-                    "nonPrivateIPs": False, "privateIPs": False}},
+                "networkPolicy": {
+                    "enabled": True,
+                    "egressAllowRules": {
+                        "cloudMetadataServer": False,
+                        "dnsPortsCloudMetadataServer": False,
+                        "nonPrivateIPs": False,
+                        "privateIPs": False,
+                    },
+                },
             },
         },
         "singleuser": {
@@ -152,20 +197,34 @@ def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduli
             "startTimeout": config.start_timeout_seconds,
             "cpu": {"guarantee": 0.5, "limit": 2},
             "memory": {"guarantee": "1G", "limit": "4G"},
-            "storage": {"type": "dynamic", "capacity": f"{config.home_storage_gib}Gi", "homeMountPath": "/home/jovyan",
-                        "dynamic": {"storageClass": storage_class, "storageAccessModes": ["ReadWriteOnce"]}},
+            "storage": {
+                "type": "dynamic",
+                "capacity": f"{config.home_storage_gib}Gi",
+                "homeMountPath": "/home/jovyan",
+                "dynamic": {"storageClass": storage_class, "storageAccessModes": ["ReadWriteOnce"]},
+            },
             # The chart's metadata-blocking init container is privileged; its NetworkPolicy blocks the address instead.
             "cloudMetadata": {"blockWithIptables": False},
-            "networkPolicy": {"enabled": True, "egressAllowRules": {
-                "cloudMetadataServer": False, "dnsPortsCloudMetadataServer": False,
-                "dnsPortsKubeSystemNamespace": True, "dnsPortsPrivateIPs": True,
-                "nonPrivateIPs": True, "privateIPs": False}},
+            "networkPolicy": {
+                "enabled": True,
+                "egressAllowRules": {
+                    "cloudMetadataServer": False,
+                    "dnsPortsCloudMetadataServer": False,
+                    "dnsPortsKubeSystemNamespace": True,
+                    "dnsPortsPrivateIPs": True,
+                    "nonPrivateIPs": True,
+                    "privateIPs": False,
+                },
+            },
             "profileList": profiles,
         },
         # Pulumi renders the chart without Helm hooks; the pullers would also copy the multi-GB GPU
         # image to every node. Placeholders would hold nodes up, against scale-to-zero.
-        "scheduling": {"userScheduler": {"enabled": False}, "userPlaceholder": {"enabled": False},
-                       "podPriority": {"enabled": False}},
+        "scheduling": {
+            "userScheduler": {"enabled": False},
+            "userPlaceholder": {"enabled": False},
+            "podPriority": {"enabled": False},
+        },
         "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
         # Idle servers stop after an hour: a forgotten GPU notebook must not hold a GPU node.
         "cull": {"enabled": True, "timeout": 3600, "every": 300},
@@ -190,33 +249,63 @@ class JupyterHub(pulumi.ComponentResource):
         # Notebooks read the whole datasets bucket, and nothing else.
         read_datasets = platform.datasets_bucket.arn.apply(lambda arn: json.dumps(bucket_prefix_read_only(arn, "")))
         self.role, account = kube.workload_identity(
-            f"{name}-notebook", oidc=platform.oidc, namespace=NAMESPACE, account=NOTEBOOK_SERVICE_ACCOUNT,
-            policy_json=read_datasets, labels=kube.app_labels("notebook"), parent=self, k8s_opts=k8s_opts)
+            f"{name}-notebook",
+            oidc=platform.oidc,
+            namespace=NAMESPACE,
+            account=NOTEBOOK_SERVICE_ACCOUNT,
+            policy_json=read_datasets,
+            labels=kube.app_labels("notebook"),
+            parent=self,
+            k8s_opts=k8s_opts,
+        )
         depends: list[pulumi.Resource] = [account]
 
         self.password: pulumi.Output[str] | None = None
         if config.authenticator == "github":
-            depends.append(kube.opaque_secret(f"{name}-oauth", secret_name=OAUTH_SECRET, namespace=NAMESPACE,
-                                              data={"client-secret": args.github_client_secret}, opts=k8s_opts))
+            depends.append(
+                kube.opaque_secret(
+                    f"{name}-oauth",
+                    secret_name=OAUTH_SECRET,
+                    namespace=NAMESPACE,
+                    data={"client-secret": args.github_client_secret},
+                    opts=k8s_opts,
+                )
+            )
         else:
             child = pulumi.ResourceOptions(parent=self)
-            generate = lambda suffix, length: pulumi.Output.secret(random.RandomPassword(
-                f"{name}-{suffix}", length=length, special=False, opts=child).result)
+            generate = lambda suffix, length: pulumi.Output.secret(
+                random.RandomPassword(f"{name}-{suffix}", length=length, special=False, opts=child).result
+            )
             self.password = generate("password", 24)
             self.admin_password = generate("admin-password", 40)  # JupyterHub wants >= 32 characters
-            depends.append(kube.opaque_secret(f"{name}-login", secret_name=LOGIN_SECRET, namespace=NAMESPACE,
-                                              data={"password": self.password, "admin-password": self.admin_password},
-                                              opts=k8s_opts))
+            depends.append(
+                kube.opaque_secret(
+                    f"{name}-login",
+                    secret_name=LOGIN_SECRET,
+                    namespace=NAMESPACE,
+                    data={"password": self.password, "admin-password": self.admin_password},
+                    opts=k8s_opts,
+                )
+            )
         # The hub is awaited until ready and its database is a gp3 volume: CSI driver and class first.
         self.chart = charts.helm_chart(
-            name, charts.JUPYTERHUB, release=RELEASE,
-            namespace=args.namespace.namespace.metadata.name,  # unknown on a first preview: no render before the cluster
+            name,
+            charts.JUPYTERHUB,
+            release=RELEASE,
+            namespace=args.namespace.namespace.metadata.name,  # unknown on a first preview: no render yet
             values=jupyterhub_values(config, platform.storage_class, platform.gpu_scheduling),
-            opts=pulumi.ResourceOptions(parent=self, provider=platform.provider,
-                                        depends_on=[*depends, *platform.volumes_ready]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=platform.provider, depends_on=[*depends, *platform.volumes_ready]
+            ),
         )
         # The chart's policies allow the hub, the proxy and notebooks to talk; this adds the platform's
         # services a notebook may call (its chart policy allows no private addresses).
-        kube.allow_traffic(f"{name}-notebook-traffic", namespace=NAMESPACE, pod_labels=NOTEBOOK_POD_LABELS,
-                           egress_to=args.upstreams, policy_name="allow-notebooks-to-platform", opts=k8s_opts)
+        kube.allow_traffic(
+            f"{name}-notebook-traffic",
+            namespace=NAMESPACE,
+            pod_labels=NOTEBOOK_POD_LABELS,
+            egress_to=args.upstreams,
+            policy_name="allow-notebooks-to-platform",
+            opts=k8s_opts,
+        )
         self.register_outputs({})

@@ -42,7 +42,7 @@ the private site's resources (no namespace set)::
 Secret's data (base64 PEM; the certificate is valid for 5 years, `ca.crt` is the site CA). Read
 with `pulumi stack output --json --show-secrets`; both outputs exist only when
 `privateModel.enabled` is true.
-"""
+"""  # noqa: E501 (the JSON output, laid out as it nests)
 
 from __future__ import annotations
 
@@ -68,11 +68,11 @@ from workloads.skupper_types import (
 )
 
 NAMESPACE = "private-model"
-LISTENER_HOST = "private-llm"      # the Service the controller creates for the Listener
-API_PATH = "/v1"                   # the private server speaks the OpenAI API under /v1
+LISTENER_HOST = "private-llm"  # the Service the controller creates for the Listener
+API_PATH = "/v1"  # the private server speaks the OpenAI API under /v1
 OUTPUT_PRIVATE_MODEL = "privateModel"
 OUTPUT_PRIVATE_MODEL_LINK = "privateModelLink"
-SITE_CA = "skupper-site-ca"        # the CA Secret the controller creates for every Site
+SITE_CA = "skupper-site-ca"  # the CA Secret the controller creates for every Site
 LINK_COST = 1
 CLIENT_SUBJECT = "private-model-site"
 
@@ -118,8 +118,9 @@ def link_name(site_name: str) -> str:
 
 def endpoint(config: PrivateModelConfig) -> kube.ServiceEndpoint:
     """The Listener's Service, as clients see it."""
-    return kube.ServiceEndpoint(NAMESPACE, LISTENER_HOST, config.port, ROUTER_SERVICE_SELECTOR,
-                                target_port=LISTENER_POD_PORT, path=API_PATH)
+    return kube.ServiceEndpoint(
+        NAMESPACE, LISTENER_HOST, config.port, ROUTER_SERVICE_SELECTOR, target_port=LISTENER_POD_PORT, path=API_PATH
+    )
 
 
 def site(site_name: str) -> Site:
@@ -127,8 +128,14 @@ def site(site_name: str) -> Site:
 
 
 def listener(config: PrivateModelConfig) -> Listener:
-    return Listener(name=LISTENER_HOST, namespace=NAMESPACE, routing_key=config.routing_key, host=LISTENER_HOST,
-                    port=config.port, type="tcp")
+    return Listener(
+        name=LISTENER_HOST,
+        namespace=NAMESPACE,
+        routing_key=config.routing_key,
+        host=LISTENER_HOST,
+        port=config.port,
+        type="tcp",
+    )
 
 
 def client_certificate(site_name: str) -> Certificate:
@@ -138,8 +145,12 @@ def client_certificate(site_name: str) -> Certificate:
 
 def static_link(site_name: str, endpoints: Sequence[Mapping[str, Any]]) -> Link:
     """The Link the private site applies: this site's endpoints and the client certificate."""
-    return Link(name=link_name(site_name), endpoints=tuple(LinkEndpoint.from_status(e) for e in endpoints),
-                tls_credentials=link_name(site_name), cost=LINK_COST)
+    return Link(
+        name=link_name(site_name),
+        endpoints=tuple(LinkEndpoint.from_status(e) for e in endpoints),
+        tls_credentials=link_name(site_name),
+        cost=LINK_COST,
+    )
 
 
 def link_secret(site_name: str, data: Mapping[str, str]) -> dict[str, Any]:
@@ -147,8 +158,13 @@ def link_secret(site_name: str, data: Mapping[str, str]) -> dict[str, Any]:
     missing = {"ca.crt", "tls.crt", "tls.key"} - set(data or {})
     if missing:
         raise ValueError(f"the Secret {NAMESPACE}/{link_name(site_name)} lacks {sorted(missing)}")
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": {"name": link_name(site_name)},
-            "data": {k: data[k] for k in ("ca.crt", "tls.crt", "tls.key")}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": link_name(site_name)},
+        "data": {k: data[k] for k in ("ca.crt", "tls.crt", "tls.key")},
+    }
 
 
 def site_endpoints(status: Mapping[str, Any] | None, site_name: str) -> list[Mapping[str, Any]]:
@@ -161,20 +177,27 @@ def site_endpoints(status: Mapping[str, Any] | None, site_name: str) -> list[Map
 def outputs(config: PrivateModelConfig, site_name: str) -> dict[str, Any]:
     """The plain `privateModel` output: what the private site and a reader need besides the secret."""
     service = endpoint(config)
-    return {"namespace": NAMESPACE, "siteName": site_name, "linkName": link_name(site_name),
-            "routingKey": config.routing_key, "port": config.port, "listenerHost": LISTENER_HOST,
-            "url": service.url, "servedModelName": config.served_model_name,
-            "skupperVersion": config.skupper_version}
+    return {
+        "namespace": NAMESPACE,
+        "siteName": site_name,
+        "linkName": link_name(site_name),
+        "routingKey": config.routing_key,
+        "port": config.port,
+        "listenerHost": LISTENER_HOST,
+        "url": service.url,
+        "servedModelName": config.served_model_name,
+        "skupperVersion": config.skupper_version,
+    }
 
 
 @dataclass(frozen=True)
 class PrivateModelClusterSiteArgs:
     platform: Platform
     config: PrivateModelConfig
-    namespace: kube.WorkloadNamespace   # Pod Security "baseline": the router sets no seccomp profile
+    namespace: kube.WorkloadNamespace  # Pod Security "baseline": the router sets no seccomp profile
     controller: SkupperController
-    site_name: str                      # the cluster's name: the remote site sees it
-    clients: Sequence[kube.Peer] = ()   # who may call the private model
+    site_name: str  # the cluster's name: the remote site sees it
+    clients: Sequence[kube.Peer] = ()  # who may call the private model
 
 
 class PrivateModelClusterSite(pulumi.ComponentResource):
@@ -190,46 +213,77 @@ class PrivateModelClusterSite(pulumi.ComponentResource):
         # `pulumi up` waits until the Site is Ready: router running, CA issued, and the load
         # balancer's address known (status.endpoints), which the Link below needs.
         self.site = SkupperResource(
-            f"{name}-site", site(site_name), annotations=WAIT_FOR_READY,
-            opts=pulumi.ResourceOptions.merge(after_controller, pulumi.ResourceOptions(
-                depends_on=[router_policy], custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"))))
-        self.listener = SkupperResource(f"{name}-listener", listener(config), opts=pulumi.ResourceOptions.merge(
-            after_controller, pulumi.ResourceOptions(depends_on=[self.site])))
+            f"{name}-site",
+            site(site_name),
+            annotations=WAIT_FOR_READY,
+            opts=pulumi.ResourceOptions.merge(
+                after_controller,
+                pulumi.ResourceOptions(
+                    depends_on=[router_policy], custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m")
+                ),
+            ),
+        )
+        self.listener = SkupperResource(
+            f"{name}-listener",
+            listener(config),
+            opts=pulumi.ResourceOptions.merge(after_controller, pulumi.ResourceOptions(depends_on=[self.site])),
+        )
         # The CA exists once the Site is Ready; the controller issues the Secret, then marks the
         # Certificate Ready (a Certificate created before its CA would stay in error).
         self.certificate = SkupperResource(
-            f"{name}-link-certificate", client_certificate(site_name), annotations=WAIT_FOR_READY,
-            opts=pulumi.ResourceOptions.merge(after_controller, pulumi.ResourceOptions(depends_on=[self.site])))
+            f"{name}-link-certificate",
+            client_certificate(site_name),
+            annotations=WAIT_FOR_READY,
+            opts=pulumi.ResourceOptions.merge(after_controller, pulumi.ResourceOptions(depends_on=[self.site])),
+        )
         # Read the issued Secret. Its id is taken from the Certificate's, so during the first
         # preview (no Certificate yet) it is unknown and the read is skipped.
         secret_name = link_name(site_name)
         credentials = k8s.core.v1.Secret.get(
-            f"{name}-link-credentials", self.certificate.id.apply(lambda _: f"{NAMESPACE}/{secret_name}"),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.certificate]))
+            f"{name}-link-credentials",
+            self.certificate.id.apply(lambda _: f"{NAMESPACE}/{secret_name}"),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.certificate]),
+        )
 
         self.endpoint = endpoint(config)
         self.outputs = outputs(config, site_name)
-        link = self.site.status.apply(lambda status: static_link(site_name, site_endpoints(status, site_name)).manifest())
+        link = self.site.status.apply(
+            lambda status: static_link(site_name, site_endpoints(status, site_name)).manifest()
+        )
         secret = credentials.data.apply(lambda data: link_secret(site_name, data))
         self.link_bundle: pulumi.Output[dict] = pulumi.Output.secret(
-            pulumi.Output.all(link, secret).apply(lambda parts: {"link": parts[0], "secret": parts[1]}))
+            pulumi.Output.all(link, secret).apply(lambda parts: {"link": parts[0], "secret": parts[1]})
+        )
         self.register_outputs({"url": self.endpoint.url})
 
     @staticmethod
-    def _router_policy(name: str, args: PrivateModelClusterSiteArgs, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    def _router_policy(
+        name: str, args: PrivateModelClusterSiteArgs, opts: pulumi.ResourceOptions
+    ) -> k8s.networking.v1.NetworkPolicy:
         """The router pods: callers of the Listener on the pod port it is given, the remote
         site's link on the inter-router and edge ports from anywhere (mutual TLS with the site CA),
         and the kube-adaptor sidecar's calls to the Kubernetes API."""
         net = k8s.networking.v1
-        ingress = [net.NetworkPolicyIngressRuleArgs(
-            from_=None, ports=[kube.PortRange(port).as_policy_port() for port in LINK_PORTS])]
+        ingress = [
+            net.NetworkPolicyIngressRuleArgs(
+                from_=None, ports=[kube.PortRange(port).as_policy_port() for port in LINK_PORTS]
+            )
+        ]
         if args.clients:
-            ingress.append(net.NetworkPolicyIngressRuleArgs(
-                from_=[peer.as_policy_peer() for peer in args.clients],
-                ports=[kube.PortRange(LISTENER_POD_PORT).as_policy_port()]))
+            ingress.append(
+                net.NetworkPolicyIngressRuleArgs(
+                    from_=[peer.as_policy_peer() for peer in args.clients],
+                    ports=[kube.PortRange(LISTENER_POD_PORT).as_policy_port()],
+                )
+            )
         return net.NetworkPolicy(
-            f"{name}-router-traffic", metadata=kube.object_meta("allow-skupper-router", NAMESPACE),
+            f"{name}-router-traffic",
+            metadata=kube.object_meta("allow-skupper-router", NAMESPACE),
             spec=net.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ROUTER_POLICY_SELECTOR),
-                policy_types=["Ingress", "Egress"], ingress=ingress, egress=[kube.https_to_internet()]),
-            opts=opts)
+                policy_types=["Ingress", "Egress"],
+                ingress=ingress,
+                egress=[kube.https_to_internet()],
+            ),
+            opts=opts,
+        )

@@ -20,7 +20,7 @@ from stack_config import QdrantConfig
 from workloads import kube
 
 NAMESPACE = "vector-db"
-RELEASE = "qdrant"            # the chart names its StatefulSet and Service after the release
+RELEASE = "qdrant"  # the chart names its StatefulSet and Service after the release
 HTTP_PORT = 6333
 GRPC_PORT = 6334
 API_KEY_SECRET = "qdrant-api-key"
@@ -34,20 +34,33 @@ def qdrant_values(config: QdrantConfig, storage_class: str) -> dict[str, Any]:
     return {
         "replicaCount": 1,
         "image": {"useUnprivilegedImage": True},  # qdrant/qdrant:v1.19.0-unprivileged: runs as non-root
-        "env": [{"name": "QDRANT__SERVICE__API_KEY",
-                 "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": "api-key"}}}],
+        "env": [
+            {
+                "name": "QDRANT__SERVICE__API_KEY",
+                "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": "api-key"}},
+            }
+        ],
         # One node: no Raft cluster, so no peer-to-peer port to open. No telemetry from a private platform.
         "config": {"cluster": {"enabled": False}, "telemetry_disabled": True},
         "persistence": {"storageClassName": storage_class, "size": f"{config.storage_gib}Gi"},
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
         "livenessProbe": {"enabled": True, "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
         "startupProbe": {"enabled": True, "periodSeconds": 5, "failureThreshold": 60},
-        "podSecurityContext": {"runAsNonRoot": True, "fsGroup": QDRANT_UID, "fsGroupChangePolicy": "OnRootMismatch",
-                               "seccompProfile": {"type": "RuntimeDefault"}},
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "fsGroup": QDRANT_UID,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containerSecurityContext": {
-            "runAsNonRoot": True, "runAsUser": QDRANT_UID, "runAsGroup": QDRANT_UID,
-            "allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+            "runAsNonRoot": True,
+            "runAsUser": QDRANT_UID,
+            "runAsGroup": QDRANT_UID,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
         },
         "updateVolumeFsOwnership": False,  # its init container chowns as root; fsGroup does the job
     }
@@ -66,21 +79,37 @@ class Qdrant(pulumi.ComponentResource):
         super().__init__("genai:workloads:Qdrant", name, None, opts)
         platform = args.platform
         k8s_opts = args.namespace.child_opts(self, platform.provider)
-        password = random.RandomPassword(f"{name}-api-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self))
+        password = random.RandomPassword(
+            f"{name}-api-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
         self.api_key = pulumi.Output.secret(password.result)
-        key_secret = kube.opaque_secret(f"{name}-api-key", secret_name=API_KEY_SECRET, namespace=NAMESPACE,
-                                        data={"api-key": self.api_key}, opts=k8s_opts)
+        key_secret = kube.opaque_secret(
+            f"{name}-api-key",
+            secret_name=API_KEY_SECRET,
+            namespace=NAMESPACE,
+            data={"api-key": self.api_key},
+            opts=k8s_opts,
+        )
         # The chart's StatefulSet is awaited until ready: it needs its volume, so the CSI driver and class first.
         self.chart = charts.helm_chart(
-            name, charts.QDRANT, release=RELEASE,
+            name,
+            charts.QDRANT,
+            release=RELEASE,
             # An Output: while the namespace is unknown (first preview), the chart is not rendered
             # against a cluster that does not exist yet.
             namespace=args.namespace.namespace.metadata.name,
             values=qdrant_values(args.config, platform.storage_class),
-            opts=pulumi.ResourceOptions(parent=self, provider=platform.provider,
-                                        depends_on=[key_secret, *platform.volumes_ready]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=platform.provider, depends_on=[key_secret, *platform.volumes_ready]
+            ),
         )
-        kube.allow_traffic(f"{name}-traffic", namespace=NAMESPACE, pod_labels=POD_LABELS,
-                           ingress_from=args.clients, ingress_port=HTTP_PORT, opts=k8s_opts)
+        kube.allow_traffic(
+            f"{name}-traffic",
+            namespace=NAMESPACE,
+            pod_labels=POD_LABELS,
+            ingress_from=args.clients,
+            ingress_port=HTTP_PORT,
+            opts=k8s_opts,
+        )
         self.endpoint = ENDPOINT
         self.register_outputs({"url": ENDPOINT.url})

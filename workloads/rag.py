@@ -32,6 +32,7 @@ EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 @dataclass(frozen=True)
 class LlmEndpoint:
     """Where the RAG service asks for answers."""
+
     base_url: str
     model: str
     in_cluster: kube.ServiceEndpoint | None = None  # for the egress rule; None: an external https API
@@ -62,22 +63,45 @@ class RagService(pulumi.ComponentResource):
 
         policy = platform.datasets_bucket.arn.apply(lambda arn: json.dumps(catalog_policy(arn, config)))
         self.role, account = kube.workload_identity(
-            name, oidc=platform.oidc, namespace=namespace, account=SERVICE_ACCOUNT, policy_json=policy,
-            labels=POD_LABELS, parent=self, k8s_opts=k8s_opts)
+            name,
+            oidc=platform.oidc,
+            namespace=namespace,
+            account=SERVICE_ACCOUNT,
+            policy_json=policy,
+            labels=POD_LABELS,
+            parent=self,
+            k8s_opts=k8s_opts,
+        )
         depends: list[pulumi.Resource] = [
             account,
             # Secrets do not cross namespaces: the RAG service gets its own copy of Qdrant's key.
-            kube.opaque_secret(f"{name}-qdrant-key", secret_name=QDRANT_KEY_SECRET, namespace=namespace,
-                               data={"api-key": args.qdrant_api_key}, opts=k8s_opts),
+            kube.opaque_secret(
+                f"{name}-qdrant-key",
+                secret_name=QDRANT_KEY_SECRET,
+                namespace=namespace,
+                data={"api-key": args.qdrant_api_key},
+                opts=k8s_opts,
+            ),
         ]
         secret_env = [kube.secret_env("QDRANT_API_KEY", QDRANT_KEY_SECRET, "api-key")]
         if args.llm_api_key is not None:
-            depends.append(kube.opaque_secret(f"{name}-llm-key", secret_name=LLM_KEY_SECRET, namespace=namespace,
-                                              data={"api-key": args.llm_api_key}, opts=k8s_opts))
+            depends.append(
+                kube.opaque_secret(
+                    f"{name}-llm-key",
+                    secret_name=LLM_KEY_SECRET,
+                    namespace=namespace,
+                    data={"api-key": args.llm_api_key},
+                    opts=k8s_opts,
+                )
+            )
             secret_env.append(kube.secret_env("LLM_API_KEY", LLM_KEY_SECRET, "api-key"))
 
         spec = web_app.WebAppSpec(
-            app=APP, namespace=namespace, port=PORT, service_port=PORT, replicas=config.replicas,
+            app=APP,
+            namespace=namespace,
+            port=PORT,
+            service_port=PORT,
+            replicas=config.replicas,
             image=platform.images["rag"],
             health_path="/healthz",
             environment={
@@ -86,21 +110,37 @@ class RagService(pulumi.ComponentResource):
                 "LLM_BASE_URL": args.llm.base_url,
                 "LLM_MODEL": args.llm.model,
                 "EMBEDDING_MODEL": EMBEDDING_MODEL,
-                "CATALOG_URI_PREFIX": pulumi.Output.concat("s3://", platform.datasets_bucket.name, f"/{config.catalog_prefix}/"),
+                "CATALOG_URI_PREFIX": pulumi.Output.concat(
+                    "s3://", platform.datasets_bucket.name, f"/{config.catalog_prefix}/"
+                ),
                 "PORT": str(PORT),
             },
             secret_environment=secret_env,
             service_account=SERVICE_ACCOUNT,
-            cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="3Gi",  # embeddings run on the CPU
+            cpu="500m",
+            memory="1Gi",
+            cpu_limit="2",
+            memory_limit="3Gi",  # embeddings run on the CPU
             cache_size="4Gi",
         )
         # Conversation history lives in each replica's memory: a client keeps talking to one replica.
         self.deployment, self.service = web_app.web_app(
-            name, spec, session_affinity="ClientIP", opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)))
+            name,
+            spec,
+            session_affinity="ClientIP",
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)),
+        )
         upstreams = [args.qdrant] + ([args.llm.in_cluster] if args.llm.in_cluster else [])
         # 443 out: S3 and STS for catalogues, Hugging Face for the embedding model, an external LLM API.
-        kube.allow_traffic(f"{name}-traffic", namespace=namespace, pod_labels=POD_LABELS, ingress_from=args.clients,
-                           ingress_port=PORT, egress_to=upstreams, egress=kube.Egress(https_to_internet=True),
-                           opts=k8s_opts)
+        kube.allow_traffic(
+            f"{name}-traffic",
+            namespace=namespace,
+            pod_labels=POD_LABELS,
+            ingress_from=args.clients,
+            ingress_port=PORT,
+            egress_to=upstreams,
+            egress=kube.Egress(https_to_internet=True),
+            opts=k8s_opts,
+        )
         self.endpoint = ENDPOINT
         self.register_outputs({"url": ENDPOINT.url})

@@ -54,20 +54,31 @@ class SkupperController(pulumi.ComponentResource):
         after = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.install])
         # The controller pod meets "restricted" as published (non-root, RuntimeDefault seccomp, all
         # capabilities dropped, no privilege escalation); the manifest's namespace has no labels.
-        k8s.core.v1.NamespacePatch(f"{name}-pod-security", metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest",
-            "pod-security.kubernetes.io/warn": "restricted",
-            "pod-security.kubernetes.io/audit": "restricted",
-        }), opts=after)
+        k8s.core.v1.NamespacePatch(
+            f"{name}-pod-security",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE,
+                labels={
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                },
+            ),
+            opts=after,
+        )
         kube.isolate(name, NAMESPACE, opts=after)
         # The controller only talks to the Kubernetes API (TCP 443 on the EKS control plane's
         # addresses, which the program does not know in advance). Nothing may reach it: it runs a
         # token-redemption (AccessGrant) server that this platform does not use (links are static).
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-controller-traffic", metadata=kube.object_meta("allow-skupper-controller", NAMESPACE),
+            f"{name}-controller-traffic",
+            metadata=kube.object_meta("allow-skupper-controller", NAMESPACE),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=CONTROLLER_POLICY_SELECTOR),
-                policy_types=["Egress"], egress=[kube.https_to_internet()]),
-            opts=after)
+                policy_types=["Egress"],
+                egress=[kube.https_to_internet()],
+            ),
+            opts=after,
+        )
         self.register_outputs({})

@@ -32,8 +32,11 @@ def camel(name: str) -> str:
 
 def _render(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {camel(f.name): _render(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) is not None}
+        return {
+            camel(f.name): _render(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not None
+        }
     if isinstance(value, (list, tuple)):
         return [_render(v) for v in value]
     if isinstance(value, Mapping):
@@ -44,14 +47,18 @@ def _render(value: Any) -> Any:
 @dataclass(frozen=True, kw_only=True)
 class _Kind:
     """Common to every kind: the object's name and namespace (None: the namespace it is applied in)."""
+
     KIND: ClassVar[str] = ""
 
     name: str
     namespace: str | None = None
 
     def spec(self) -> dict[str, Any]:
-        return {camel(f.name): _render(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if f.name not in ("name", "namespace") and getattr(self, f.name) is not None}
+        return {
+            camel(f.name): _render(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in ("name", "namespace") and getattr(self, f.name) is not None
+        }
 
     def metadata(self, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None) -> dict:
         meta: dict[str, Any] = {"name": self.name}
@@ -63,20 +70,26 @@ class _Kind:
             meta["annotations"] = dict(annotations)
         return meta
 
-    def manifest(self, labels: Mapping[str, str] | None = None,
-                 annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return {"apiVersion": API_VERSION, "kind": self.KIND, "metadata": self.metadata(labels, annotations),
-                "spec": self.spec()}
+    def manifest(
+        self, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.KIND,
+            "metadata": self.metadata(labels, annotations),
+            "spec": self.spec(),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
 class Site(_Kind):
     """A Skupper site: the router Deployment in its namespace. `link_access: default` makes the
     controller expose the router's inter-router and edge ports (a LoadBalancer Service on EKS)."""
+
     KIND: ClassVar[str] = "Site"
 
-    link_access: str | None = None                   # none | default | route | loadbalancer | ingress | ingress-nginx
-    default_issuer: str | None = None                # the signing CA Secret; Skupper's default is skupper-site-ca
+    link_access: str | None = None  # none | default | route | loadbalancer | ingress | ingress-nginx
+    default_issuer: str | None = None  # the signing CA Secret; Skupper's default is skupper-site-ca
     service_account: str | None = None
     ha: bool | None = None
     edge: bool | None = None
@@ -87,14 +100,15 @@ class Site(_Kind):
 class Listener(_Kind):
     """A local endpoint for a remote service: the controller makes a Service `host` with `port`,
     backed by the router on a pod port it allocates, routed to Connectors with the same key."""
+
     KIND: ClassVar[str] = "Listener"
 
     routing_key: str
     host: str
     port: int
-    type: str | None = None                          # tcp only
+    type: str | None = None  # tcp only
     tls_credentials: str | None = None
-    observer: str | None = None                      # auto | none | http1 | http2
+    observer: str | None = None  # auto | none | http1 | http2
     expose_pods_by_name: bool | None = None
     settings: Mapping[str, str] | None = None
 
@@ -102,6 +116,7 @@ class Listener(_Kind):
 @dataclass(frozen=True, kw_only=True)
 class Connector(_Kind):
     """Where a site sends a routing key's connections: a host (or pods by selector) and port."""
+
     KIND: ClassVar[str] = "Connector"
 
     routing_key: str
@@ -120,20 +135,24 @@ class Connector(_Kind):
 @dataclass(frozen=True)
 class LinkEndpoint:
     """One address of a site's link access, as the Site's `status.endpoints` lists it (port is a string)."""
-    name: str                                        # inter-router | edge
+
+    name: str  # inter-router | edge
     host: str
     port: str
-    group: str | None = None                         # the router group, e.g. skupper-router
+    group: str | None = None  # the router group, e.g. skupper-router
 
     @classmethod
     def from_status(cls, endpoint: Mapping[str, Any]) -> LinkEndpoint:
-        return cls(name=endpoint["name"], host=endpoint["host"], port=str(endpoint["port"]), group=endpoint.get("group"))
+        return cls(
+            name=endpoint["name"], host=endpoint["host"], port=str(endpoint["port"]), group=endpoint.get("group")
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Link(_Kind):
     """A static link to a remote site's endpoints, authenticated by the client certificate in the
     Secret `tls_credentials` (keys ca.crt, tls.crt, tls.key)."""
+
     KIND: ClassVar[str] = "Link"
 
     endpoints: tuple[LinkEndpoint, ...] = ()
@@ -145,10 +164,11 @@ class Link(_Kind):
 @dataclass(frozen=True, kw_only=True)
 class AccessGrant(_Kind):
     """Permission to redeem access tokens for links (not used by this program: it issues a static Link)."""
+
     KIND: ClassVar[str] = "AccessGrant"
 
     redemptions_allowed: int | None = None
-    expiration_window: str | None = None             # a duration, e.g. 15m
+    expiration_window: str | None = None  # a duration, e.g. 15m
     code: str | None = None
     issuer: str | None = None
     settings: Mapping[str, str] | None = None
@@ -158,6 +178,7 @@ class AccessGrant(_Kind):
 class Certificate(_Kind):
     """A certificate the controller issues into a Secret of the same name (ca.crt, tls.crt, tls.key),
     signed by the CA Secret `ca` of the same namespace."""
+
     KIND: ClassVar[str] = "Certificate"
 
     ca: str
@@ -186,12 +207,24 @@ class SkupperResource(pulumi.CustomResource):
     spec: pulumi.Output[dict]
     status: pulumi.Output[dict]
 
-    def __init__(self, resource_name: str, obj: _Kind, *, labels: Mapping[str, str] | None = None,
-                 annotations: Mapping[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        resource_name: str,
+        obj: _Kind,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         if not _DNS_SUBDOMAIN.fullmatch(obj.name) or obj.namespace is None:
             raise ValueError(f"a {obj.KIND} needs a DNS name and a namespace, not {obj.name!r} in {obj.namespace!r}")
         manifest = obj.manifest(labels, annotations)
-        props = {"apiVersion": manifest["apiVersion"], "kind": manifest["kind"], "metadata": manifest["metadata"],
-                 "spec": manifest["spec"], "status": None}
+        props = {
+            "apiVersion": manifest["apiVersion"],
+            "kind": manifest["kind"],
+            "metadata": manifest["metadata"],
+            "spec": manifest["spec"],
+            "status": None,
+        }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s._utilities.get_version()))
         super().__init__(f"kubernetes:{API_VERSION}:{obj.KIND}", resource_name, props, opts)

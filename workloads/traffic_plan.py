@@ -34,13 +34,13 @@ class RagLlm:
 
 @dataclass(frozen=True)
 class TrafficPlan:
-    inference: dict[str, tuple[Peer, ...]]     # callers, by inference workspace
+    inference: dict[str, tuple[Peer, ...]]  # callers, by inference workspace
     qdrant: tuple[Peer, ...]
     rag: tuple[Peer, ...]
     private_model: tuple[Peer, ...]
     notebook_upstreams: tuple[ServiceEndpoint, ...]
-    rag_llm: RagLlm | None                     # None: no RAG service
-    loyalty_adapter: str | None                # the chatbot's loyalty assistant: the default LLM's first adapter
+    rag_llm: RagLlm | None  # None: no RAG service
+    loyalty_adapter: str | None  # the chatbot's loyalty assistant: the default LLM's first adapter
 
 
 def _rag_llm(config: StackConfig, workspaces: WorkspacePlan) -> RagLlm | None:
@@ -66,14 +66,21 @@ def plan_traffic(config: StackConfig, workspaces: WorkspacePlan) -> TrafficPlan:
     return TrafficPlan(
         # Notebooks may call every model and the vector database: that is what data scientists do
         # there. The chatbot and the RAG service ask only the default LLM (the first inference workspace).
-        inference={s.name: (chat + (rag_service if rag_asks is RagLlmSource.WORKSPACE else ())
-                            if default_llm and s.name == default_llm.name else ()) + notebooks
-                   for s in workspaces.serving},
+        inference={
+            s.name: (
+                chat + (rag_service if rag_asks is RagLlmSource.WORKSPACE else ())
+                if default_llm and s.name == default_llm.name
+                else ()
+            )
+            + notebooks
+            for s in workspaces.serving
+        },
         qdrant=rag_service + notebooks,
         rag=chat,
         # The private model is offered in the chatbot, and to the RAG service when it uses it.
         private_model=(chat + (rag_service if rag_asks is RagLlmSource.PRIVATE_MODEL else ()))
-        if config.private_model.enabled else (),
+        if config.private_model.enabled
+        else (),
         notebook_upstreams=tuple(inference.endpoint(s) for s in workspaces.serving)
         + ((qdrant.ENDPOINT,) if config.qdrant.enabled else ()),
         rag_llm=rag_llm,

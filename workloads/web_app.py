@@ -16,7 +16,7 @@ APP_UID = 1000  # the images' non-root user (images/*/Dockerfile)
 
 @dataclass(frozen=True)
 class WebAppSpec:
-    app: str                      # names the Deployment, the Service and the pod label
+    app: str  # names the Deployment, the Service and the pod label
     namespace: str
     image: pulumi.Input[str]
     port: int
@@ -30,28 +30,38 @@ class WebAppSpec:
     memory: str = "512Mi"
     cpu_limit: str = "1"
     memory_limit: str = "1Gi"
-    cache_size: str = "2Gi"       # /cache: model downloads and Python caches (the root is read-only)
-    startup_seconds: int = 300    # first start downloads an embedding model or builds the UI
+    cache_size: str = "2Gi"  # /cache: model downloads and Python caches (the root is read-only)
+    startup_seconds: int = 300  # first start downloads an embedding model or builds the UI
 
 
-def web_app(name: str, spec: WebAppSpec, *, service_type: str = "ClusterIP",
-            load_balancer_source_ranges: Sequence[str] = (), service_annotations: Mapping[str, str] | None = None,
-            session_affinity: str | None = None,
-            opts: pulumi.ResourceOptions) -> tuple[k8s.apps.v1.Deployment, core.Service]:
+def web_app(
+    name: str,
+    spec: WebAppSpec,
+    *,
+    service_type: str = "ClusterIP",
+    load_balancer_source_ranges: Sequence[str] = (),
+    service_annotations: Mapping[str, str] | None = None,
+    session_affinity: str | None = None,
+    opts: pulumi.ResourceOptions,
+) -> tuple[k8s.apps.v1.Deployment, core.Service]:
     labels = kube.app_labels(spec.app)
     container = core.ContainerArgs(
         name=spec.app,
         image=spec.image,
-        env=[*kube.env({**spec.environment, "HOME": "/cache/home", "XDG_CACHE_HOME": "/cache", "TMPDIR": "/tmp"}),
-             *spec.secret_environment],
+        env=[
+            *kube.env({**spec.environment, "HOME": "/cache/home", "XDG_CACHE_HOME": "/cache", "TMPDIR": "/tmp"}),
+            *spec.secret_environment,
+        ],
         ports=[core.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")],
         resources=kube.resources(spec.cpu, spec.memory, spec.cpu_limit, spec.memory_limit),
         startup_probe=kube.http_probe(spec.health_path, "http", period=5, failures=spec.startup_seconds // 5),
         readiness_probe=kube.http_probe(spec.health_path, "http", period=10, failures=3),
         liveness_probe=kube.http_probe(spec.health_path, "http", period=20, failures=3),
         security_context=kube.container_security_context(),
-        volume_mounts=[core.VolumeMountArgs(name="cache", mount_path="/cache"),
-                       core.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        volume_mounts=[
+            core.VolumeMountArgs(name="cache", mount_path="/cache"),
+            core.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
     )
     deployment = k8s.apps.v1.Deployment(
         name,
@@ -76,10 +86,15 @@ def web_app(name: str, spec: WebAppSpec, *, service_type: str = "ClusterIP",
         opts=opts,
     )
     svc = core.Service(
-        f"{name}-svc", metadata=kube.object_meta(spec.app, spec.namespace, labels, service_annotations),
+        f"{name}-svc",
+        metadata=kube.object_meta(spec.app, spec.namespace, labels, service_annotations),
         spec=core.ServiceSpecArgs(
-            type=service_type, selector=labels, session_affinity=session_affinity,
+            type=service_type,
+            selector=labels,
+            session_affinity=session_affinity,
             load_balancer_source_ranges=list(load_balancer_source_ranges) or None,
-            ports=[core.ServicePortArgs(name="http", port=spec.service_port, target_port="http", protocol="TCP")]),
-        opts=opts)
+            ports=[core.ServicePortArgs(name="http", port=spec.service_port, target_port="http", protocol="TCP")],
+        ),
+        opts=opts,
+    )
     return deployment, svc

@@ -54,14 +54,23 @@ def main() -> None:
             embedder.embed(batch)
             rates.append(len(batch) / (time.perf_counter() - started))
         words = statistics.mean(len(t.split()) for t in batch)
-        print(f"embedding, {label} ({len(batch)} docs, {words:.0f} words on average): "
-              f"median {statistics.median(rates):.0f} docs/s over {args.repeats} passes "
-              f"(min {min(rates):.0f}, max {max(rates):.0f})")
+        print(
+            f"embedding, {label} ({len(batch)} docs, {words:.0f} words on average): "
+            f"median {statistics.median(rates):.0f} docs/s over {args.repeats} passes "
+            f"(min {min(rates):.0f}, max {max(rates):.0f})"
+        )
 
-    with tempfile.TemporaryDirectory() as tmp, \
-            OpenAIServer(make_tiny_model(Path(tmp)), served_names=("tiny",)) as server:
-        settings = Settings(llm_base_url=server.base_url, llm_model="tiny", qdrant_path=":memory:",
-                            llm_max_tokens=16, llm_rewrite_max_tokens=16)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        OpenAIServer(make_tiny_model(Path(tmp)), served_names=("tiny",)) as server,
+    ):
+        settings = Settings(
+            llm_base_url=server.base_url,
+            llm_model="tiny",
+            qdrant_path=":memory:",
+            llm_max_tokens=16,
+            llm_rewrite_max_tokens=16,
+        )
         with TestClient(create_app(settings, embedder=embedder)) as client:
             started = time.perf_counter()
             loaded = client.post("/load_data", content=catalog.encode(), headers={"content-type": "text/csv"})
@@ -72,15 +81,21 @@ def main() -> None:
                 answer = client.post("/generate", json={"prompt": "walking shoes for a 60-year-old man"})
                 first.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                client.post("/generate", json={"prompt": "do you have them in size 11?",
-                                               "session_id": answer.json()["session_id"]})
+                client.post(
+                    "/generate",
+                    json={"prompt": "do you have them in size 11?", "session_id": answer.json()["session_id"]},
+                )
                 follow.append(time.perf_counter() - started)
-    for label, values in (("first turn (retrieve + 1 chat call)", first),
-                          ("follow-up (rewrite + retrieve + answer)", follow)):
+    for label, values in (
+        ("first turn (retrieve + 1 chat call)", first),
+        ("follow-up (rewrite + retrieve + answer)", follow),
+    ):
         values = sorted(v * 1000 for v in values)
-        print(f"/generate {label}: median {statistics.median(values):.0f} ms, "
-              f"p90 {values[int(0.9 * (len(values) - 1))]:.0f} ms over {len(values)} requests "
-              f"(tiny-model server, 16 new tokens a call)")
+        print(
+            f"/generate {label}: median {statistics.median(values):.0f} ms, "
+            f"p90 {values[int(0.9 * (len(values) - 1))]:.0f} ms over {len(values)} requests "
+            f"(tiny-model server, 16 new tokens a call)"
+        )
 
 
 if __name__ == "__main__":

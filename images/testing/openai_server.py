@@ -29,8 +29,14 @@ from testing.local_server import LocalServer
 class OpenAIServer(LocalServer):
     name = "test OpenAI server"
 
-    def __init__(self, model_dir: Path, served_names: Iterable[str] = ("tiny",), max_new_tokens: int = 12,
-                 port: int | None = None, api_key: str | None = None):
+    def __init__(
+        self,
+        model_dir: Path,
+        served_names: Iterable[str] = ("tiny",),
+        max_new_tokens: int = 12,
+        port: int | None = None,
+        api_key: str | None = None,
+    ):
         super().__init__(port)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -40,11 +46,12 @@ class OpenAIServer(LocalServer):
         self.served_names = tuple(served_names)
         self.max_new_tokens = max_new_tokens
         self.api_key = api_key
-        self.requests: list[dict[str, Any]] = []   # request bodies, in order
-        self.answers: list[str] = []               # generated texts, in order
+        self.requests: list[dict[str, Any]] = []  # request bodies, in order
+        self.answers: list[str] = []  # generated texts, in order
         # Only word-like tokens are sampled, so answers are readable text (in a browser too).
-        self._suppressed = [i for i in range(len(self.tokenizer))
-                            if not re.fullmatch(r" ?[A-Za-z]+[.,]?", self.tokenizer.decode([i]))]
+        self._suppressed = [
+            i for i in range(len(self.tokenizer)) if not re.fullmatch(r" ?[A-Za-z]+[.,]?", self.tokenizer.decode([i]))
+        ]
         self._lock = threading.Lock()
 
     @property
@@ -60,14 +67,20 @@ class OpenAIServer(LocalServer):
         # varied text that is still the same for the same prompt.
         with self._lock, torch.no_grad():
             torch.manual_seed(sum(prompt_ids) % 2**31)
-            output = self.model.generate(torch.tensor([prompt_ids]), max_new_tokens=max_tokens, do_sample=True,
-                                         top_k=50, min_new_tokens=max_tokens, suppress_tokens=self._suppressed,
-                                         pad_token_id=self.tokenizer.pad_token_id)
-        new_ids = output[0][len(prompt_ids):].tolist()
+            output = self.model.generate(
+                torch.tensor([prompt_ids]),
+                max_new_tokens=max_tokens,
+                do_sample=True,
+                top_k=50,
+                min_new_tokens=max_tokens,
+                suppress_tokens=self._suppressed,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        new_ids = output[0][len(prompt_ids) :].tolist()
         pieces, previous = [], ""
         for i in range(1, len(new_ids) + 1):  # decode incrementally so streamed pieces join up exactly
             text = self.tokenizer.decode(new_ids[:i], skip_special_tokens=True)
-            pieces.append(text[len(previous):])
+            pieces.append(text[len(previous) :])
             previous = text
         return [p for p in pieces if p] or [""]
 
@@ -83,14 +96,26 @@ class OpenAIServer(LocalServer):
 
         def unknown_model(body: dict) -> JSONResponse | None:
             if body.get("model") not in self.served_names:
-                return JSONResponse({"error": {"message": f"The model `{body.get('model')}` does not exist.",
-                                               "type": "NotFoundError", "code": 404}}, 404)
+                return JSONResponse(
+                    {
+                        "error": {
+                            "message": f"The model `{body.get('model')}` does not exist.",
+                            "type": "NotFoundError",
+                            "code": 404,
+                        }
+                    },
+                    404,
+                )
             return None
 
         @app.get("/v1/models")
         def models(request: Request):
-            return refused(request) or {"object": "list", "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "tests"} for name in self.served_names]}
+            return refused(request) or {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": 0, "owned_by": "tests"} for name in self.served_names
+                ],
+            }
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request):
@@ -121,17 +146,39 @@ class OpenAIServer(LocalServer):
         ident, created, model = f"cmpl-{uuid.uuid4().hex[:12]}", int(time.time()), body["model"]
         kind = "chat.completion" if chat else "text_completion"
         if body.get("stream"):
+
+            def chunk(choice):  # one SSE event
+                event = {"id": ident, "object": f"{kind}.chunk", "created": created, "model": model}
+                return f"data: {json.dumps({**event, 'choices': [choice]})}\n\n"
+
             def events():
                 for piece in pieces:
-                    choice = {"index": 0, "delta": {"role": "assistant", "content": piece}} if chat else \
-                        {"index": 0, "text": piece}
-                    yield f"data: {json.dumps({'id': ident, 'object': kind + '.chunk', 'created': created, 'model': model, 'choices': [{**choice, 'finish_reason': None}]})}\n\n"
-                final = {"index": 0, "delta": {}, "finish_reason": "length"} if chat else {"index": 0, "text": "", "finish_reason": "length"}
-                yield f"data: {json.dumps({'id': ident, 'object': kind + '.chunk', 'created': created, 'model': model, 'choices': [final]})}\n\n"
+                    choice = (
+                        {"index": 0, "delta": {"role": "assistant", "content": piece}}
+                        if chat
+                        else {"index": 0, "text": piece}
+                    )
+                    yield chunk({**choice, "finish_reason": None})
+                final = (
+                    {"index": 0, "delta": {}, "finish_reason": "length"}
+                    if chat
+                    else {"index": 0, "text": "", "finish_reason": "length"}
+                )
+                yield chunk(final)
                 yield "data: [DONE]\n\n"
+
             return StreamingResponse(events(), media_type="text/event-stream")
         text = "".join(pieces)
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"} if chat else \
-            {"index": 0, "text": text, "finish_reason": "length"}
-        return {"id": ident, "object": kind, "created": created, "model": model, "choices": [choice],
-                "usage": {"prompt_tokens": 0, "completion_tokens": len(pieces), "total_tokens": len(pieces)}}
+        choice = (
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
+            if chat
+            else {"index": 0, "text": text, "finish_reason": "length"}
+        )
+        return {
+            "id": ident,
+            "object": kind,
+            "created": created,
+            "model": model,
+            "choices": [choice],
+            "usage": {"prompt_tokens": 0, "completion_tokens": len(pieces), "total_tokens": len(pieces)},
+        }

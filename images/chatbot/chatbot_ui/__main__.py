@@ -11,7 +11,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
-    except ValueError as error:   # a misconfigured Deployment: say what is wrong, no traceback
+    except ValueError as error:  # a misconfigured Deployment: say what is wrong, no traceback
         logging.getLogger("chatbot_ui").error("%s", error)
         raise SystemExit(2) from None
     from chatbot_ui.app import build_app, launch  # imports gradio, after the package set its environment

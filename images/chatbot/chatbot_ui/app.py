@@ -26,7 +26,7 @@ import gradio as gr  # noqa: E402
 from chatbot_ui.backends import Assistant, respond  # noqa: E402
 
 TITLE = "Shop assistant"
-MAX_QUESTION_CHARS = 4000   # the RAG service refuses longer prompts
+MAX_QUESTION_CHARS = 4000  # the RAG service refuses longer prompts
 DESCRIPTIONS = {
     "Shopping": "product questions, answered from the shop's catalogue",
     "Loyalty programme": "points, tiers and rewards of the loyalty programme",
@@ -69,12 +69,24 @@ def build_app(assistants: Sequence[Assistant]) -> gr.Blocks:
 
         info = "; ".join(f"{name}: {DESCRIPTIONS.get(name, '')}" for name in names)
         selector = gr.Radio(names, value=names[0], label="Assistant", info=info, elem_id="assistant")
-        chat = gr.Chatbot(label=f"{names[0]} assistant", elem_id="chat", height=480, buttons=["copy"],
-                          feedback_options=None, placeholder="Ask a question below.")
+        chat = gr.Chatbot(
+            label=f"{names[0]} assistant",
+            elem_id="chat",
+            height=480,
+            buttons=["copy"],
+            feedback_options=None,
+            placeholder="Ask a question below.",
+        )
         with gr.Row():
-            message = gr.Textbox(show_label=False, placeholder="Type your question and press Enter",
-                                 elem_id="message", scale=8, max_lines=6, max_length=MAX_QUESTION_CHARS,
-                                 autofocus=True)
+            message = gr.Textbox(
+                show_label=False,
+                placeholder="Type your question and press Enter",
+                elem_id="message",
+                scale=8,
+                max_lines=6,
+                max_length=MAX_QUESTION_CHARS,
+                autofocus=True,
+            )
             send_button = gr.Button("Send", variant="primary", elem_id="send", scale=1, min_width=80)
         state = gr.State(initial_state(names))
 

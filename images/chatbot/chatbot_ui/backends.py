@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 120.0
 MAX_HISTORY_MESSAGES = 20  # earlier messages sent to an OpenAI backend (10 exchanges)
-MAX_DETAIL_CHARS = 200     # of a backend's error message shown in the chat
+MAX_DETAIL_CHARS = 200  # of a backend's error message shown in the chat
 
 Message = Mapping[str, str]  # {"role": "user" | "assistant", "content": str}
 
@@ -54,12 +54,14 @@ def unavailable_message(assistant: str, reason: str) -> str:
 
 
 def rejected_message(assistant: str, reason: str) -> str:
-    return (f"The {assistant} assistant could not take this question ({reason}). "
-            "Please rephrase it, or clear the conversation and ask again.")
+    return (
+        f"The {assistant} assistant could not take this question ({reason}). "
+        "Please rephrase it, or clear the conversation and ask again."
+    )
 
 
 class Assistant(Protocol):
-    name: str   # as shown in the selector: "Shopping", "Loyalty programme", "Private model"
+    name: str  # as shown in the selector: "Shopping", "Loyalty programme", "Private model"
 
     def reply(self, message: str, history: Sequence[Message], session: MutableMapping[str, Any]) -> Iterator[str]:
         """Yields the answer to `message` in pieces; raises `BackendUnavailable`."""
@@ -93,13 +95,19 @@ def _status_reason(url: str, status: int, body: bytes | str) -> str:
 
 # --- Shopping: the RAG service --------------------------------------------------------------------
 
+
 class ShoppingBackend:
     """The RAG service's `/generate`; keeps its session id in the browser session's `session`."""
 
     SESSION_KEY = "rag_session_id"
 
-    def __init__(self, base_url: str, name: str = "Shopping", connect_timeout: float = CONNECT_TIMEOUT_S,
-                 read_timeout: float = READ_TIMEOUT_S):
+    def __init__(
+        self,
+        base_url: str,
+        name: str = "Shopping",
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+    ):
         self.name = name
         self.url = base_url.rstrip("/") + "/generate"
         self.read_timeout = read_timeout
@@ -111,14 +119,20 @@ class ShoppingBackend:
         try:
             response = self._client.post(self.url, json={"prompt": prompt, "session_id": session_id})
         except httpx.TimeoutException as error:
-            reason = (f"no answer from {self.url} within {self.read_timeout:g} s"
-                      if isinstance(error, httpx.ReadTimeout) else f"could not reach {self.url} in time")
+            reason = (
+                f"no answer from {self.url} within {self.read_timeout:g} s"
+                if isinstance(error, httpx.ReadTimeout)
+                else f"could not reach {self.url} in time"
+            )
             raise BackendUnavailable(self.name, reason) from error
         except httpx.HTTPError as error:
             raise BackendUnavailable(self.name, f"could not reach {self.url}") from error
         if response.status_code >= 400:
-            raise BackendUnavailable(self.name, _status_reason(self.url, response.status_code, response.content),
-                                     rejected=response.status_code in REJECTED_STATUSES)
+            raise BackendUnavailable(
+                self.name,
+                _status_reason(self.url, response.status_code, response.content),
+                rejected=response.status_code in REJECTED_STATUSES,
+            )
         try:
             data = response.json()
             answer, new_session = data["response"], data.get("session_id", session_id)
@@ -138,16 +152,26 @@ class ShoppingBackend:
 
 # --- Loyalty programme and Private model: OpenAI-compatible chat ----------------------------------
 
+
 class OpenAIChatBackend:
     """Streams `/chat/completions` of an OpenAI-compatible server (vLLM, llama.cpp).
 
     `model` None: the first model the server lists (`GET /models`), looked up once.
     """
 
-    def __init__(self, name: str, base_url: str, model: str | None = None, api_key: str | None = None,
-                 connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
-                 max_retries: int = 1, system_prompt: str | None = None,
-                 max_history_messages: int = MAX_HISTORY_MESSAGES, max_tokens: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+        max_retries: int = 1,
+        system_prompt: str | None = None,
+        max_history_messages: int = MAX_HISTORY_MESSAGES,
+        max_tokens: int | None = None,
+    ):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -156,14 +180,21 @@ class OpenAIChatBackend:
         self.max_history_messages = max_history_messages
         self.max_tokens = max_tokens
         # In-cluster servers need no key, but the client insists on one.
-        self._client = openai.OpenAI(base_url=self.base_url, api_key=api_key or "not-needed", max_retries=max_retries,
-                                     timeout=openai.Timeout(read_timeout, connect=connect_timeout))
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=api_key or "not-needed",
+            max_retries=max_retries,
+            timeout=openai.Timeout(read_timeout, connect=connect_timeout),
+        )
         self._model_lock = threading.Lock()
 
     def _fail(self, error: BaseException) -> BackendUnavailable:
         if isinstance(error, openai.APIStatusError):
-            return BackendUnavailable(self.name, _status_reason(self.base_url, error.status_code, error.response.content),
-                                      rejected=error.status_code in REJECTED_STATUSES)
+            return BackendUnavailable(
+                self.name,
+                _status_reason(self.base_url, error.status_code, error.response.content),
+                rejected=error.status_code in REJECTED_STATUSES,
+            )
         if isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException)):
             return BackendUnavailable(self.name, f"no answer from {self.base_url} within {self.read_timeout:g} s")
         if isinstance(error, (openai.APIConnectionError, httpx2.HTTPError)):
@@ -183,10 +214,13 @@ class OpenAIChatBackend:
             return self.model
 
     def messages(self, message: str, history: Sequence[Message]) -> list[dict[str, str]]:
-        earlier = [{"role": m["role"], "content": m["content"]} for m in history
-                   if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
-        earlier = earlier[-self.max_history_messages:] if self.max_history_messages else []
-        while earlier and earlier[0]["role"] != "user":   # chat templates want a user turn first
+        earlier = [
+            {"role": m["role"], "content": m["content"]}
+            for m in history
+            if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+        ]
+        earlier = earlier[-self.max_history_messages :] if self.max_history_messages else []
+        while earlier and earlier[0]["role"] != "user":  # chat templates want a user turn first
             earlier.pop(0)
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         return [*system, *earlier, {"role": "user", "content": message}]
@@ -214,14 +248,16 @@ class OpenAIChatBackend:
 
 # --- for the UI -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Answer:
-    text: str        # the answer so far, or the answer followed by a notice that it failed
+    text: str  # the answer so far, or the answer followed by a notice that it failed
     ok: bool = True  # False: `text` ends with (or is) a message that the backend failed
 
 
-def respond(assistant: Assistant, message: str, history: Sequence[Message],
-            session: MutableMapping[str, Any]) -> Iterator[Answer]:
+def respond(
+    assistant: Assistant, message: str, history: Sequence[Message], session: MutableMapping[str, Any]
+) -> Iterator[Answer]:
     """Yields the growing answer; a failure ends it with a readable message, never an exception."""
     text = ""
     try:
@@ -229,14 +265,15 @@ def respond(assistant: Assistant, message: str, history: Sequence[Message],
             text += piece
             yield Answer(text)
     except BackendUnavailable as error:
-        log.warning("%s [%r]", error, error.__cause__)   # expected (a backend is down): no traceback
+        log.warning("%s [%r]", error, error.__cause__)  # expected (a backend is down): no traceback
         notice = str(error)
     except Exception:  # noqa: BLE001 - a bug must not reach the person as a traceback
         log.exception("the %s assistant failed", assistant.name)
-        notice = (f"The {assistant.name} assistant ran into an unexpected problem. "
-                  "Please try again later.")
+        notice = f"The {assistant.name} assistant ran into an unexpected problem. Please try again later."
     else:
         if not text:
-            yield Answer(f"The {assistant.name} assistant gave an empty answer. Please rephrase your question.", ok=False)
+            yield Answer(
+                f"The {assistant.name} assistant gave an empty answer. Please rephrase your question.", ok=False
+            )
         return
     yield Answer(f"{text}\n\n{notice}" if text else notice, ok=False)

@@ -13,7 +13,7 @@
 | `GRADIO_DEFAULT_CONCURRENCY_LIMIT` | how many chats are answered at once (default 32) |
 
 `GRADIO_ANALYTICS_ENABLED` is forced to `False` by the package itself.
-"""
+"""  # noqa: E501 (a Markdown table, one row per line)
 
 from __future__ import annotations
 
@@ -72,13 +72,20 @@ class Settings:
         concurrency = get("GRADIO_DEFAULT_CONCURRENCY_LIMIT") or "32"
         if not concurrency.isdigit() or int(concurrency) < 1:
             raise ValueError(f"GRADIO_DEFAULT_CONCURRENCY_LIMIT must be a positive whole number, not {concurrency!r}")
-        return cls(rag_url=get("RAG_URL"), llm_base_url=get("LLM_BASE_URL"), loyalty_model=get("LOYALTY_MODEL"),
-                   llm_api_key=get("LLM_API_KEY"), private_model_url=get("PRIVATE_MODEL_URL"),
-                   private_model=get("PRIVATE_MODEL"), private_model_api_key=get("PRIVATE_MODEL_API_KEY"),
-                   connect_timeout=_positive_float(env, "BACKEND_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S),
-                   read_timeout=_positive_float(env, "BACKEND_READ_TIMEOUT_S", READ_TIMEOUT_S),
-                   server_name=get("GRADIO_SERVER_NAME") or "0.0.0.0", server_port=int(port),
-                   concurrency=int(concurrency))
+        return cls(
+            rag_url=get("RAG_URL"),
+            llm_base_url=get("LLM_BASE_URL"),
+            loyalty_model=get("LOYALTY_MODEL"),
+            llm_api_key=get("LLM_API_KEY"),
+            private_model_url=get("PRIVATE_MODEL_URL"),
+            private_model=get("PRIVATE_MODEL"),
+            private_model_api_key=get("PRIVATE_MODEL_API_KEY"),
+            connect_timeout=_positive_float(env, "BACKEND_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S),
+            read_timeout=_positive_float(env, "BACKEND_READ_TIMEOUT_S", READ_TIMEOUT_S),
+            server_name=get("GRADIO_SERVER_NAME") or "0.0.0.0",
+            server_port=int(port),
+            concurrency=int(concurrency),
+        )
 
     def assistants(self) -> list[Assistant]:
         """The configured assistants, in the order the selector shows them."""
@@ -87,11 +94,15 @@ class Settings:
         if self.rag_url:
             assistants.append(ShoppingBackend(self.rag_url, name=SHOPPING, **timeouts))
         if self.llm_base_url and self.loyalty_model:
-            assistants.append(OpenAIChatBackend(LOYALTY, self.llm_base_url, self.loyalty_model,
-                                                api_key=self.llm_api_key, **timeouts))
+            assistants.append(
+                OpenAIChatBackend(LOYALTY, self.llm_base_url, self.loyalty_model, api_key=self.llm_api_key, **timeouts)
+            )
         elif self.llm_base_url or self.loyalty_model:
             log.warning("the Loyalty programme assistant needs both LLM_BASE_URL and LOYALTY_MODEL; it is off")
         if self.private_model_url:
-            assistants.append(OpenAIChatBackend(PRIVATE, self.private_model_url, self.private_model,
-                                                api_key=self.private_model_api_key, **timeouts))
+            assistants.append(
+                OpenAIChatBackend(
+                    PRIVATE, self.private_model_url, self.private_model, api_key=self.private_model_api_key, **timeouts
+                )
+            )
         return assistants

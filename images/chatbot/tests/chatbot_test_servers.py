@@ -25,14 +25,15 @@ class GenerateRequest(BaseModel):
 class RagStandIn(LocalServer):
     """`POST /generate` as the RAG service has it: `{"prompt", "session_id"}` in, `{"response",
     "session_id"}` out. Answers "RAG answer #n for <prompt>"; a prompt that starts with "fail"
-    gets a 503 with a FastAPI `detail`, "too long" a 422, "garble" a 200 in another shape. Records every request body and answer."""
+    gets a 503 with a FastAPI `detail`, "too long" a 422, "garble" a 200 in another shape. Records
+    every request body and answer."""
 
     name = "RAG stand-in"
 
     def __init__(self, port: int | None = None):
         super().__init__(port)
         self.requests: list[dict[str, Any]] = []
-        self.responses: list[dict[str, Any]] = []   # the answers that were not errors
+        self.responses: list[dict[str, Any]] = []  # the answers that were not errors
         self._count = itertools.count(1)
         self._sessions = itertools.count(1)
 
@@ -43,6 +44,7 @@ class RagStandIn(LocalServer):
     def app(self):
         from fastapi import FastAPI
         from fastapi.responses import JSONResponse
+
         app = FastAPI()
 
         @app.post("/generate")

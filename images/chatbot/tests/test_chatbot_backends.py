@@ -42,7 +42,7 @@ def test_shopping_asks_the_rag_service_and_keeps_its_session_id(rag_server):
 
 
 def test_shopping_sessions_are_separate(rag_server):
-    shopping = ShoppingBackend(rag_server.url + "/")   # a trailing slash is fine
+    shopping = ShoppingBackend(rag_server.url + "/")  # a trailing slash is fine
     alice, bob = {}, {}
     list(shopping.reply("hello", [], alice))
     list(shopping.reply("hello", [], bob))
@@ -56,8 +56,9 @@ def test_shopping_down_gives_a_readable_message():
     shopping = ShoppingBackend(url)
     with pytest.raises(BackendUnavailable) as raised:
         shopping.ask("shoes?", None)
-    assert str(raised.value) == (f"The Shopping assistant is unavailable right now (could not reach {url}/generate). "
-                                 "Please try again later.")
+    assert str(raised.value) == (
+        f"The Shopping assistant is unavailable right now (could not reach {url}/generate). Please try again later."
+    )
 
     answers = list(respond(shopping, "shoes?", [], {}))
     assert answers == [Answer(str(raised.value), ok=False)]
@@ -65,15 +66,24 @@ def test_shopping_down_gives_a_readable_message():
 
 def test_shopping_error_status_shows_the_services_message(rag_server):
     answers = list(respond(ShoppingBackend(rag_server.url), "fail now", [], {}))
-    assert answers == [Answer(unavailable_message(
-        "Shopping", f"{rag_server.url}/generate answered 503: the vector database is unreachable"), ok=False)]
+    assert answers == [
+        Answer(
+            unavailable_message(
+                "Shopping", f"{rag_server.url}/generate answered 503: the vector database is unreachable"
+            ),
+            ok=False,
+        )
+    ]
 
 
 def test_shopping_refused_question_says_so(rag_server):
     [answer] = respond(ShoppingBackend(rag_server.url), "too long a question", [], {})
-    assert answer == Answer(rejected_message(
-        "Shopping", f"{rag_server.url}/generate answered 422: prompt: String should have at most 4000 characters"),
-        ok=False)
+    assert answer == Answer(
+        rejected_message(
+            "Shopping", f"{rag_server.url}/generate answered 422: prompt: String should have at most 4000 characters"
+        ),
+        ok=False,
+    )
 
 
 def test_shopping_hanging_service_times_out():
@@ -113,7 +123,7 @@ def test_respond_yields_the_growing_answer(loyalty_server):
     answers = list(respond(loyalty, "Gold status?", [], {}))
     assert all(answer.ok for answer in answers)
     assert answers[-1].text == loyalty_server.answers[-1]
-    assert [a.text for a in answers] == sorted((a.text for a in answers), key=len)   # each extends the last
+    assert [a.text for a in answers] == sorted((a.text for a in answers), key=len)  # each extends the last
     assert all(later.text.startswith(earlier.text) for earlier, later in itertools.pairwise(answers))
 
 
@@ -122,23 +132,29 @@ def test_private_model_without_a_name_uses_the_served_one(private_server):
     text = "".join(private.reply("Tell me a secret", [], {}))
     assert text == private_server.answers[-1]
     assert private_server.requests[-1]["model"] == PRIVATE_MODEL
-    assert private.model == PRIVATE_MODEL   # looked up once
+    assert private.model == PRIVATE_MODEL  # looked up once
 
 
 def test_api_key_is_sent(tiny_model_dir):
     with OpenAIServer(tiny_model_dir, served_names=("m",), api_key="s3cret") as server:
-        assert "".join(OpenAIChatBackend(PRIVATE, server.base_url, "m", api_key="s3cret").reply("hi", [], {})) \
+        assert (
+            "".join(OpenAIChatBackend(PRIVATE, server.base_url, "m", api_key="s3cret").reply("hi", [], {}))
             == server.answers[-1]
+        )
         [answer] = respond(OpenAIChatBackend(PRIVATE, server.base_url, "m"), "hi", [], {})
-        assert answer == Answer(unavailable_message("Private model", f"{server.base_url} answered 401: invalid api key"),
-                                ok=False)
+        assert answer == Answer(
+            unavailable_message("Private model", f"{server.base_url} answered 401: invalid api key"), ok=False
+        )
 
 
 def test_unknown_model_gives_the_servers_message(loyalty_server):
     [answer] = respond(OpenAIChatBackend(LOYALTY, loyalty_server.base_url, "no-such-adapter"), "hi", [], {})
-    assert answer == Answer(unavailable_message(
-        "Loyalty programme", f"{loyalty_server.base_url} answered 404: The model `no-such-adapter` does not exist."),
-        ok=False)
+    assert answer == Answer(
+        unavailable_message(
+            "Loyalty programme", f"{loyalty_server.base_url} answered 404: The model `no-such-adapter` does not exist."
+        ),
+        ok=False,
+    )
 
 
 @pytest.mark.parametrize("model", [LOYALTY_MODEL, None])
@@ -146,8 +162,10 @@ def test_openai_backend_down_gives_a_readable_message(model):
     url = closed_port_url() + "/v1"
     backend = OpenAIChatBackend(PRIVATE, url, model, max_retries=0)
     [answer] = respond(backend, "hi", [], {})
-    assert answer == Answer(f"The Private model assistant is unavailable right now (could not reach {url}). "
-                            "Please try again later.", ok=False)
+    assert answer == Answer(
+        f"The Private model assistant is unavailable right now (could not reach {url}). Please try again later.",
+        ok=False,
+    )
 
 
 def test_openai_backend_hanging_times_out():
@@ -156,18 +174,21 @@ def test_openai_backend_hanging_times_out():
         started = time.monotonic()
         [answer] = respond(backend, "hi", [], {})
     assert time.monotonic() - started < 5
-    assert answer == Answer(unavailable_message("Loyalty programme", f"no answer from {silent.url}/v1 within 0.5 s"),
-                            ok=False)
+    assert answer == Answer(
+        unavailable_message("Loyalty programme", f"no answer from {silent.url}/v1 within 0.5 s"), ok=False
+    )
 
 
 def test_history_sent_is_bounded_and_starts_with_a_user_turn():
-    backend = OpenAIChatBackend(LOYALTY, "http://127.0.0.1:9/v1", LOYALTY_MODEL, max_history_messages=3,
-                                system_prompt="Be brief.")
+    backend = OpenAIChatBackend(
+        LOYALTY, "http://127.0.0.1:9/v1", LOYALTY_MODEL, max_history_messages=3, system_prompt="Be brief."
+    )
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": str(i)} for i in range(6)]
     history.append({"role": "tool", "content": "dropped"})
     assert backend.messages("next", history) == [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "4"}, {"role": "assistant", "content": "5"},
+        {"role": "user", "content": "4"},
+        {"role": "assistant", "content": "5"},
         {"role": "user", "content": "next"},
     ]
 
@@ -193,7 +214,9 @@ def test_a_bug_becomes_a_readable_message_not_a_traceback():
 
 
 def test_a_failure_mid_answer_keeps_what_arrived():
-    answers = list(respond(Broken(["Walking ", "shoes"], BackendUnavailable("Shopping", "connection lost")), "hi", [], {}))
+    answers = list(
+        respond(Broken(["Walking ", "shoes"], BackendUnavailable("Shopping", "connection lost")), "hi", [], {})
+    )
     assert [a.text for a in answers[:2]] == ["Walking ", "Walking shoes"]
     assert answers[-1] == Answer("Walking shoes\n\n" + unavailable_message("Shopping", "connection lost"), ok=False)
 
@@ -207,10 +230,16 @@ def test_an_empty_answer_says_so():
 
 
 def test_settings_from_the_deployments_environment():
-    settings = Settings.from_env({
-        "RAG_URL": "http://rag.rag.svc.cluster.local:8000", "LLM_BASE_URL": "http://inference.inference.svc.cluster.local:8000/v1",
-        "LOYALTY_MODEL": "loyalty", "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_NAME": "0.0.0.0",
-        "GRADIO_SERVER_PORT": "7860"})
+    settings = Settings.from_env(
+        {
+            "RAG_URL": "http://rag.rag.svc.cluster.local:8000",
+            "LLM_BASE_URL": "http://inference.inference.svc.cluster.local:8000/v1",
+            "LOYALTY_MODEL": "loyalty",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "GRADIO_SERVER_NAME": "0.0.0.0",
+            "GRADIO_SERVER_PORT": "7860",
+        }
+    )
     assistants = settings.assistants()
     assert [a.name for a in assistants] == [SHOPPING, LOYALTY]
     shopping, loyalty = assistants
@@ -220,28 +249,44 @@ def test_settings_from_the_deployments_environment():
     assert (settings.connect_timeout, settings.read_timeout, settings.concurrency) == (5.0, 120.0, 32)
 
 
-@pytest.mark.parametrize(("env", "names"), [
-    ({}, []),
-    ({"RAG_URL": ""}, []),                                          # empty counts as absent
-    ({"LLM_BASE_URL": "http://llm/v1"}, []),                        # no adapter name: no Loyalty assistant
-    ({"LOYALTY_MODEL": "loyalty"}, []),
-    ({"PRIVATE_MODEL_URL": "http://private:8080/v1"}, [PRIVATE]),
-    ({"PRIVATE_MODEL_URL": "http://private:8080/v1", "RAG_URL": "http://rag:8000"}, [SHOPPING, PRIVATE]),
-])
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({}, []),
+        ({"RAG_URL": ""}, []),  # empty counts as absent
+        ({"LLM_BASE_URL": "http://llm/v1"}, []),  # no adapter name: no Loyalty assistant
+        ({"LOYALTY_MODEL": "loyalty"}, []),
+        ({"PRIVATE_MODEL_URL": "http://private:8080/v1"}, [PRIVATE]),
+        ({"PRIVATE_MODEL_URL": "http://private:8080/v1", "RAG_URL": "http://rag:8000"}, [SHOPPING, PRIVATE]),
+    ],
+)
 def test_only_configured_assistants(env, names):
     assert [a.name for a in Settings.from_env(env).assistants()] == names
 
 
 def test_private_model_name_and_timeouts_from_the_environment():
-    settings = Settings.from_env({"PRIVATE_MODEL_URL": "http://p/v1", "PRIVATE_MODEL": "llama",
-                                  "BACKEND_CONNECT_TIMEOUT_S": "2", "BACKEND_READ_TIMEOUT_S": "30"})
+    settings = Settings.from_env(
+        {
+            "PRIVATE_MODEL_URL": "http://p/v1",
+            "PRIVATE_MODEL": "llama",
+            "BACKEND_CONNECT_TIMEOUT_S": "2",
+            "BACKEND_READ_TIMEOUT_S": "30",
+        }
+    )
     [private] = settings.assistants()
     assert private.model == "llama" and private.read_timeout == 30.0 and settings.connect_timeout == 2.0
 
 
-@pytest.mark.parametrize("env", [{"GRADIO_SERVER_PORT": "http"}, {"GRADIO_SERVER_PORT": "70000"},
-                                 {"BACKEND_READ_TIMEOUT_S": "-1"}, {"BACKEND_CONNECT_TIMEOUT_S": "soon"},
-                                 {"GRADIO_DEFAULT_CONCURRENCY_LIMIT": "0"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GRADIO_SERVER_PORT": "http"},
+        {"GRADIO_SERVER_PORT": "70000"},
+        {"BACKEND_READ_TIMEOUT_S": "-1"},
+        {"BACKEND_CONNECT_TIMEOUT_S": "soon"},
+        {"GRADIO_DEFAULT_CONCURRENCY_LIMIT": "0"},
+    ],
+)
 def test_bad_settings_are_refused(env):
     with pytest.raises(ValueError):
         Settings.from_env(env)

@@ -36,14 +36,17 @@ CHATBOT_DIR = Path(__file__).resolve().parents[1]
 WAIT_S = 30
 
 pytestmark = [
-    pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-                       reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)"),
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+        reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)",
+    ),
     # Gradio's queue calls pandas options that pandas 3 deprecates: not ours to fix.
     pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
 ]
 
 
 # --- fixtures -------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def rag() -> Iterator[RagStandIn]:
@@ -62,9 +65,15 @@ def serve(assistants) -> tuple[object, str]:
 @pytest.fixture(scope="module")
 def chatbot(rag, loyalty_server, private_server) -> Iterator[str]:
     """The chatbot with all three assistants, as the Deployment's environment would configure it."""
-    settings = Settings.from_env({"RAG_URL": rag.url, "LLM_BASE_URL": loyalty_server.base_url,
-                                  "LOYALTY_MODEL": LOYALTY_MODEL, "PRIVATE_MODEL_URL": private_server.base_url,
-                                  "PRIVATE_MODEL": PRIVATE_MODEL})
+    settings = Settings.from_env(
+        {
+            "RAG_URL": rag.url,
+            "LLM_BASE_URL": loyalty_server.base_url,
+            "LOYALTY_MODEL": LOYALTY_MODEL,
+            "PRIVATE_MODEL_URL": private_server.base_url,
+            "PRIVATE_MODEL": PRIVATE_MODEL,
+        }
+    )
     demo, url = serve(settings.assistants())
     yield url
     demo.close()
@@ -74,8 +83,15 @@ def chatbot(rag, loyalty_server, private_server) -> Iterator[str]:
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--window-size=1200,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--window-size=1200,900",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
@@ -84,9 +100,11 @@ def browser():
 
 # --- the page -------------------------------------------------------------------------------------
 
+
 def wait(driver, condition, what: str):
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.1,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, what)
+    return WebDriverWait(
+        driver, WAIT_S, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, what)
 
 
 def text_of(element) -> str:
@@ -105,8 +123,14 @@ def assistant_names(driver) -> list[str]:
 
 def choose(driver, name: str) -> None:
     driver.find_element(By.CSS_SELECTOR, f'#assistant label[data-testid="{name}-radio-label"]').click()
-    wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#assistant input[value="{name}"]').is_selected()
-         and f"{name} assistant" in text_of(d.find_element(By.ID, "chat")), f"{name} chosen")
+    wait(
+        driver,
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, f'#assistant input[value="{name}"]').is_selected()
+            and f"{name} assistant" in text_of(d.find_element(By.ID, "chat"))
+        ),
+        f"{name} chosen",
+    )
 
 
 def bot_messages(driver) -> list[str]:
@@ -137,6 +161,7 @@ def same_text(text: str) -> str:
 
 
 # --- tests ----------------------------------------------------------------------------------------
+
 
 def test_all_configured_assistants_are_offered(browser, chatbot):
     open_chat(browser, chatbot)
@@ -183,14 +208,16 @@ def test_history_is_kept_per_assistant(browser, chatbot, rag, loyalty_server):
     choose(browser, SHOPPING)
     ask(browser, "Shoes for hiking?")
     choose(browser, LOYALTY)
-    assert bot_messages(browser) == []          # Loyalty's own (empty) conversation
+    assert bot_messages(browser) == []  # Loyalty's own (empty) conversation
     ask(browser, "What is gold status?")
     first_answer = loyalty_server.answers[-1]
     ask(browser, "And silver?")
     # The model is told this assistant's earlier exchange, not Shopping's.
     assert loyalty_server.requests[-1]["messages"] == [
-        {"role": "user", "content": "What is gold status?"}, {"role": "assistant", "content": first_answer},
-        {"role": "user", "content": "And silver?"}]
+        {"role": "user", "content": "What is gold status?"},
+        {"role": "assistant", "content": first_answer},
+        {"role": "user", "content": "And silver?"},
+    ]
     choose(browser, SHOPPING)
     assert user_messages(browser) == ["Shoes for hiking?"]
     choose(browser, LOYALTY)
@@ -225,7 +252,7 @@ def test_shopping_down_shows_a_readable_message(browser, chatbot, rag):
     try:
         message = ask(browser, "Any shoes?")
     finally:
-        rag.start()   # same port: later tests find it again
+        rag.start()  # same port: later tests find it again
     assert message == unavailable_message(SHOPPING, f"could not reach {rag.url}/generate")
     assert "Traceback" not in browser.page_source
     # Back up: the next question is answered.
@@ -245,14 +272,22 @@ def test_no_assistant_configured_says_so(browser):
 
 # --- the image's entry point ----------------------------------------------------------------------
 
+
 def runs_as_uid_1000(env: dict[str, str]) -> bool:
     """Whether this interpreter and the chatbot's imports work for UID 1000 (root only; the
     interpreter may live where UID 1000 cannot read)."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return False
     try:
-        probe = subprocess.run([sys.executable, "-c", "import chatbot_ui.config"], env=env, cwd="/", user=1000,
-                               group=1000, capture_output=True, timeout=60)
+        probe = subprocess.run(
+            [sys.executable, "-c", "import chatbot_ui.config"],
+            env=env,
+            cwd="/",
+            user=1000,
+            group=1000,
+            capture_output=True,
+            timeout=60,
+        )
     except OSError:
         return False
     return probe.returncode == 0
@@ -260,29 +295,45 @@ def runs_as_uid_1000(env: dict[str, str]) -> bool:
 
 def test_module_entry_point_without_private_model(browser, rag, loyalty_server, tmp_path):
     """`python -m chatbot_ui` with the Deployment's environment and no PRIVATE_MODEL_URL: no Private
-    model option. Where the tests run as root (and UID 1000 can run this interpreter), it runs as UID 1000 in a folder it cannot write, with
-    only TMPDIR and HOME writable, as in the pod (read-only root filesystem)."""
+    model option. Where the tests run as root (and UID 1000 can run this interpreter), it runs as UID
+    1000 in a folder it cannot write, with only TMPDIR and HOME writable, as in the pod (read-only root filesystem)."""
     port = free_port()
     writable = Path(tempfile.mkdtemp(prefix="chatbot-writable-"))
     (writable / "home").mkdir()
     (writable / "tmp").mkdir()
     readonly = tmp_path / "readonly"
     readonly.mkdir()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(CHATBOT_DIR), "PYTHONDONTWRITEBYTECODE": "1",
-           "HOME": str(writable / "home"), "XDG_CACHE_HOME": str(writable), "TMPDIR": str(writable / "tmp"),
-           "RAG_URL": rag.url, "LLM_BASE_URL": loyalty_server.base_url, "LOYALTY_MODEL": LOYALTY_MODEL,
-           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}   # GRADIO_ANALYTICS_ENABLED: the package sets it
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(CHATBOT_DIR),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": str(writable / "home"),
+        "XDG_CACHE_HOME": str(writable),
+        "TMPDIR": str(writable / "tmp"),
+        "RAG_URL": rag.url,
+        "LLM_BASE_URL": loyalty_server.base_url,
+        "LOYALTY_MODEL": LOYALTY_MODEL,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+    }  # GRADIO_ANALYTICS_ENABLED: the package sets it
     as_uid_1000 = runs_as_uid_1000(env)
     if as_uid_1000:
         shutil.chown(writable, 1000, 1000)
         for path in writable.rglob("*"):
             shutil.chown(path, 1000, 1000)
         readonly.chmod(0o555)
-    process = subprocess.Popen([sys.executable, "-m", "chatbot_ui"], cwd=readonly, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, **({"user": 1000, "group": 1000} if as_uid_1000 else {}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatbot_ui"],
+        cwd=readonly,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **({"user": 1000, "group": 1000} if as_uid_1000 else {}),
+    )
     try:
         deadline = time.monotonic() + 60
-        while True:   # the readiness probe: GET /
+        while True:  # the readiness probe: GET /
             if process.poll() is not None:
                 pytest.fail(f"python -m chatbot_ui exited {process.returncode}:\n{process.stdout.read()}")
             try:
@@ -296,7 +347,7 @@ def test_module_entry_point_without_private_model(browser, rag, loyalty_server, 
         assert assistant_names(browser) == [SHOPPING, LOYALTY]
         assert not browser.find_elements(By.CSS_SELECTOR, f'#assistant input[value="{PRIVATE}"]')
         assert ask(browser, "Walking shoes?").endswith("for Walking shoes?")
-        assert list(readonly.iterdir()) == []   # wrote nothing where it runs
+        assert list(readonly.iterdir()) == []  # wrote nothing where it runs
     finally:
         process.terminate()
         try:

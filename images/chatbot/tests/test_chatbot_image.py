@@ -13,8 +13,11 @@ REQUIREMENTS = CHATBOT_DIR / "requirements.txt"
 
 def instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_dockerfile_keeps_the_pods_contract():
@@ -22,7 +25,7 @@ def test_dockerfile_keeps_the_pods_contract():
     [base] = [arg for op, arg in steps if op == "FROM"]
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), "a pinned python:3.11 slim-bookworm tag"
     assert ("RUN", "pip install --no-cache-dir -r requirements.txt") in steps
-    assert [arg for op, arg in steps if op == "USER"] == ["1000"]     # numeric: runAsNonRoot can check it
+    assert [arg for op, arg in steps if op == "USER"] == ["1000"]  # numeric: runAsNonRoot can check it
     assert [arg for op, arg in steps if op == "EXPOSE"] == ["7860"]
     assert steps[-1] == ("CMD", '["python", "-m", "chatbot_ui"]')
     env = " ".join(arg for op, arg in steps if op == "ENV")

@@ -22,7 +22,7 @@ BAD_INPUT = 2
 
 def configure_logging() -> None:
     for old in [h for h in log.handlers if getattr(h, "finetune_stdout", False)]:
-        log.removeHandler(old)                    # main() may run more than once in one process (tests)
+        log.removeHandler(old)  # main() may run more than once in one process (tests)
     handler = logging.StreamHandler(sys.stdout)
     handler.finetune_stdout = True
     formatter = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")

@@ -29,8 +29,8 @@ KEEP = 2
 @dataclass(frozen=True)
 class RemoteCheckpoint:
     step: int
-    location: object              # the checkpoint-<step> folder
-    info: dict                    # the marker's content
+    location: object  # the checkpoint-<step> folder
+    info: dict  # the marker's content
 
 
 def complete_checkpoints(root) -> list[RemoteCheckpoint]:
@@ -42,7 +42,7 @@ def complete_checkpoints(root) -> list[RemoteCheckpoint]:
         try:
             info = json.loads(folder.child(MARKER).read_bytes())
         except NotFound:
-            continue                                  # an upload that did not finish
+            continue  # an upload that did not finish
         found.append(RemoteCheckpoint(step, folder, info))
     return found
 
@@ -63,7 +63,7 @@ def upload(folder: Path, root, step: int, extra: dict) -> tuple[int, int]:
     target = root.child(f"checkpoint-{step}")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     names = [p.relative_to(folder).as_posix() for p in files]
-    target.child(MARKER).delete()                     # an older copy of this step is incomplete until the end
+    target.child(MARKER).delete()  # an older copy of this step is incomplete until the end
     for path, name in zip(files, names, strict=True):
         target.child(name).upload_file(path)
     info = {"step": step, "files": names, **extra}
@@ -74,7 +74,7 @@ def upload(folder: Path, root, step: int, extra: dict) -> tuple[int, int]:
 def prune(root, keep: int = KEEP) -> list[int]:
     removed = []
     for old in complete_checkpoints(root)[keep:]:
-        old.location.child(MARKER).delete()           # first: a half-deleted checkpoint is never "complete"
+        old.location.child(MARKER).delete()  # first: a half-deleted checkpoint is never "complete"
         old.location.delete_folder()
         removed.append(old.step)
     return removed
@@ -90,11 +90,17 @@ def uploader_callback(root, extra: dict):
             started = time.monotonic()
             count, size = upload(Path(args.output_dir) / f"checkpoint-{step}", root, step, extra)
             removed = prune(root)
-            for old in Path(args.output_dir).glob("checkpoint-*"):   # the uploaded copies are the ones that count
+            for old in Path(args.output_dir).glob("checkpoint-*"):  # the uploaded copies are the ones that count
                 if old.name != f"checkpoint-{step}":
                     shutil.rmtree(old, ignore_errors=True)
-            log.info("checkpoint %d uploaded to %s (%d files, %.1f MB, %.1f s)%s", step,
-                     root.child(f"checkpoint-{step}").uri, count, size / 1e6, time.monotonic() - started,
-                     f"; removed older checkpoint(s) {', '.join(map(str, removed))}" if removed else "")
+            log.info(
+                "checkpoint %d uploaded to %s (%d files, %.1f MB, %.1f s)%s",
+                step,
+                root.child(f"checkpoint-{step}").uri,
+                count,
+                size / 1e6,
+                time.monotonic() - started,
+                f"; removed older checkpoint(s) {', '.join(map(str, removed))}" if removed else "",
+            )
 
     return UploadCheckpoints()

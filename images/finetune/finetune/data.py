@@ -29,7 +29,7 @@ ROLES = ("system", "user", "assistant")
 class Dataset:
     uri: str
     sha256: str
-    examples: list[dict]          # {"prompt": [messages], "completion": [one assistant message]}
+    examples: list[dict]  # {"prompt": [messages], "completion": [one assistant message]}
 
 
 def load(uri: str) -> Dataset:
@@ -87,9 +87,11 @@ def _messages(value) -> list[dict]:
     for index, message in enumerate(value):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             raise ValueError(f'messages[{index}] must be {{"role": {" | ".join(ROLES)}, "content": "..."}}')
-        messages.append({"role": message["role"], "content": _text(message.get("content"), f"messages[{index}].content")})
+        messages.append(
+            {"role": message["role"], "content": _text(message.get("content"), f"messages[{index}].content")}
+        )
     if messages[-1]["role"] != "assistant":
-        raise ValueError('the last message must be the assistant\'s (it is what the model learns to answer)')
+        raise ValueError("the last message must be the assistant's (it is what the model learns to answer)")
     if not any(m["role"] == "user" for m in messages[:-1]):
         raise ValueError("no user message before the assistant's answer")
     return messages

@@ -23,16 +23,36 @@ log = logging.getLogger("finetune")
 # Attention and MLP projection names across common architectures (Llama, Qwen, Mistral, Gemma,
 # Phi, GPT-NeoX, Falcon, GPT-2, ...). Only those the model really has are used.
 PROJECTIONS = (
-    "q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "gate_proj", "up_proj", "down_proj", "gate_up_proj",
-    "query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h", "c_attn", "c_proj", "c_fc", "fc1", "fc2",
-    "Wqkv", "out_proj", "w1", "w2", "w3",
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "qkv_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "gate_up_proj",
+    "query_key_value",
+    "dense",
+    "dense_h_to_4h",
+    "dense_4h_to_h",
+    "c_attn",
+    "c_proj",
+    "c_fc",
+    "fc1",
+    "fc2",
+    "Wqkv",
+    "out_proj",
+    "w1",
+    "w2",
+    "w3",
 )
 
 
 @dataclass(frozen=True)
 class Device:
-    name: str                     # "cuda" or "cpu"
-    dtype: torch.dtype            # weights (lora) / compute dtype (qlora)
+    name: str  # "cuda" or "cpu"
+    dtype: torch.dtype  # weights (lora) / compute dtype (qlora)
 
     @property
     def bf16(self) -> bool:
@@ -59,8 +79,10 @@ def load_tokenizer(settings: Settings):
 
     tokenizer = AutoTokenizer.from_pretrained(settings.base_model, token=settings.hf_token)
     if not getattr(tokenizer, "chat_template", None):
-        raise ModelError(f"BASE_MODEL {settings.base_model!r} has no chat template: the examples are chats, "
-                         "so use a chat/instruct model (or a tokenizer that defines one)")
+        raise ModelError(
+            f"BASE_MODEL {settings.base_model!r} has no chat template: the examples are chats, "
+            "so use a chat/instruct model (or a tokenizer that defines one)"
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -72,10 +94,13 @@ def load_base_model(settings: Settings, device: Device):
     kwargs = dict(token=settings.hf_token, dtype=device.dtype, device_map={"": 0 if device.name == "cuda" else "cpu"})
     if settings.finetune_method == "qlora":
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=device.dtype)
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=device.dtype,
+        )
     model = AutoModelForCausalLM.from_pretrained(settings.base_model, **kwargs)
-    model.config.use_cache = False                 # no KV cache while training (and with checkpointing)
+    model.config.use_cache = False  # no KV cache while training (and with checkpointing)
     return model
 
 
@@ -90,9 +115,9 @@ def target_modules(model) -> list[str] | str:
 
 
 def _is_linear(module) -> bool:
-    if isinstance(module, torch.nn.Linear):            # bitsandbytes' Linear4bit is a subclass
+    if isinstance(module, torch.nn.Linear):  # bitsandbytes' Linear4bit is a subclass
         return True
-    return type(module).__name__ in ("Conv1D", "Linear4bit", "Linear8bitLt")   # GPT-2's Conv1D
+    return type(module).__name__ in ("Conv1D", "Linear4bit", "Linear8bitLt")  # GPT-2's Conv1D
 
 
 def with_adapter(model, settings: Settings, device: Device):
@@ -100,17 +125,35 @@ def with_adapter(model, settings: Settings, device: Device):
 
     if settings.finetune_method == "qlora":
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=device.checkpoint_activations,
-            gradient_checkpointing_kwargs={"use_reentrant": False})
+            model,
+            use_gradient_checkpointing=device.checkpoint_activations,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
     hp = settings.hyperparameters
-    config = LoraConfig(r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout,
-                        target_modules=target_modules(model), bias="none", task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=hp.lora_dropout,
+        target_modules=target_modules(model),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(model, config)
-    targets = model.peft_config["default"].target_modules     # "all-linear" is resolved to names by now
+    targets = model.peft_config["default"].target_modules  # "all-linear" is resolved to names by now
     trainable, total = model.get_nb_trainable_parameters()
-    log.info("adapter: %s, r=%d alpha=%d dropout=%g on %s; %d trainable of %d parameters (%.3f%%) on %s (%s)",
-             settings.finetune_method, hp.lora_r, hp.lora_alpha, hp.lora_dropout, ",".join(sorted(targets)),
-             trainable, total, 100 * trainable / max(total, 1), device.name, str(device.dtype).replace("torch.", ""))
+    log.info(
+        "adapter: %s, r=%d alpha=%d dropout=%g on %s; %d trainable of %d parameters (%.3f%%) on %s (%s)",
+        settings.finetune_method,
+        hp.lora_r,
+        hp.lora_alpha,
+        hp.lora_dropout,
+        ",".join(sorted(targets)),
+        trainable,
+        total,
+        100 * trainable / max(total, 1),
+        device.name,
+        str(device.dtype).replace("torch.", ""),
+    )
     return model
 
 

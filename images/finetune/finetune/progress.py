@@ -32,10 +32,15 @@ class ProgressLog(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.started, self.first_step = time.monotonic(), state.global_step
         evaluated = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry]
-        self.eval_loss = evaluated[-1] if evaluated else None      # from the checkpoint when resuming
+        self.eval_loss = evaluated[-1] if evaluated else None  # from the checkpoint when resuming
         where = f"resuming at step {state.global_step}" if state.global_step else "starting at step 0"
-        log.info("training: %s of %d (batch %d x %d accumulation)", where, state.max_steps,
-                 args.per_device_train_batch_size, args.gradient_accumulation_steps)
+        log.info(
+            "training: %s of %d (batch %d x %d accumulation)",
+            where,
+            state.max_steps,
+            args.per_device_train_batch_size,
+            args.gradient_accumulation_steps,
+        )
 
     def on_prediction_step(self, args, state, control, **kwargs):
         if self.eval_started is None:
@@ -45,8 +50,14 @@ class ProgressLog(TrainerCallback):
         if metrics and "eval_loss" in metrics:
             self.eval_loss = metrics["eval_loss"]
             took = f"  (eval {time.monotonic() - self.eval_started:.1f} s)" if self.eval_started else ""
-            log.info("step %d/%d (%s)  eval_loss %.4f%s", state.global_step, state.max_steps,
-                     _percent(state), self.eval_loss, took)
+            log.info(
+                "step %d/%d (%s)  eval_loss %.4f%s",
+                state.global_step,
+                state.max_steps,
+                _percent(state),
+                self.eval_loss,
+                took,
+            )
         self.eval_started = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -68,8 +79,13 @@ class ProgressLog(TrainerCallback):
         if self.started is not None:
             done = state.global_step - (self.first_step or 0)
             elapsed = time.monotonic() - self.started
-            log.info("training: %d steps in %s (%.2f steps/s), now at step %d", done, duration(elapsed),
-                     done / elapsed if elapsed > 0 else 0.0, state.global_step)
+            log.info(
+                "training: %d steps in %s (%.2f steps/s), now at step %d",
+                done,
+                duration(elapsed),
+                done / elapsed if elapsed > 0 else 0.0,
+                state.global_step,
+            )
 
 
 def _percent(state) -> str:

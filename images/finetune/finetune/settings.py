@@ -43,12 +43,12 @@ class Hyperparameters:
 
 @dataclass(frozen=True)
 class Settings:
-    base_model: str                      # a Hugging Face id or a local folder in the Hugging Face layout
-    finetune_method: str                   # "lora" or "qlora"
-    train_data: str                      # s3://bucket/key.jsonl or a local file
+    base_model: str  # a Hugging Face id or a local folder in the Hugging Face layout
+    finetune_method: str  # "lora" or "qlora"
+    train_data: str  # s3://bucket/key.jsonl or a local file
     validation_data: str
-    output_uri: str                      # s3://bucket/prefix/ or a local folder: the published adapter
-    checkpoint_uri: str                  # s3://bucket/prefix/ or a local folder: checkpoints of this run
+    output_uri: str  # s3://bucket/prefix/ or a local folder: the published adapter
+    checkpoint_uri: str  # s3://bucket/prefix/ or a local folder: checkpoints of this run
     run_id: str
     hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
     hf_token: str | None = field(default=None, repr=False)
@@ -56,9 +56,11 @@ class Settings:
     def describe(self) -> str:
         """One line for the log, without the token."""
         hp = ", ".join(f"{k}={v}" for k, v in asdict(self.hyperparameters).items())
-        return (f"run {self.run_id}: {self.finetune_method} on {self.base_model}; train {self.train_data}, "
-                f"validation {self.validation_data}; output {self.output_uri}; checkpoints {self.checkpoint_uri}; "
-                f"{hp}; HF_TOKEN {'set' if self.hf_token else 'not set'}")
+        return (
+            f"run {self.run_id}: {self.finetune_method} on {self.base_model}; train {self.train_data}, "
+            f"validation {self.validation_data}; output {self.output_uri}; checkpoints {self.checkpoint_uri}; "
+            f"{hp}; HF_TOKEN {'set' if self.hf_token else 'not set'}"
+        )
 
 
 def _integer(low: int, high: int) -> tuple[Callable[[str], int], str]:
@@ -67,6 +69,7 @@ def _integer(low: int, high: int) -> tuple[Callable[[str], int], str]:
         if not low <= value <= high:
             raise ValueError
         return value
+
     return parse, f"an integer from {low} to {high}"
 
 
@@ -76,6 +79,7 @@ def _number(low: float, high: float, low_open: bool = False) -> tuple[Callable[[
         if not ((low < value if low_open else low <= value) and value <= high):  # NaN fails both
             raise ValueError
         return value
+
     return parse, f"a number {'above' if low_open else 'from'} {low:g} {'and at most' if low_open else 'to'} {high:g}"
 
 
@@ -84,6 +88,7 @@ def _choice(choices: tuple[str, ...]) -> tuple[Callable[[str], str], str]:
         if raw not in choices:
             raise ValueError
         return raw
+
     return parse, " or ".join(choices)
 
 
@@ -92,11 +97,13 @@ def _pattern(regex: re.Pattern, describe: str) -> tuple[Callable[[str], str], st
         if not regex.match(raw):
             raise ValueError
         return raw
+
     return parse, describe
 
 
 def _location(kind: str) -> tuple[Callable[[str], str], str]:
     """s3://bucket/key (kind 'file') or s3://bucket/prefix/ (kind 'folder'), or a local path."""
+
     def parse(raw: str) -> str:
         raw = raw.strip()
         if not raw:
@@ -111,6 +118,7 @@ def _location(kind: str) -> tuple[Callable[[str], str], str]:
             if kind == "folder" and key and not key.endswith("/"):
                 raw += "/"
         return raw
+
     what = "an object" if kind == "file" else "a prefix"
     return parse, f"s3://<bucket>/<key> ({what}) or a local path"
 
@@ -145,11 +153,13 @@ def from_env(env: Mapping[str, str]) -> Settings:
         learning_rate=_read(env, "LEARNING_RATE", _number(0.0, 0.01, low_open=True), defaults.learning_rate),
         max_steps=_read(env, "MAX_STEPS", _integer(1, 1_000_000), defaults.max_steps),
         batch_size=_read(env, "BATCH_SIZE", _integer(1, 512), defaults.batch_size),
-        gradient_accumulation_steps=_read(env, "GRADIENT_ACCUMULATION_STEPS", _integer(1, 1024),
-                                          defaults.gradient_accumulation_steps),
+        gradient_accumulation_steps=_read(
+            env, "GRADIENT_ACCUMULATION_STEPS", _integer(1, 1024), defaults.gradient_accumulation_steps
+        ),
         max_seq_length=_read(env, "MAX_SEQ_LENGTH", _integer(64, 131072), defaults.max_seq_length),
-        checkpoint_every_steps=_read(env, "CHECKPOINT_EVERY_STEPS", _integer(1, 1_000_000),
-                                     defaults.checkpoint_every_steps),
+        checkpoint_every_steps=_read(
+            env, "CHECKPOINT_EVERY_STEPS", _integer(1, 1_000_000), defaults.checkpoint_every_steps
+        ),
     )
     token = env.get("HF_TOKEN", "").strip() or None
     return Settings(

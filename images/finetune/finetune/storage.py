@@ -71,7 +71,7 @@ class LocalLocation:
         os.close(fd)
         try:
             write(tmp)
-            os.chmod(tmp, 0o644)                      # mkstemp makes it 0600
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -87,6 +87,7 @@ class S3Location:
     def client(self):
         if self._client is None:
             import boto3
+
             self._client = boto3.client("s3")
         return self._client
 
@@ -137,8 +138,9 @@ class S3Location:
         names: set[str] = set()
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
-                names.update(p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", []))
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            ):
+                names.update(p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", []))
         except Exception as error:
             raise self._error("list", error) from None
         return sorted(names)
@@ -174,6 +176,6 @@ def _code(error: Exception) -> str:
 def location(uri: str):
     """`S3Location` for s3://bucket/key, `LocalLocation` otherwise (the settings have checked the form)."""
     if uri.startswith("s3://"):
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         return S3Location(bucket, key)
     return LocalLocation(uri)

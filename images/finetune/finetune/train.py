@@ -36,7 +36,7 @@ log = logging.getLogger("finetune")
 MANIFEST = "manifest.json"
 ADAPTER_CONFIG = "adapter_config.json"
 SEED = 42
-STOPPED_BY_SIGTERM = 128 + signal.SIGTERM     # 143, what a process killed by SIGTERM reports
+STOPPED_BY_SIGTERM = 128 + signal.SIGTERM  # 143, what a process killed by SIGTERM reports
 
 
 def default_work_root() -> Path:
@@ -50,15 +50,21 @@ def read_manifest(output) -> dict | None:
     except NotFound:
         return None
     except ValueError:
-        return {}                                   # unreadable: not this run's
+        return {}  # unreadable: not this run's
 
 
 def fingerprint(settings: Settings, train: data.Dataset, validation: data.Dataset) -> dict:
     """What a checkpoint must share with this run to be resumed (CHECKPOINT_EVERY_STEPS may change)."""
     hp = asdict(settings.hyperparameters)
     hp.pop("checkpoint_every_steps")
-    return {"run_id": settings.run_id, "base_model": settings.base_model, "finetune_method": settings.finetune_method,
-            "train_sha256": train.sha256, "validation_sha256": validation.sha256, "hyperparameters": hp}
+    return {
+        "run_id": settings.run_id,
+        "base_model": settings.base_model,
+        "finetune_method": settings.finetune_method,
+        "train_sha256": train.sha256,
+        "validation_sha256": validation.sha256,
+        "hyperparameters": hp,
+    }
 
 
 def check_resumable(checkpoint: checkpoints.RemoteCheckpoint, expected: dict) -> None:
@@ -67,7 +73,8 @@ def check_resumable(checkpoint: checkpoints.RemoteCheckpoint, expected: dict) ->
     if changed:
         raise ConfigurationChanged(
             f"CHECKPOINT_URI {checkpoint.location.uri} was written with other "
-            f"{', '.join(changed)} than this run has; use a new RUN_ID (or empty CHECKPOINT_URI)")
+            f"{', '.join(changed)} than this run has; use a new RUN_ID (or empty CHECKPOINT_URI)"
+        )
 
 
 def run(settings: Settings, work_root: Path | None = None) -> int:
@@ -76,8 +83,13 @@ def run(settings: Settings, work_root: Path | None = None) -> int:
     output, checkpoint_root = location(settings.output_uri), location(settings.checkpoint_uri)
     manifest = read_manifest(output)
     if manifest and manifest.get("run_id") == settings.run_id:
-        log.info("already done: %s has the adapter of run %s (finished %s, %s steps); nothing to do",
-                 output.uri, settings.run_id, manifest.get("finished_at"), manifest.get("steps"))
+        log.info(
+            "already done: %s has the adapter of run %s (finished %s, %s steps); nothing to do",
+            output.uri,
+            settings.run_id,
+            manifest.get("finished_at"),
+            manifest.get("steps"),
+        )
         return 0
 
     train, validation = data.load(settings.train_data), data.load(settings.validation_data)
@@ -112,8 +124,12 @@ def _train_and_publish(settings, train, validation, resume, expected, output, ch
     if resume:
         started = time.monotonic()
         resume_path = checkpoints.download(resume, work / "resume" / f"checkpoint-{resume.step}")
-        log.info("resuming from checkpoint %d at %s (downloaded in %.1f s)", resume.step, resume.location.uri,
-                 time.monotonic() - started)
+        log.info(
+            "resuming from checkpoint %d at %s (downloaded in %.1f s)",
+            resume.step,
+            resume.location.uri,
+            time.monotonic() - started,
+        )
     else:
         log.info("no checkpoint under %s: starting from step 0", checkpoint_root.uri)
 
@@ -138,8 +154,11 @@ def _train_and_publish(settings, train, validation, resume, expected, output, ch
             trainer.train(resume_from_checkpoint=str(resume_path) if resume_path else None)
     state = trainer.state
     if stop.received:
-        log.info("stopped by SIGTERM at step %d: the checkpoint is uploaded; exiting %d so the next pod resumes",
-                 state.global_step, STOPPED_BY_SIGTERM)
+        log.info(
+            "stopped by SIGTERM at step %d: the checkpoint is uploaded; exiting %d so the next pod resumes",
+            state.global_step,
+            STOPPED_BY_SIGTERM,
+        )
         return STOPPED_BY_SIGTERM
 
     eval_losses = [e["eval_loss"] for e in state.log_history if "eval_loss" in e and e.get("step") == state.global_step]
@@ -167,13 +186,26 @@ def _train_and_publish(settings, train, validation, resume, expected, output, ch
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
     publish(adapter_dir, output, manifest)
-    log.info("done: run %s, %d steps, final eval_loss %.4f; adapter published to %s",
-             settings.run_id, state.global_step, final_eval_loss, output.uri)
+    log.info(
+        "done: run %s, %d steps, final eval_loss %.4f; adapter published to %s",
+        settings.run_id,
+        state.global_step,
+        final_eval_loss,
+        output.uri,
+    )
     return 0
 
 
-def build_trainer(settings: Settings, peft_model, tokenizer, device, train: data.Dataset, validation: data.Dataset,
-                  output_dir: Path, callbacks: list):
+def build_trainer(
+    settings: Settings,
+    peft_model,
+    tokenizer,
+    device,
+    train: data.Dataset,
+    validation: data.Dataset,
+    output_dir: Path,
+    callbacks: list,
+):
     """trl's SFTTrainer for this run: chats rendered with the tokenizer's chat template, loss on the
     completion, evaluation and a checkpoint every CHECKPOINT_EVERY_STEPS steps and at the end."""
     import datasets
@@ -209,12 +241,14 @@ def build_trainer(settings: Settings, peft_model, tokenizer, device, train: data
         seed=SEED,
     )
     trainer = SFTTrainer(
-        model=peft_model, args=config, processing_class=tokenizer,
+        model=peft_model,
+        args=config,
+        processing_class=tokenizer,
         train_dataset=datasets.Dataset.from_list(train.examples),
         eval_dataset=datasets.Dataset.from_list(validation.examples),
         callbacks=callbacks,
     )
-    trainer.remove_callback(PrinterCallback)          # ProgressLog prints the lines instead of raw dicts
+    trainer.remove_callback(PrinterCallback)  # ProgressLog prints the lines instead of raw dicts
     models.keep_adapter_float32(trainer.model)
     return trainer
 
@@ -247,4 +281,5 @@ def load_checkpoint_adapter(trainer, checkpoint: Path) -> None:
 
 def _versions() -> dict:
     from importlib.metadata import version
+
     return {name: version(name) for name in ("torch", "transformers", "peft", "trl", "bitsandbytes")}

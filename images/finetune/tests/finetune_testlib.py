@@ -10,13 +10,13 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")         # any hub access would be a bug in a test
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # any hub access would be a bug in a test
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-IMAGE = Path(__file__).resolve().parents[1]           # images/finetune
+IMAGE = Path(__file__).resolve().parents[1]  # images/finetune
 IMAGES = IMAGE.parent
 
 TIERS = ("bronze", "silver", "gold", "platinum")
@@ -28,8 +28,12 @@ def book_records(count: int = 20) -> list[dict]:
     records = []
     for i in range(count):
         tier, product = TIERS[i % len(TIERS)], PRODUCTS[i % len(PRODUCTS)]
-        records.append({"prompt": f"I am a {tier} member. How many points do I earn on {product}?",
-                        "response": f"As a {tier} member you earn {10 * (i % 4 + 1)} points per euro on {product}."})
+        records.append(
+            {
+                "prompt": f"I am a {tier} member. How many points do I earn on {product}?",
+                "response": f"As a {tier} member you earn {10 * (i % 4 + 1)} points per euro on {product}.",
+            }
+        )
     return records
 
 
@@ -40,11 +44,19 @@ def chat_records(count: int = 20) -> list[dict]:
         tier, product = TIERS[i % len(TIERS)], PRODUCTS[i % len(PRODUCTS)]
         messages = [{"role": "system", "content": "You are the store's loyalty programme assistant."}]
         if i % 3 == 0:
-            messages += [{"role": "user", "content": "Hello!"},
-                         {"role": "assistant", "content": "Hello! How can I help with your points?"}]
-        messages += [{"role": "user", "content": f"Can I get free shipping on {product} with {tier} status?"},
-                     {"role": "assistant", "content": f"Yes: {tier} members get free shipping on {product}."
-                      if tier in ("gold", "platinum") else f"Free shipping starts at gold; {tier} members pay it."}]
+            messages += [
+                {"role": "user", "content": "Hello!"},
+                {"role": "assistant", "content": "Hello! How can I help with your points?"},
+            ]
+        messages += [
+            {"role": "user", "content": f"Can I get free shipping on {product} with {tier} status?"},
+            {
+                "role": "assistant",
+                "content": f"Yes: {tier} members get free shipping on {product}."
+                if tier in ("gold", "platinum")
+                else f"Free shipping starts at gold; {tier} members pay it.",
+            },
+        ]
         records.append({"messages": messages})
     return records
 
@@ -65,6 +77,7 @@ def tiny_model(tmp_path_factory, architecture: str = "qwen2") -> Path:
     """The tiny model, made once per test session (a few seconds) and shared."""
     if architecture not in _MODELS:
         from testing.tiny_model import make_tiny_model
+
         _MODELS[architecture] = make_tiny_model(tmp_path_factory.mktemp(f"tiny-{architecture}"), architecture)
     return _MODELS[architecture]
 
@@ -85,11 +98,21 @@ def one_torch_thread():
 def run_env(model: Path, train: str, validation: str, output: str, checkpoints: str, **overrides) -> dict:
     """The contract's variables for a short CPU run (strings, as the Job passes them)."""
     env = {
-        "BASE_MODEL": str(model), "FINETUNE_METHOD": "lora",
-        "TRAIN_DATA": str(train), "VALIDATION_DATA": str(validation),
-        "OUTPUT_URI": str(output), "CHECKPOINT_URI": str(checkpoints), "RUN_ID": "1",
-        "LORA_R": "8", "LORA_ALPHA": "16", "LORA_DROPOUT": "0.05", "LEARNING_RATE": "0.001",
-        "MAX_STEPS": "6", "BATCH_SIZE": "4", "GRADIENT_ACCUMULATION_STEPS": "1", "MAX_SEQ_LENGTH": "128",
+        "BASE_MODEL": str(model),
+        "FINETUNE_METHOD": "lora",
+        "TRAIN_DATA": str(train),
+        "VALIDATION_DATA": str(validation),
+        "OUTPUT_URI": str(output),
+        "CHECKPOINT_URI": str(checkpoints),
+        "RUN_ID": "1",
+        "LORA_R": "8",
+        "LORA_ALPHA": "16",
+        "LORA_DROPOUT": "0.05",
+        "LEARNING_RATE": "0.001",
+        "MAX_STEPS": "6",
+        "BATCH_SIZE": "4",
+        "GRADIENT_ACCUMULATION_STEPS": "1",
+        "MAX_SEQ_LENGTH": "128",
         "CHECKPOINT_EVERY_STEPS": "3",
     }
     env.update({k: str(v) for k, v in overrides.items()})
@@ -100,9 +123,18 @@ def subprocess_env(tmp_path: Path, contract: dict) -> dict:
     """A clean environment for `python -m finetune` in a subprocess: the contract, offline, own HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HF_", "FINETUNE_"))}
     env.update(contract)
-    env.update({"HOME": str(tmp_path / "home"), "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1",
-                "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(IMAGE),
-                "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
+    env.update(
+        {
+            "HOME": str(tmp_path / "home"),
+            "HF_HOME": str(tmp_path / "hf-home"),
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(IMAGE),
+            "TOKENIZERS_PARALLELISM": "false",
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     return env
 
 

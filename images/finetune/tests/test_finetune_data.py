@@ -20,7 +20,9 @@ def test_book_format_becomes_a_chat(tmp_path):
     first = dataset.examples[0]
     assert first == {
         "prompt": [{"role": "user", "content": "I am a bronze member. How many points do I earn on walking shoes?"}],
-        "completion": [{"role": "assistant", "content": "As a bronze member you earn 10 points per euro on walking shoes."}],
+        "completion": [
+            {"role": "assistant", "content": "As a bronze member you earn 10 points per euro on walking shoes."}
+        ],
     }
 
 
@@ -44,25 +46,37 @@ def test_formats_mix_and_blank_lines_are_skipped(tmp_path):
 
 
 def test_extra_message_fields_are_dropped():
-    example = data.to_example({"messages": [{"role": "user", "content": "Hi", "name": "ann"},
-                                            {"role": "assistant", "content": "Hello", "weight": 1}]})
+    example = data.to_example(
+        {
+            "messages": [
+                {"role": "user", "content": "Hi", "name": "ann"},
+                {"role": "assistant", "content": "Hello", "weight": 1},
+            ]
+        }
+    )
     assert example["completion"] == [{"role": "assistant", "content": "Hello"}]
 
 
 BAD_LINES = [
     ('{"prompt": "How many points?", "response": "Ten"', "not valid JSON"),
-    ('["prompt", "response"]', "expected {\"prompt\""),
+    ('["prompt", "response"]', 'expected {"prompt"'),
     ('{"prompt": "How many points?"}', "keys found: prompt"),
     ('{"prompt": "", "response": "Ten."}', '"prompt" must be a non-empty string'),
     ('{"prompt": "Points?", "response": 10}', '"response" must be a non-empty string'),
     ('{"messages": []}', "at least two messages"),
     ('{"messages": [{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Beep"}]}', "messages[1] must be"),
-    ('{"messages": [{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "Points?"}]}',
-     "the last message must be the assistant's"),
-    ('{"messages": [{"role": "system", "content": "Be kind."}, {"role": "assistant", "content": "Hi"}]}',
-     "no user message"),
-    ('{"messages": [{"role": "user", "content": null}, {"role": "assistant", "content": "Hi"}]}',
-     '"messages[0].content" must be'),
+    (
+        '{"messages": [{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "Points?"}]}',
+        "the last message must be the assistant's",
+    ),
+    (
+        '{"messages": [{"role": "system", "content": "Be kind."}, {"role": "assistant", "content": "Hi"}]}',
+        "no user message",
+    ),
+    (
+        '{"messages": [{"role": "user", "content": null}, {"role": "assistant", "content": "Hi"}]}',
+        '"messages[0].content" must be',
+    ),
 ]
 
 
@@ -70,7 +84,7 @@ BAD_LINES = [
 def test_a_bad_line_is_named_by_file_and_number(tmp_path, line, reason):
     good = [json.dumps(r) for r in book_records(4)]
     path = tmp_path / "train.jsonl"
-    path.write_text("\n".join(good[:2] + [""] + [line] + good[2:]) + "\n")   # the bad line is line 4
+    path.write_text("\n".join(good[:2] + [""] + [line] + good[2:]) + "\n")  # the bad line is line 4
     with pytest.raises(data.DataError) as caught:
         data.load(str(path))
     message = str(caught.value)
@@ -97,11 +111,19 @@ def test_the_entry_point_exits_2_naming_the_bad_line(tmp_path, capsys, restore_l
     lines = [json.dumps(r) for r in book_records(3)]
     lines[1] = '{"prompt": "How many points?", "answer": "Ten."}'
     (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
-    env = {"BASE_MODEL": "Qwen/Qwen2.5-7B-Instruct", "FINETUNE_METHOD": "lora", "RUN_ID": "7",
-           "TRAIN_DATA": str(tmp_path / "train.jsonl"), "VALIDATION_DATA": str(tmp_path / "train.jsonl"),
-           "OUTPUT_URI": str(tmp_path / "adapter"), "CHECKPOINT_URI": str(tmp_path / "checkpoints")}
+    env = {
+        "BASE_MODEL": "Qwen/Qwen2.5-7B-Instruct",
+        "FINETUNE_METHOD": "lora",
+        "RUN_ID": "7",
+        "TRAIN_DATA": str(tmp_path / "train.jsonl"),
+        "VALIDATION_DATA": str(tmp_path / "train.jsonl"),
+        "OUTPUT_URI": str(tmp_path / "adapter"),
+        "CHECKPOINT_URI": str(tmp_path / "checkpoints"),
+    }
     assert main(env) == 2
     last = capsys.readouterr().out.splitlines()[-1]
-    assert last.endswith(f"error: {tmp_path}/train.jsonl line 2: expected {{\"prompt\": \"...\", \"response\": \"...\"}} "
-                         "or {\"messages\": [...]}; keys found: answer, prompt")
+    assert last.endswith(
+        f'error: {tmp_path}/train.jsonl line 2: expected {{"prompt": "...", "response": "..."}} '
+        'or {"messages": [...]}; keys found: answer, prompt'
+    )
     assert not (tmp_path / "adapter").exists()

@@ -15,14 +15,19 @@ JOB = REPO / "workloads" / "finetune.py"
 
 def instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
-            for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_dockerfile_rules():
     steps = instructions()
     base = [args for op, args in steps if op == "FROM"]
-    assert len(base) == 1 and re.fullmatch(r"nvidia/cuda:\d+\.\d+\.\d+-(base|runtime|cudnn-runtime)-ubuntu\d\d\.\d\d", base[0])
+    assert len(base) == 1 and re.fullmatch(
+        r"nvidia/cuda:\d+\.\d+\.\d+-(base|runtime|cudnn-runtime)-ubuntu\d\d\.\d\d", base[0]
+    )
     assert [args for op, args in steps if op == "USER"] == ["1000:1000"]
     assert steps[-1] == ("ENTRYPOINT", '["python", "-m", "finetune"]')
     env = " ".join(args for op, args in steps if op == "ENV")
@@ -50,14 +55,21 @@ def test_the_image_reads_every_variable_the_job_sets():
     from finetune.settings import from_env
 
     variables = _contract_variables()
-    for_the_runtime = {"HF_HOME", "HOME", "PYTHONUNBUFFERED"}       # read by Python and the HF libraries
+    for_the_runtime = {"HF_HOME", "HOME", "PYTHONUNBUFFERED"}  # read by Python and the HF libraries
     assert for_the_runtime <= variables
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', (IMAGE / "finetune" / "settings.py").read_text()))
     assert variables - for_the_runtime <= read
     # ... and needs nothing else (HF_TOKEN comes from a Secret when configured, and is optional).
     env = {name: "1" for name in variables}
-    env.update(BASE_MODEL="Qwen/Qwen2.5-7B-Instruct", FINETUNE_METHOD="qlora", LORA_DROPOUT="0.05",
-               LEARNING_RATE="2.5e-05", MAX_SEQ_LENGTH="1024", TRAIN_DATA="s3://datasets-b/loyalty/train.jsonl",
-               VALIDATION_DATA="s3://datasets-b/loyalty/validation.jsonl", OUTPUT_URI="s3://assets-b/adapters/loyalty/",
-               CHECKPOINT_URI="s3://assets-b/checkpoints/loyalty/1/")
+    env.update(
+        BASE_MODEL="Qwen/Qwen2.5-7B-Instruct",
+        FINETUNE_METHOD="qlora",
+        LORA_DROPOUT="0.05",
+        LEARNING_RATE="2.5e-05",
+        MAX_SEQ_LENGTH="1024",
+        TRAIN_DATA="s3://datasets-b/loyalty/train.jsonl",
+        VALIDATION_DATA="s3://datasets-b/loyalty/validation.jsonl",
+        OUTPUT_URI="s3://assets-b/adapters/loyalty/",
+        CHECKPOINT_URI="s3://assets-b/checkpoints/loyalty/1/",
+    )
     assert from_env(env).hf_token is None

@@ -42,9 +42,16 @@ def wait_for(condition, proc: subprocess.Popen, log: Path, what: str, timeout: f
 
 def test_killed_and_stopped_runs_resume_from_their_checkpoints(tmp_path, model_dir):
     adapter, checkpoints = tmp_path / "adapter", tmp_path / "checkpoints"
-    contract = run_env(model_dir, write_jsonl(tmp_path / "train.jsonl", book_records(20)),
-                       write_jsonl(tmp_path / "validation.jsonl", book_records(24)[20:]), adapter, checkpoints,
-                       MAX_STEPS=MAX_STEPS, CHECKPOINT_EVERY_STEPS=4, BATCH_SIZE=2)
+    contract = run_env(
+        model_dir,
+        write_jsonl(tmp_path / "train.jsonl", book_records(20)),
+        write_jsonl(tmp_path / "validation.jsonl", book_records(24)[20:]),
+        adapter,
+        checkpoints,
+        MAX_STEPS=MAX_STEPS,
+        CHECKPOINT_EVERY_STEPS=4,
+        BATCH_SIZE=2,
+    )
     env = subprocess_env(tmp_path, contract)
 
     # 1. SIGKILL (what a node that is gone amounts to) as soon as a checkpoint is complete.
@@ -60,8 +67,12 @@ def test_killed_and_stopped_runs_resume_from_their_checkpoints(tmp_path, model_d
     # 2. Started again, it resumes from that checkpoint; SIGTERM (the spot notice) makes it save and exit 143.
     log2 = tmp_path / "run2.log"
     proc = start(env, log2)
-    wait_for(lambda: f"training: resuming at step {killed_at} of {MAX_STEPS}" in log2.read_text(), proc, log2,
-             "the resumed training")
+    wait_for(
+        lambda: f"training: resuming at step {killed_at} of {MAX_STEPS}" in log2.read_text(),
+        proc,
+        log2,
+        "the resumed training",
+    )
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143, log2.read_text()
     text2 = log2.read_text()
@@ -70,7 +81,7 @@ def test_killed_and_stopped_runs_resume_from_their_checkpoints(tmp_path, model_d
     stopped_at = int(re.search(r"stopped by SIGTERM at step (\d+): the checkpoint is uploaded; exiting 143", text2)[1])
     assert killed_at < stopped_at < MAX_STEPS
     assert max(complete_steps(checkpoints)) == stopped_at
-    assert re.search(rf"^\S+ step {killed_at + 1}/{MAX_STEPS} ", text2, re.M)      # not from step 1
+    assert re.search(rf"^\S+ step {killed_at + 1}/{MAX_STEPS} ", text2, re.M)  # not from step 1
     assert not re.search(rf"^\S+ step 1/{MAX_STEPS} ", text2, re.M)
     assert not (adapter / "manifest.json").exists()
 
@@ -92,8 +103,9 @@ def test_killed_and_stopped_runs_resume_from_their_checkpoints(tmp_path, model_d
     assert [e["step"] for e in state["log_history"] if "loss" in e] == list(range(1, MAX_STEPS + 1))
 
     # 4. A fourth start (a retried pod after success) sees the manifest and stops at once.
-    result = subprocess.run([PYTHON, "-X", "importtime", "-m", "finetune"], env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [PYTHON, "-X", "importtime", "-m", "finetune"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0
     assert f"already done: {adapter} has the adapter of run 1" in result.stdout
-    assert not re.search(r"\|\s*torch$", result.stderr, re.M)      # it did not even import torch
+    assert not re.search(r"\|\s*torch$", result.stderr, re.M)  # it did not even import torch

@@ -22,8 +22,9 @@ from finetune import checkpoints, data, storage, train  # noqa: E402
 from finetune.__main__ import main  # noqa: E402
 from finetune.settings import from_env  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:transformers.*",
-                                        "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::FutureWarning:transformers.*", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
+)
 
 DATASETS = "genai-datasets-123456789012"
 ASSETS = "genai-model-assets-123456789012"
@@ -31,7 +32,13 @@ ASSETS = "genai-model-assets-123456789012"
 
 @pytest.fixture
 def s3(monkeypatch):
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -46,7 +53,7 @@ def s3(monkeypatch):
 
 def keys(client, bucket: str, prefix: str) -> list[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sorted(o["Key"][len(prefix):] for page in pages for o in page.get("Contents", []))
+    return sorted(o["Key"][len(prefix) :] for page in pages for o in page.get("Contents", []))
 
 
 def put_jsonl(client, key: str, records: list[dict]) -> bytes:
@@ -78,7 +85,7 @@ def test_only_complete_checkpoints_count(s3, tmp_path):
         folder.mkdir()
         (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
         checkpoints.upload(folder, root, step, {"fingerprint": {}})
-    root.child("checkpoint-8", "trainer_state.json").write_bytes(b"{}")     # an upload cut off before its marker
+    root.child("checkpoint-8", "trainer_state.json").write_bytes(b"{}")  # an upload cut off before its marker
     assert [c.step for c in checkpoints.complete_checkpoints(root)] == [6, 4, 2]
     assert checkpoints.prune(root) == [2]
     assert root.list_folders() == ["checkpoint-4", "checkpoint-6", "checkpoint-8"]
@@ -98,20 +105,32 @@ def test_a_bad_line_in_s3_data_names_the_uri_and_line(s3):
 
 def test_an_s3_failure_exits_1_naming_the_uri(s3, capsys, restore_logging):
     put_jsonl(s3, "loyalty/train.jsonl", book_records(3))
-    env = run_env("Qwen/Qwen2.5-7B-Instruct", f"s3://{DATASETS}/loyalty/train.jsonl",
-                  f"s3://{DATASETS}/loyalty/train.jsonl", "s3://genai-missing-bucket-4711/adapters/loyalty/",
-                  f"s3://{ASSETS}/checkpoints/loyalty/1/")
+    env = run_env(
+        "Qwen/Qwen2.5-7B-Instruct",
+        f"s3://{DATASETS}/loyalty/train.jsonl",
+        f"s3://{DATASETS}/loyalty/train.jsonl",
+        "s3://genai-missing-bucket-4711/adapters/loyalty/",
+        f"s3://{ASSETS}/checkpoints/loyalty/1/",
+    )
     assert main(env) == 1
-    assert "storage error: s3://genai-missing-bucket-4711/adapters/loyalty/manifest.json: cannot read" in \
-        capsys.readouterr().out
+    assert (
+        "storage error: s3://genai-missing-bucket-4711/adapters/loyalty/manifest.json: cannot read"
+        in capsys.readouterr().out
+    )
 
 
 def test_training_from_and_to_s3_then_resuming_from_s3(s3, tmp_path, model_dir):
     train_body = put_jsonl(s3, "loyalty/train.jsonl", chat_records(20))
     validation_body = put_jsonl(s3, "loyalty/validation.jsonl", chat_records(24)[20:])
-    env = run_env(model_dir, f"s3://{DATASETS}/loyalty/train.jsonl", f"s3://{DATASETS}/loyalty/validation.jsonl",
-                  f"s3://{ASSETS}/adapters/loyalty/", f"s3://{ASSETS}/checkpoints/loyalty/1/",
-                  MAX_STEPS=6, CHECKPOINT_EVERY_STEPS=2)
+    env = run_env(
+        model_dir,
+        f"s3://{DATASETS}/loyalty/train.jsonl",
+        f"s3://{DATASETS}/loyalty/validation.jsonl",
+        f"s3://{ASSETS}/adapters/loyalty/",
+        f"s3://{ASSETS}/checkpoints/loyalty/1/",
+        MAX_STEPS=6,
+        CHECKPOINT_EVERY_STEPS=2,
+    )
     with captured_log() as log:
         assert train.run(from_env(env), work_root=tmp_path / "work") == 0
 
@@ -122,15 +141,22 @@ def test_training_from_and_to_s3_then_resuming_from_s3(s3, tmp_path, model_dir):
     assert "removed older checkpoint(s) 2" in uploads[2]
     stored = keys(s3, ASSETS, "checkpoints/loyalty/1/")
     assert {k.split("/")[0] for k in stored} == {"checkpoint-4", "checkpoint-6"}
-    assert {"checkpoint-4/upload-complete.json", "checkpoint-6/adapter_model.safetensors",
-            "checkpoint-6/optimizer.pt", "checkpoint-6/trainer_state.json"} <= set(stored)
+    assert {
+        "checkpoint-4/upload-complete.json",
+        "checkpoint-6/adapter_model.safetensors",
+        "checkpoint-6/optimizer.pt",
+        "checkpoint-6/trainer_state.json",
+    } <= set(stored)
 
     # The adapter and its manifest are published.
     published = keys(s3, ASSETS, "adapters/loyalty/")
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "manifest.json"} <= set(published)
     manifest = json.loads(s3.get_object(Bucket=ASSETS, Key="adapters/loyalty/manifest.json")["Body"].read())
-    assert manifest["train_data"] == {"uri": f"s3://{DATASETS}/loyalty/train.jsonl",
-                                      "sha256": hashlib.sha256(train_body).hexdigest(), "examples": 20}
+    assert manifest["train_data"] == {
+        "uri": f"s3://{DATASETS}/loyalty/train.jsonl",
+        "sha256": hashlib.sha256(train_body).hexdigest(),
+        "examples": 20,
+    }
     assert manifest["validation_data"]["sha256"] == hashlib.sha256(validation_body).hexdigest()
     assert manifest["steps"] == 6 and manifest["resumed_from_step"] is None
 
@@ -140,12 +166,18 @@ def test_training_from_and_to_s3_then_resuming_from_s3(s3, tmp_path, model_dir):
         s3.delete_object(Bucket=ASSETS, Key=f"adapters/loyalty/{key}")
     with captured_log() as log:
         assert train.run(from_env(env), work_root=tmp_path / "work") == 0
-    assert any(line.startswith(f"resuming from checkpoint 4 at s3://{ASSETS}/checkpoints/loyalty/1/checkpoint-4 ")
-               for line in log)
+    assert any(
+        line.startswith(f"resuming from checkpoint 4 at s3://{ASSETS}/checkpoints/loyalty/1/checkpoint-4 ")
+        for line in log
+    )
     assert any(line.startswith("training: resuming at step 4 of 6") for line in log)
     steps = [line.split()[1] for line in log if line.startswith("step ") and "  loss " in line]
     assert steps == ["5/6", "6/6"]
     manifest = json.loads(s3.get_object(Bucket=ASSETS, Key="adapters/loyalty/manifest.json")["Body"].read())
     assert manifest["steps"] == 6 and manifest["resumed_from_step"] == 4
-    assert json.loads(s3.get_object(Bucket=ASSETS, Key="checkpoints/loyalty/1/checkpoint-6/upload-complete.json")
-                      ["Body"].read())["step"] == 6
+    assert (
+        json.loads(
+            s3.get_object(Bucket=ASSETS, Key="checkpoints/loyalty/1/checkpoint-6/upload-complete.json")["Body"].read()
+        )["step"]
+        == 6
+    )

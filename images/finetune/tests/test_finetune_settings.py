@@ -32,10 +32,23 @@ def test_defaults_are_the_books():
 
 def test_the_jobs_environment_parses_as_given():
     # The strings workloads/finetune.py writes: str() for integers, repr() for floats.
-    env = {**REQUIRED, "FINETUNE_METHOD": "lora", "LORA_R": "16", "LORA_ALPHA": "32", "LORA_DROPOUT": repr(0.1),
-           "LEARNING_RATE": repr(2.5e-5), "MAX_STEPS": "300", "BATCH_SIZE": "2", "GRADIENT_ACCUMULATION_STEPS": "8",
-           "MAX_SEQ_LENGTH": "2048", "CHECKPOINT_EVERY_STEPS": "25", "HF_TOKEN": SECRET,
-           "HF_HOME": "/cache/huggingface", "HOME": "/cache/home", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **REQUIRED,
+        "FINETUNE_METHOD": "lora",
+        "LORA_R": "16",
+        "LORA_ALPHA": "32",
+        "LORA_DROPOUT": repr(0.1),
+        "LEARNING_RATE": repr(2.5e-5),
+        "MAX_STEPS": "300",
+        "BATCH_SIZE": "2",
+        "GRADIENT_ACCUMULATION_STEPS": "8",
+        "MAX_SEQ_LENGTH": "2048",
+        "CHECKPOINT_EVERY_STEPS": "25",
+        "HF_TOKEN": SECRET,
+        "HF_HOME": "/cache/huggingface",
+        "HOME": "/cache/home",
+        "PYTHONUNBUFFERED": "1",
+    }
     settings = from_env(env)
     assert settings.finetune_method == "lora"
     assert settings.hyperparameters == Hyperparameters(16, 32, 0.1, 2.5e-5, 300, 2, 8, 2048, 25)
@@ -44,25 +57,53 @@ def test_the_jobs_environment_parses_as_given():
 
 
 def test_prefixes_get_a_slash_and_local_paths_are_allowed(tmp_path):
-    settings = from_env({**REQUIRED, "OUTPUT_URI": "s3://genai-model-assets-123/adapters/loyalty",
-                         "CHECKPOINT_URI": str(tmp_path / "ck"), "TRAIN_DATA": str(tmp_path / "train.jsonl")})
+    settings = from_env(
+        {
+            **REQUIRED,
+            "OUTPUT_URI": "s3://genai-model-assets-123/adapters/loyalty",
+            "CHECKPOINT_URI": str(tmp_path / "ck"),
+            "TRAIN_DATA": str(tmp_path / "train.jsonl"),
+        }
+    )
     assert settings.output_uri == "s3://genai-model-assets-123/adapters/loyalty/"
     assert settings.checkpoint_uri == str(tmp_path / "ck")
     assert settings.train_data == str(tmp_path / "train.jsonl")
 
 
 BAD = [
-    ("BASE_MODEL", None), ("BASE_MODEL", "s3://bucket/model"),
-    ("FINETUNE_METHOD", "full"), ("FINETUNE_METHOD", "QLoRA"),
-    ("TRAIN_DATA", None), ("TRAIN_DATA", "s3://genai-datasets-123/loyalty/"), ("TRAIN_DATA", "s3://Bad_Bucket/x.jsonl"),
-    ("TRAIN_DATA", "gs://bucket/train.jsonl"), ("VALIDATION_DATA", "s3://genai-datasets-123"),
-    ("OUTPUT_URI", None), ("OUTPUT_URI", "https://example.com/adapters/"), ("CHECKPOINT_URI", "s3://a/x"),
-    ("RUN_ID", None), ("RUN_ID", "Run_1"), ("RUN_ID", "-1"), ("RUN_ID", "x" * 17),
-    ("LORA_R", "0"), ("LORA_R", "257"), ("LORA_R", "abc"), ("LORA_R", "8.5"),
-    ("LORA_ALPHA", "0"), ("LORA_DROPOUT", "0.6"), ("LORA_DROPOUT", "-0.1"), ("LORA_DROPOUT", "nan"),
-    ("LEARNING_RATE", "0"), ("LEARNING_RATE", "0.5"), ("LEARNING_RATE", "fast"),
-    ("MAX_STEPS", "0"), ("MAX_STEPS", "1e3"), ("BATCH_SIZE", "-4"), ("GRADIENT_ACCUMULATION_STEPS", "0"),
-    ("MAX_SEQ_LENGTH", "32"), ("CHECKPOINT_EVERY_STEPS", "0"),
+    ("BASE_MODEL", None),
+    ("BASE_MODEL", "s3://bucket/model"),
+    ("FINETUNE_METHOD", "full"),
+    ("FINETUNE_METHOD", "QLoRA"),
+    ("TRAIN_DATA", None),
+    ("TRAIN_DATA", "s3://genai-datasets-123/loyalty/"),
+    ("TRAIN_DATA", "s3://Bad_Bucket/x.jsonl"),
+    ("TRAIN_DATA", "gs://bucket/train.jsonl"),
+    ("VALIDATION_DATA", "s3://genai-datasets-123"),
+    ("OUTPUT_URI", None),
+    ("OUTPUT_URI", "https://example.com/adapters/"),
+    ("CHECKPOINT_URI", "s3://a/x"),
+    ("RUN_ID", None),
+    ("RUN_ID", "Run_1"),
+    ("RUN_ID", "-1"),
+    ("RUN_ID", "x" * 17),
+    ("LORA_R", "0"),
+    ("LORA_R", "257"),
+    ("LORA_R", "abc"),
+    ("LORA_R", "8.5"),
+    ("LORA_ALPHA", "0"),
+    ("LORA_DROPOUT", "0.6"),
+    ("LORA_DROPOUT", "-0.1"),
+    ("LORA_DROPOUT", "nan"),
+    ("LEARNING_RATE", "0"),
+    ("LEARNING_RATE", "0.5"),
+    ("LEARNING_RATE", "fast"),
+    ("MAX_STEPS", "0"),
+    ("MAX_STEPS", "1e3"),
+    ("BATCH_SIZE", "-4"),
+    ("GRADIENT_ACCUMULATION_STEPS", "0"),
+    ("MAX_SEQ_LENGTH", "32"),
+    ("CHECKPOINT_EVERY_STEPS", "0"),
 ]
 
 
@@ -91,10 +132,17 @@ def test_main_exits_2_with_one_line_on_stderr(capsys):
 
 def test_the_entry_point_rejects_a_bad_value_fast(tmp_path):
     # `python -m finetune` as the container runs it; the settings are checked before torch is imported.
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(IMAGE), "HOME": str(tmp_path), **REQUIRED,
-           "FINETUNE_METHOD": "full", "HF_TOKEN": SECRET}
-    result = subprocess.run([PYTHON, "-X", "importtime", "-m", "finetune"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(IMAGE),
+        "HOME": str(tmp_path),
+        **REQUIRED,
+        "FINETUNE_METHOD": "full",
+        "HF_TOKEN": SECRET,
+    }
+    result = subprocess.run(
+        [PYTHON, "-X", "importtime", "-m", "finetune"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
     assert lines == ["finetune: FINETUNE_METHOD: 'full' is not valid; allowed: lora or qlora"]

@@ -20,16 +20,28 @@ from finetune_testlib import (
 )
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:transformers.*",
-                                        "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::FutureWarning:transformers.*", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
+)
 
 from finetune import checkpoints, train  # noqa: E402
 from finetune.model import ModelError  # noqa: E402
 from finetune.settings import from_env  # noqa: E402
 
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json"}
-MANIFEST_KEYS = {"run_id", "base_model", "finetune_method", "steps", "final_eval_loss", "train_data", "validation_data",
-                 "hyperparameters", "finished_at", "target_modules", "files"}
+MANIFEST_KEYS = {
+    "run_id",
+    "base_model",
+    "finetune_method",
+    "steps",
+    "final_eval_loss",
+    "train_data",
+    "validation_data",
+    "hyperparameters",
+    "finished_at",
+    "target_modules",
+    "files",
+}
 
 
 def run(env: dict, work: Path) -> tuple[int, list[str]]:
@@ -56,8 +68,13 @@ def datasets_dir(tmp_path_factory) -> Path:
 def lora_run(tmp_path_factory, model_dir, datasets_dir):
     """One LoRA run on the book's format, shared by the tests that look at its results."""
     root = tmp_path_factory.mktemp("lora-run")
-    env = run_env(model_dir, datasets_dir / "book-train.jsonl", datasets_dir / "book-validation.jsonl",
-                  root / "adapter", root / "checkpoints")
+    env = run_env(
+        model_dir,
+        datasets_dir / "book-train.jsonl",
+        datasets_dir / "book-validation.jsonl",
+        root / "adapter",
+        root / "checkpoints",
+    )
     code, log = run(env, root / "work")
     return {"root": root, "env": env, "code": code, "log": log}
 
@@ -74,9 +91,17 @@ def test_lora_run_publishes_adapter_and_manifest(lora_run, datasets_dir, model_d
     assert manifest["train_data"]["sha256"] == sha256(datasets_dir / "book-train.jsonl")
     assert manifest["validation_data"]["sha256"] == sha256(datasets_dir / "book-validation.jsonl")
     assert manifest["train_data"]["examples"] == 20 and manifest["validation_data"]["examples"] == 4
-    assert manifest["hyperparameters"] == {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "learning_rate": 0.001,
-                                           "max_steps": 6, "batch_size": 4, "gradient_accumulation_steps": 1,
-                                           "max_seq_length": 128, "checkpoint_every_steps": 3}
+    assert manifest["hyperparameters"] == {
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.05,
+        "learning_rate": 0.001,
+        "max_steps": 6,
+        "batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "max_seq_length": 128,
+        "checkpoint_every_steps": 3,
+    }
     assert isinstance(manifest["final_eval_loss"], float) and manifest["final_eval_loss"] > 0
     assert manifest["target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", manifest["finished_at"])
@@ -93,7 +118,9 @@ def test_checkpoints_every_n_steps_with_a_completion_marker(lora_run):
     for step in (3, 6):
         marker = json.loads((root / f"checkpoint-{step}" / checkpoints.MARKER).read_text())
         assert marker["step"] == step and marker["fingerprint"]["run_id"] == "1"
-        assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"} <= set(marker["files"])
+        assert {"adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"} <= set(
+            marker["files"]
+        )
         assert json.loads((root / f"checkpoint-{step}" / "trainer_state.json").read_text())["global_step"] == step
 
 
@@ -101,8 +128,9 @@ def test_progress_lines_for_kubectl_logs(lora_run):
     log = lora_run["log"]
     steps = [line for line in log if re.match(r"step \d+/6 \(\d+%\)  loss ", line)]
     assert len(steps) == 6, log
-    assert re.fullmatch(r"step 6/6 \(100%\)  loss \d+\.\d{4}  lr \S+  eval_loss \d+\.\d{4}  \d+\.\d\d steps/s  eta 0s",
-                        steps[-1]), steps[-1]
+    assert re.fullmatch(
+        r"step 6/6 \(100%\)  loss \d+\.\d{4}  lr \S+  eval_loss \d+\.\d{4}  \d+\.\d\d steps/s  eta 0s", steps[-1]
+    ), steps[-1]
     assert any(re.fullmatch(r"step 3/6 \(50%\)  eval_loss \d+\.\d{4}  \(eval \d+\.\d s\)", line) for line in log)
     assert any(line.startswith("checkpoint 3 uploaded to ") for line in log)
     assert any(line.startswith("training: starting at step 0 of 6") for line in log)
@@ -127,29 +155,45 @@ def test_the_adapter_reloads_with_peft_and_generates(lora_run, model_dir):
     adapter = lora_run["root"] / "adapter"
     tokenizer = AutoTokenizer.from_pretrained(adapter)
     base_logits, _ = _generate(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval(), tokenizer)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), adapter).eval()
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), adapter
+    ).eval()
     tuned_logits, _ = _generate(model, tokenizer)
-    assert not torch.allclose(base_logits, tuned_logits)    # the trained adapter changes the model
+    assert not torch.allclose(base_logits, tuned_logits)  # the trained adapter changes the model
 
 
 def test_lora_on_the_chat_format(tmp_path, model_dir, datasets_dir):
-    env = run_env(model_dir, datasets_dir / "chat-train.jsonl", datasets_dir / "chat-validation.jsonl",
-                  tmp_path / "adapter", tmp_path / "checkpoints", MAX_STEPS=4, CHECKPOINT_EVERY_STEPS=4)
+    env = run_env(
+        model_dir,
+        datasets_dir / "chat-train.jsonl",
+        datasets_dir / "chat-validation.jsonl",
+        tmp_path / "adapter",
+        tmp_path / "checkpoints",
+        MAX_STEPS=4,
+        CHECKPOINT_EVERY_STEPS=4,
+    )
     code, log = run(env, tmp_path / "work")
     assert code == 0
     manifest = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
     assert manifest["steps"] == 4 and manifest["train_data"]["sha256"] == sha256(datasets_dir / "chat-train.jsonl")
     assert ADAPTER_FILES <= {p.name for p in (tmp_path / "adapter").iterdir()}
-    assert not list((tmp_path / "work").iterdir())            # the scratch folder is cleaned up
+    assert not list((tmp_path / "work").iterdir())  # the scratch folder is cleaned up
 
 
 def test_qlora_trains_4bit_and_the_adapter_reloads(tmp_path, model_dir, datasets_dir):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-    env = run_env(model_dir, datasets_dir / "book-train.jsonl", datasets_dir / "book-validation.jsonl",
-                  tmp_path / "adapter", tmp_path / "checkpoints", FINETUNE_METHOD="qlora", MAX_STEPS=4,
-                  CHECKPOINT_EVERY_STEPS=2)
+    env = run_env(
+        model_dir,
+        datasets_dir / "book-train.jsonl",
+        datasets_dir / "book-validation.jsonl",
+        tmp_path / "adapter",
+        tmp_path / "checkpoints",
+        FINETUNE_METHOD="qlora",
+        MAX_STEPS=4,
+        CHECKPOINT_EVERY_STEPS=2,
+    )
     code, log = run(env, tmp_path / "work")
     assert code == 0
     assert any(line.startswith("adapter: qlora, r=8") and "on cpu (float32)" in line for line in log)
@@ -157,17 +201,30 @@ def test_qlora_trains_4bit_and_the_adapter_reloads(tmp_path, model_dir, datasets
     assert manifest["finetune_method"] == "qlora" and manifest["steps"] == 4
     # Adapter weights stay float32 (trl would make them bf16; a resumed run would load them as float32).
     from safetensors.torch import load_file
-    for path in (tmp_path / "adapter" / "adapter_model.safetensors",
-                 tmp_path / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors"):
+
+    for path in (
+        tmp_path / "adapter" / "adapter_model.safetensors",
+        tmp_path / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors",
+    ):
         assert {t.dtype for t in load_file(path).values()} == {torch.float32}
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "adapter")
-    quantized = AutoModelForCausalLM.from_pretrained(model_dir, device_map={"": "cpu"}, quantization_config=BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.float32))
+    quantized = AutoModelForCausalLM.from_pretrained(
+        model_dir,
+        device_map={"": "cpu"},
+        quantization_config=BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.float32,
+        ),
+    )
     assert type(quantized.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
     _generate(PeftModel.from_pretrained(quantized, tmp_path / "adapter").eval(), tokenizer)
     # The adapter is an ordinary LoRA adapter: it also loads on the unquantized base (as vLLM serves it).
-    _generate(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), tmp_path / "adapter").eval(),
-              tokenizer)
+    _generate(
+        PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), tmp_path / "adapter").eval(),
+        tokenizer,
+    )
 
 
 def test_a_finished_run_id_is_not_trained_again(lora_run):
@@ -192,8 +249,13 @@ def test_a_model_without_chat_template_is_refused(tmp_path, model_dir, datasets_
     config = json.loads((plain / "tokenizer_config.json").read_text())
     config.pop("chat_template", None)
     (plain / "tokenizer_config.json").write_text(json.dumps(config))
-    env = run_env(plain, datasets_dir / "book-train.jsonl", datasets_dir / "book-validation.jsonl",
-                  tmp_path / "adapter", tmp_path / "checkpoints")
+    env = run_env(
+        plain,
+        datasets_dir / "book-train.jsonl",
+        datasets_dir / "book-validation.jsonl",
+        tmp_path / "adapter",
+        tmp_path / "checkpoints",
+    )
     with pytest.raises(ModelError, match="has no chat template"):
         run(env, tmp_path / "work")
 
@@ -209,11 +271,13 @@ def test_a_run_that_died_while_publishing_publishes_its_last_checkpoint(lora_run
     code, log = run(env, tmp_path / "work")
     assert code == 0
     assert "checkpoint 6 is the last step: publishing it without training" in log
-    assert not any(line.startswith(("step ", "training: ")) for line in log)      # not one step more
+    assert not any(line.startswith(("step ", "training: ")) for line in log)  # not one step more
     manifest = json.loads((root / "adapter" / "manifest.json").read_text())
     assert manifest["steps"] == 6 and manifest["resumed_from_step"] == 6
-    assert manifest["final_eval_loss"] == json.loads((lora_run["root"] / "adapter" / "manifest.json").read_text())[
-        "final_eval_loss"]
+    assert (
+        manifest["final_eval_loss"]
+        == json.loads((lora_run["root"] / "adapter" / "manifest.json").read_text())["final_eval_loss"]
+    )
     published = load_file(root / "adapter" / "adapter_model.safetensors")
     checkpoint = load_file(root / "checkpoints" / "checkpoint-6" / "adapter_model.safetensors")
     assert published.keys() == checkpoint.keys() and all(torch.equal(published[k], checkpoint[k]) for k in published)
@@ -226,20 +290,32 @@ def test_examples_are_chat_templated_and_the_loss_is_on_the_answer(tmp_path, mod
     env = run_env(model_dir, "train.jsonl", "validation.jsonl", tmp_path / "adapter", tmp_path / "checkpoints")
     settings = from_env(env)
     book = data.to_example({"prompt": "How many points?", "response": "Ten points."})
-    chat = data.to_example({"messages": [
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Gold status?"},
-        {"role": "assistant", "content": "At 500 points."}]})
+    chat = data.to_example(
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!"},
+                {"role": "user", "content": "Gold status?"},
+                {"role": "assistant", "content": "At 500 points."},
+            ]
+        }
+    )
     dataset = data.Dataset("memory", "0" * 64, [book, chat])
     device = models.pick_device()
     tokenizer = models.load_tokenizer(settings)
     peft_model = models.with_adapter(models.load_base_model(settings, device), settings, device)
     trainer = train.build_trainer(settings, peft_model, tokenizer, device, dataset, dataset, tmp_path / "t", [])
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
-    rendered = [tokenizer.decode(ids[mask == 1]) for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True)]
-    trained = [tokenizer.decode(ids[labels != -100]) for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True)]
-    assert rendered[0] == ("<|im_start|>user\nHow many points?<|im_end|>\n"
-                           "<|im_start|>assistant\nTen points.<|im_end|>\n")
+    rendered = [
+        tokenizer.decode(ids[mask == 1]) for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True)
+    ]
+    trained = [
+        tokenizer.decode(ids[labels != -100]) for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True)
+    ]
+    assert rendered[0] == (
+        "<|im_start|>user\nHow many points?<|im_end|>\n<|im_start|>assistant\nTen points.<|im_end|>\n"
+    )
     assert rendered[1].startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n")
     assert trained == ["Ten points.<|im_end|>\n", "At 500 points.<|im_end|>\n"]
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters() if p.requires_grad)
@@ -257,11 +333,16 @@ def test_hf_token_is_passed_to_from_pretrained(tmp_path, model_dir, monkeypatch)
         def spy(klass, path, *args, _original=original, **kwargs):
             seen.append((klass.__name__, kwargs.get("token")))
             return _original(klass, path, *args, **kwargs)
+
         monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
     for token in ("hf_test_token", None):
         env = run_env(model_dir, "t.jsonl", "v.jsonl", tmp_path / "a", tmp_path / "c", HF_TOKEN=token or "")
         settings = from_env(env)
         models.load_tokenizer(settings)
         models.load_base_model(settings, models.pick_device())
-    assert seen == [("AutoTokenizer", "hf_test_token"), ("AutoModelForCausalLM", "hf_test_token"),
-                    ("AutoTokenizer", None), ("AutoModelForCausalLM", None)]
+    assert seen == [
+        ("AutoTokenizer", "hf_test_token"),
+        ("AutoModelForCausalLM", "hf_test_token"),
+        ("AutoTokenizer", None),
+        ("AutoModelForCausalLM", None),
+    ]

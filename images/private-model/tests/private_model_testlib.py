@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
-PRIVATE_MODEL = HERE.parent                      # images/private-model
+PRIVATE_MODEL = HERE.parent  # images/private-model
 UNIT_FILE = PRIVATE_MODEL / "private-model.container"
 CONVERT = PRIVATE_MODEL / "convert.sh"
 INSTALL = PRIVATE_MODEL / "install.sh"
@@ -34,6 +34,7 @@ SDIST_NAME = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
 
 
 # --- systemd unit files (Quadlet's .container is one) ---------------------------------------------
+
 
 def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
     """Sections of a systemd unit file, each a list of (key, value) in order: unlike configparser,
@@ -78,20 +79,95 @@ def environment(unit: dict[str, list[tuple[str, str]]]) -> dict[str, str]:
 
 # The [Container] keys Quadlet knows (podman 5.x); a key outside it makes the generator drop the unit.
 QUADLET_CONTAINER_KEYS = {
-    "AddCapability", "AddDevice", "AddHost", "Annotation", "AutoUpdate", "CgroupsMode", "ContainerName",
-    "ContainersConfModule", "DNS", "DNSOption", "DNSSearch", "DropCapability", "Entrypoint", "Environment",
-    "EnvironmentFile", "EnvironmentHost", "Exec", "ExposeHostPort", "GIDMap", "GlobalArgs", "Group", "GroupAdd",
-    "HealthCmd", "HealthInterval", "HealthLogDestination", "HealthMaxLogCount", "HealthMaxLogSize",
-    "HealthOnFailure", "HealthRetries", "HealthStartPeriod", "HealthStartupCmd", "HealthStartupInterval",
-    "HealthStartupRetries", "HealthStartupSuccess", "HealthStartupTimeout", "HealthTimeout", "HostName", "IP",
-    "IP6", "Image", "Label", "LogDriver", "LogOpt", "Mask", "Memory", "Mount", "Network", "NetworkAlias",
-    "NoNewPrivileges", "Notify", "PidsLimit", "Pod", "PodmanArgs", "PublishPort", "Pull", "ReadOnly",
-    "ReadOnlyTmpfs", "ReloadCmd", "ReloadSignal", "Retry", "RetryDelay", "Rootfs", "RunInit", "SeccompProfile",
-    "Secret", "SecurityLabelDisable", "SecurityLabelFileType", "SecurityLabelLevel", "SecurityLabelNested",
-    "SecurityLabelType", "ServiceName", "ShmSize", "StartWithPod", "StopSignal", "StopTimeout", "SubGIDMap",
-    "SubUIDMap", "Sysctl", "Timezone", "Tmpfs", "UIDMap", "Ulimit", "Unmask", "User", "UserNS", "Volume",
+    "AddCapability",
+    "AddDevice",
+    "AddHost",
+    "Annotation",
+    "AutoUpdate",
+    "CgroupsMode",
+    "ContainerName",
+    "ContainersConfModule",
+    "DNS",
+    "DNSOption",
+    "DNSSearch",
+    "DropCapability",
+    "Entrypoint",
+    "Environment",
+    "EnvironmentFile",
+    "EnvironmentHost",
+    "Exec",
+    "ExposeHostPort",
+    "GIDMap",
+    "GlobalArgs",
+    "Group",
+    "GroupAdd",
+    "HealthCmd",
+    "HealthInterval",
+    "HealthLogDestination",
+    "HealthMaxLogCount",
+    "HealthMaxLogSize",
+    "HealthOnFailure",
+    "HealthRetries",
+    "HealthStartPeriod",
+    "HealthStartupCmd",
+    "HealthStartupInterval",
+    "HealthStartupRetries",
+    "HealthStartupSuccess",
+    "HealthStartupTimeout",
+    "HealthTimeout",
+    "HostName",
+    "IP",
+    "IP6",
+    "Image",
+    "Label",
+    "LogDriver",
+    "LogOpt",
+    "Mask",
+    "Memory",
+    "Mount",
+    "Network",
+    "NetworkAlias",
+    "NoNewPrivileges",
+    "Notify",
+    "PidsLimit",
+    "Pod",
+    "PodmanArgs",
+    "PublishPort",
+    "Pull",
+    "ReadOnly",
+    "ReadOnlyTmpfs",
+    "ReloadCmd",
+    "ReloadSignal",
+    "Retry",
+    "RetryDelay",
+    "Rootfs",
+    "RunInit",
+    "SeccompProfile",
+    "Secret",
+    "SecurityLabelDisable",
+    "SecurityLabelFileType",
+    "SecurityLabelLevel",
+    "SecurityLabelNested",
+    "SecurityLabelType",
+    "ServiceName",
+    "ShmSize",
+    "StartWithPod",
+    "StopSignal",
+    "StopTimeout",
+    "SubGIDMap",
+    "SubUIDMap",
+    "Sysctl",
+    "Timezone",
+    "Tmpfs",
+    "UIDMap",
+    "Ulimit",
+    "Unmask",
+    "User",
+    "UserNS",
+    "Volume",
     "WorkingDir",
 }
+
 
 def check_unit(text: str, model_dir: str, model_file: str, host_port: int = 8000) -> dict:
     """What the platform relies on, in the template and in any unit install.sh writes."""
@@ -113,7 +189,7 @@ def check_unit(text: str, model_dir: str, model_file: str, host_port: int = 8000
     assert not values(unit, "Container", "Mount")
     env = environment(unit)
     assert env["MODEL"] == f"/models/{model_file}"
-    assert int(env["PORT"]) == 8000 and env["HOST"] == "0.0.0.0"   # inside its own network namespace
+    assert int(env["PORT"]) == 8000 and env["HOST"] == "0.0.0.0"  # inside its own network namespace
     assert int(env["N_CTX"]) >= 2048 and int(env["N_THREADS"]) >= 1
 
     # Hardened, and checked: the health probe asks the port the server listens on.
@@ -132,12 +208,15 @@ def check_unit(text: str, model_dir: str, model_file: str, host_port: int = 8000
 
 # --- the converter and the server -------------------------------------------------------------
 
+
 def llama_cpp_server_missing() -> str | None:
     """Why the real server cannot run here, or None."""
     if importlib.util.find_spec("llama_cpp") is None:
-        return (f"llama-cpp-python[server]=={LLAMA_CPP_PYTHON_VERSION} is not installed (source only on PyPI: "
-                f"CMAKE_ARGS=\"-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_OPENMP=OFF\" pip install "
-                f"'llama-cpp-python[server]=={LLAMA_CPP_PYTHON_VERSION}', about 6 minutes on 2 cores)")
+        return (
+            f"llama-cpp-python[server]=={LLAMA_CPP_PYTHON_VERSION} is not installed (source only on PyPI: "
+            f'CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_OPENMP=OFF" pip install '
+            f"'llama-cpp-python[server]=={LLAMA_CPP_PYTHON_VERSION}', about 6 minutes on 2 cores)"
+        )
     for module in ("llama_cpp.server.app", "sse_starlette", "starlette_context", "pydantic_settings"):
         if importlib.util.find_spec(module.split(".")[0]) is None:
             return f"llama-cpp-python's server extra is missing {module}: install 'llama-cpp-python[server]'"
@@ -150,21 +229,25 @@ def find_sdist() -> Path | None:
     explicit = os.environ.get("LLAMA_CPP_PYTHON_SDIST")
     if explicit:
         return Path(explicit) if Path(explicit).is_file() else None
-    cache = Path(os.environ.get("PRIVATE_MODEL_CACHE")
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "private-model")
+    cache = Path(
+        os.environ.get("PRIVATE_MODEL_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "private-model"
+    )
     candidate = cache / SDIST_NAME
     return candidate if candidate.is_file() else None
 
 
-SDIST_MISSING = (f"the converter's source, {SDIST_NAME}, is not here: fetch it once with "
-                 f"`CONVERTER_PYTHON=python images/private-model/convert.sh --fetch` "
-                 f"(or set LLAMA_CPP_PYTHON_SDIST to the file)")
+SDIST_MISSING = (
+    f"the converter's source, {SDIST_NAME}, is not here: fetch it once with "
+    f"`CONVERTER_PYTHON=python images/private-model/convert.sh --fetch` "
+    f"(or set LLAMA_CPP_PYTHON_SDIST to the file)"
+)
 
 # llama.cpp's converter names the pre-tokenizer of a BPE tokenizer by hashing how it splits a test
 # text; a tokenizer trained locally (the tiny model's) is in no list and it raises
 # NotImplementedError. The tests fall back to "gpt-2" (the tiny tokenizer is GPT-2 style byte
 # level BPE) in this wrapper, which runs the real converter unchanged otherwise.
-CONVERTER_WRAPPER = '''\
+CONVERTER_WRAPPER = """\
 import logging, runpy, sys
 from pathlib import Path
 
@@ -186,7 +269,7 @@ def get_vocab_base_pre(self, tokenizer):
 
 base.TextModel.get_vocab_base_pre = get_vocab_base_pre
 runpy.run_path(str(converter), run_name="__main__")
-'''
+"""
 
 
 def converter_python(folder: Path) -> Path:
@@ -203,6 +286,7 @@ def converter_python(folder: Path) -> Path:
 
 def free_port() -> int:
     from testing.local_server import free_port as free
+
     return free()
 
 
@@ -222,8 +306,13 @@ class LlamaCppServer:
         env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MODEL", "CONFIG_FILE")}
         env.update(self.env)
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server"], env=env,
-                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         while True:
             if self.process.poll() is not None:
                 log = self.log()

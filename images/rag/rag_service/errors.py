@@ -25,6 +25,7 @@ class CatalogError(BadRequest):
 
 class SourceForbidden(ServiceError):
     """A catalogue URI this service may not read (outside CATALOG_URI_PREFIX, not https)."""
+
     status_code = 403
 
 
@@ -38,14 +39,17 @@ class PayloadTooLarge(ServiceError):
 
 class UpstreamError(ServiceError):
     """A dependency (S3, an https server, the LLM) answered with an error."""
+
     status_code = 502
 
 
 class Unavailable(ServiceError):
     """A dependency (Qdrant, the LLM) cannot be reached, or the service is not ready."""
+
     status_code = 503
 
 
 class CatalogEmpty(ServiceError):
     """Nothing to retrieve from: the collection is missing or empty."""
+
     status_code = 409

@@ -25,8 +25,13 @@ class Turn:
 
 
 class ConversationHistory:
-    def __init__(self, max_turns: int = 10, ttl_seconds: float = 1800.0, max_sessions: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        max_turns: int = 10,
+        ttl_seconds: float = 1800.0,
+        max_sessions: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.max_turns = max_turns
         self.ttl_seconds = ttl_seconds
         self.max_sessions = max_sessions

@@ -30,9 +30,18 @@ REWRITE_SYSTEM_PROMPT = (
 
 
 class LlmClient:
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, *, timeout: float = 50.0,
-                 max_retries: int = 1, max_tokens: int = 512, rewrite_max_tokens: int = 96,
-                 temperature: float = 0.2):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 50.0,
+        max_retries: int = 1,
+        max_tokens: int = 512,
+        rewrite_max_tokens: int = 96,
+        temperature: float = 0.2,
+    ):
         self.base_url = base_url
         self.model = model
         self.timeout = timeout
@@ -40,26 +49,30 @@ class LlmClient:
         self.rewrite_max_tokens = rewrite_max_tokens
         self.temperature = temperature
         # Servers without a key (vLLM by default) accept any; the client insists on one.
-        self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
-                                     max_retries=max_retries)
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries
+        )
 
     def close(self) -> None:
         self._client.close()
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int) -> str:
         try:
-            completion = self._client.chat.completions.create(model=self.model, messages=messages,
-                                                              max_tokens=max_tokens, temperature=self.temperature)
+            completion = self._client.chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens, temperature=self.temperature
+            )
         except openai.APITimeoutError:
             raise ServiceError(f"the LLM at {self.base_url} did not answer within {self.timeout:g} s", 504) from None
         except openai.APIConnectionError:
             raise Unavailable(f"the LLM at {self.base_url} is unreachable") from None
         except openai.APIStatusError as error:
-            raise UpstreamError(f"the LLM at {self.base_url} answered {error.status_code}: "
-                                f"{_error_message(error)}") from None
+            raise UpstreamError(
+                f"the LLM at {self.base_url} answered {error.status_code}: {_error_message(error)}"
+            ) from None
         except openai.OpenAIError as error:
-            raise UpstreamError(f"the LLM at {self.base_url} sent an answer that could not be read "
-                                f"({type(error).__name__})") from None
+            raise UpstreamError(
+                f"the LLM at {self.base_url} sent an answer that could not be read ({type(error).__name__})"
+            ) from None
         if not completion.choices or completion.choices[0].message.content is None:
             raise UpstreamError(f"the LLM at {self.base_url} returned no answer")
         return completion.choices[0].message.content
@@ -79,16 +92,22 @@ def _error_message(error: openai.APIStatusError) -> str:
     body, message = error.body, None
     if isinstance(body, dict):  # {"error": {"message"}}, {"message"} or FastAPI's {"detail"}
         inner = body.get("error")
-        message = (inner.get("message") if isinstance(inner, dict) else inner) or body.get("message") \
-            or body.get("detail")
+        message = (
+            (inner.get("message") if isinstance(inner, dict) else inner) or body.get("message") or body.get("detail")
+        )
     return " ".join(str(message or error.message or "no detail").split())[:300]
 
 
 def rewrite_messages(history: Sequence[Turn], question: str) -> list[dict[str, str]]:
     conversation = "\n".join(f"Customer: {turn.question}\nAssistant: {turn.answer}" for turn in history)
-    return [{"role": "system", "content": REWRITE_SYSTEM_PROMPT},
-            {"role": "user", "content": f"Conversation so far:\n{conversation}\n\nFollow-up question: {question}\n\n"
-                                        f"Standalone question:"}]
+    return [
+        {"role": "system", "content": REWRITE_SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": f"Conversation so far:\n{conversation}\n\nFollow-up question: {question}\n\n"
+            f"Standalone question:",
+        },
+    ]
 
 
 def format_context(hits: Sequence[Hit]) -> str:
@@ -97,8 +116,10 @@ def format_context(hits: Sequence[Hit]) -> str:
     for number, hit in enumerate(hits, 1):
         p = hit.product
         details = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in p.extra.items() if value)
-        lines.append(f"{number}. {p.name} (id {p.id}; category: {p.category}; price: ${p.price:.2f}"
-                     f"{'; ' + details if details else ''}) - {p.description}")
+        lines.append(
+            f"{number}. {p.name} (id {p.id}; category: {p.category}; price: ${p.price:.2f}"
+            f"{'; ' + details if details else ''}) - {p.description}"
+        )
     return "\n".join(lines)
 
 
@@ -106,6 +127,10 @@ def answer_messages(history: Sequence[Turn], question: str, hits: Sequence[Hit])
     messages = [{"role": "system", "content": ANSWER_SYSTEM_PROMPT}]
     for turn in history:
         messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
-    messages.append({"role": "user", "content": f"Context (products from the catalogue):\n{format_context(hits)}"
-                                                f"\n\nQuestion: {question}"})
+    messages.append(
+        {
+            "role": "user",
+            "content": f"Context (products from the catalogue):\n{format_context(hits)}\n\nQuestion: {question}",
+        }
+    )
     return messages

@@ -74,8 +74,10 @@ class Settings:
     def problems(self) -> list[str]:
         problems = []
         if (self.qdrant_url is None) == (self.qdrant_path is None):
-            problems.append("set exactly one of QDRANT_URL (a Qdrant server) and QDRANT_PATH "
-                            "(an embedded Qdrant folder, or :memory:)")
+            problems.append(
+                "set exactly one of QDRANT_URL (a Qdrant server) and QDRANT_PATH "
+                "(an embedded Qdrant folder, or :memory:)"
+            )
         if self.qdrant_url is not None and not re.match(r"^https?://[^/\s]+", self.qdrant_url):
             problems.append(f"QDRANT_URL must be an http(s) URL, not {self.qdrant_url!r}")
         if not re.match(r"^https?://[^/\s]+", self.llm_base_url or ""):
@@ -84,23 +86,29 @@ class Settings:
             problems.append("LLM_MODEL is required")
         if not COLLECTION_PATTERN.match(self.collection):
             problems.append(f"QDRANT_COLLECTION must be 1 to 64 letters, digits, '_' or '-', not {self.collection!r}")
-        if self.catalog_uri_prefix is not None and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)",
-                                                                self.catalog_uri_prefix):
+        if self.catalog_uri_prefix is not None and not re.match(
+            r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", self.catalog_uri_prefix
+        ):
             problems.append(f"CATALOG_URI_PREFIX must look like s3://bucket/prefix/, not {self.catalog_uri_prefix!r}")
-        for name, value, low in (("PORT", self.port, 1), ("RAG_TOP_K", self.top_k, 1),
-                                 ("HISTORY_MAX_TURNS", self.history_max_turns, 0),
-                                 ("HISTORY_MAX_SESSIONS", self.history_max_sessions, 1),
-                                 ("LLM_MAX_TOKENS", self.llm_max_tokens, 1),
-                                 ("LLM_REWRITE_MAX_TOKENS", self.llm_rewrite_max_tokens, 1),
-                                 ("LLM_MAX_RETRIES", self.llm_max_retries, 0),
-                                 ("QDRANT_TIMEOUT_SECONDS", self.qdrant_timeout_seconds, 1),
-                                 ("MAX_CATALOG_BYTES", self.max_catalog_bytes, 1)):
+        for name, value, low in (
+            ("PORT", self.port, 1),
+            ("RAG_TOP_K", self.top_k, 1),
+            ("HISTORY_MAX_TURNS", self.history_max_turns, 0),
+            ("HISTORY_MAX_SESSIONS", self.history_max_sessions, 1),
+            ("LLM_MAX_TOKENS", self.llm_max_tokens, 1),
+            ("LLM_REWRITE_MAX_TOKENS", self.llm_rewrite_max_tokens, 1),
+            ("LLM_MAX_RETRIES", self.llm_max_retries, 0),
+            ("QDRANT_TIMEOUT_SECONDS", self.qdrant_timeout_seconds, 1),
+            ("MAX_CATALOG_BYTES", self.max_catalog_bytes, 1),
+        ):
             if value < low:
                 problems.append(f"{name} must be at least {low}, not {value}")
         if self.port > 65535:
             problems.append(f"PORT must be at most 65535, not {self.port}")
-        for name, value in (("HISTORY_TTL_SECONDS", self.history_ttl_seconds),
-                            ("LLM_TIMEOUT_SECONDS", self.llm_timeout_seconds)):
+        for name, value in (
+            ("HISTORY_TTL_SECONDS", self.history_ttl_seconds),
+            ("LLM_TIMEOUT_SECONDS", self.llm_timeout_seconds),
+        ):
             if value <= 0:
                 problems.append(f"{name} must be positive, not {value}")
         if not 0 <= self.llm_temperature <= 2:
@@ -132,12 +140,17 @@ class Settings:
                 return default
 
         values = dict(
-            llm_base_url=text("LLM_BASE_URL", ""), llm_model=text("LLM_MODEL", ""),
-            qdrant_url=text("QDRANT_URL"), qdrant_path=text("QDRANT_PATH"), qdrant_api_key=text("QDRANT_API_KEY"),
-            collection=text("QDRANT_COLLECTION", "products"), llm_api_key=text("LLM_API_KEY"),
+            llm_base_url=text("LLM_BASE_URL", ""),
+            llm_model=text("LLM_MODEL", ""),
+            qdrant_url=text("QDRANT_URL"),
+            qdrant_path=text("QDRANT_PATH"),
+            qdrant_api_key=text("QDRANT_API_KEY"),
+            collection=text("QDRANT_COLLECTION", "products"),
+            llm_api_key=text("LLM_API_KEY"),
             embedding_model=text("EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             catalog_uri_prefix=text("CATALOG_URI_PREFIX"),
-            port=number("PORT", int, 8000), top_k=number("RAG_TOP_K", int, 5),
+            port=number("PORT", int, 8000),
+            top_k=number("RAG_TOP_K", int, 5),
             history_max_turns=number("HISTORY_MAX_TURNS", int, 10),
             history_ttl_seconds=number("HISTORY_TTL_SECONDS", float, 1800.0),
             history_max_sessions=number("HISTORY_MAX_SESSIONS", int, 10_000),

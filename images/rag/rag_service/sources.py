@@ -19,7 +19,7 @@ S3ClientFactory = Callable[[], object]
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` -> (bucket, key)."""
-    rest = uri[len("s3://"):]
+    rest = uri[len("s3://") :]
     bucket, _, key = rest.partition("/")
     if not bucket or not key or key.endswith("/"):
         raise BadRequest(f"{uri!r} does not name an S3 object: expected s3://bucket/path/file.csv")
@@ -31,8 +31,9 @@ def check_s3_allowed(uri: str, prefix: str | None) -> tuple[str, str]:
     if ".." in key.split("/"):
         raise SourceForbidden(f"{uri!r}: '..' is not allowed in a catalogue key")
     if prefix is not None and not uri.startswith(prefix):
-        raise SourceForbidden(f"{uri} is outside the catalogue prefix {prefix}: this service may only read "
-                              f"catalogues under it")
+        raise SourceForbidden(
+            f"{uri} is outside the catalogue prefix {prefix}: this service may only read catalogues under it"
+        )
     return bucket, key
 
 
@@ -69,8 +70,7 @@ def check_https(url: str) -> None:
         raise SourceForbidden(f"{url!r} is refused: catalogues are read from s3:// URIs or https:// URLs only")
 
 
-def fetch_https(url: str, max_bytes: int, timeout: float = 30.0,
-                transport: httpx.BaseTransport | None = None) -> bytes:
+def fetch_https(url: str, max_bytes: int, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> bytes:
     check_https(url)
 
     def each_request(request: httpx.Request) -> None:  # redirects too
@@ -78,8 +78,13 @@ def fetch_https(url: str, max_bytes: int, timeout: float = 30.0,
             raise SourceForbidden(f"{url} redirected to {request.url.scheme}://, which is refused: https only")
 
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=5, transport=transport,
-                          event_hooks={"request": [each_request]}) as client:
+        with httpx.Client(
+            timeout=timeout,
+            follow_redirects=True,
+            max_redirects=5,
+            transport=transport,
+            event_hooks={"request": [each_request]},
+        ) as client:
             with client.stream("GET", url) as response:
                 if response.status_code == 404:
                     raise SourceNotFound(f"{url} answered 404")

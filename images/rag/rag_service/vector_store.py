@@ -32,8 +32,14 @@ class Hit:
 
 
 class VectorStore:
-    def __init__(self, client: QdrantClient, collection: str, dimension: int, location: str,
-                 health_client: QdrantClient | None = None):
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        dimension: int,
+        location: str,
+        health_client: QdrantClient | None = None,
+    ):
         self.client = client
         self.health_client = health_client or client
         self.collection = collection
@@ -48,9 +54,14 @@ class VectorStore:
                 # In the cluster Qdrant is plain http inside the namespace-to-namespace NetworkPolicy;
                 # the key still guards it against every other pod.
                 warnings.filterwarnings("ignore", message="Api key is used with an insecure connection")
+
                 def remote(timeout: int) -> QdrantClient:
-                    return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=timeout,
-                                        check_compatibility=False)
+                    return QdrantClient(
+                        url=settings.qdrant_url,
+                        api_key=settings.qdrant_api_key,
+                        timeout=timeout,
+                        check_compatibility=False,
+                    )
 
                 client, health = remote(settings.qdrant_timeout_seconds), remote(HEALTH_TIMEOUT_SECONDS)
             return cls(client, settings.collection, dimension, settings.qdrant_location, health)
@@ -73,12 +84,14 @@ class VectorStore:
             raise
         except UnexpectedResponse as error:
             if error.status_code in (401, 403):
-                raise Unavailable(f"Qdrant at {self.location} refused the API key ({error.status_code}) "
-                                  f"while {doing}") from None
+                raise Unavailable(
+                    f"Qdrant at {self.location} refused the API key ({error.status_code}) while {doing}"
+                ) from None
             raise Unavailable(f"Qdrant at {self.location} answered {error.status_code} while {doing}") from None
         except (ResponseHandlingException, httpx.HTTPError, ConnectionError, TimeoutError) as error:
-            raise Unavailable(f"Qdrant at {self.location} is unreachable ({type(error).__name__}) "
-                              f"while {doing}") from None
+            raise Unavailable(
+                f"Qdrant at {self.location} is unreachable ({type(error).__name__}) while {doing}"
+            ) from None
 
     # --- health ---------------------------------------------------------------------------------
 
@@ -102,7 +115,8 @@ class VectorStore:
             try:
                 self.client.create_collection(
                     self.collection,
-                    vectors_config=models.VectorParams(size=self.dimension, distance=models.Distance.COSINE))
+                    vectors_config=models.VectorParams(size=self.dimension, distance=models.Distance.COSINE),
+                )
             except UnexpectedResponse as error:
                 if error.status_code != 409:  # another replica created it first
                     raise
@@ -118,13 +132,16 @@ class VectorStore:
         vectors = self.client.get_collection(self.collection).config.params.vectors
         size = vectors.size if isinstance(vectors, models.VectorParams) else None
         if size is not None and size != self.dimension:
-            raise ServiceError(f"collection {self.collection!r} holds {size}-dimensional vectors but the embedding "
-                               f"model gives {self.dimension}: use another QDRANT_COLLECTION or delete it", 409)
+            raise ServiceError(
+                f"collection {self.collection!r} holds {size}-dimensional vectors but the embedding "
+                f"model gives {self.dimension}: use another QDRANT_COLLECTION or delete it",
+                409,
+            )
 
     def upsert(self, products: Sequence[Product], vectors: Sequence[Sequence[float]]) -> None:
         with self._errors(f"writing to collection {self.collection!r}"):
             for start in range(0, len(products), UPSERT_BATCH):
-                batch = zip(products[start:start + UPSERT_BATCH], vectors[start:start + UPSERT_BATCH], strict=True)
+                batch = zip(products[start : start + UPSERT_BATCH], vectors[start : start + UPSERT_BATCH], strict=True)
                 points = [models.PointStruct(id=p.point_id, vector=list(v), payload=p.payload()) for p, v in batch]
                 self.client.upsert(self.collection, points=points, wait=True)
 
@@ -139,11 +156,14 @@ class VectorStore:
     def search(self, vector: Sequence[float], limit: int) -> list[Hit]:
         with self._errors(f"searching collection {self.collection!r}"):
             if not self.client.collection_exists(self.collection):
-                raise CatalogEmpty(f"no products are loaded yet (collection {self.collection!r} does not exist): "
-                                   f"POST a catalogue to /load_data first")
+                raise CatalogEmpty(
+                    f"no products are loaded yet (collection {self.collection!r} does not exist): "
+                    f"POST a catalogue to /load_data first"
+                )
             result = self.client.query_points(self.collection, query=list(vector), limit=limit, with_payload=True)
         hits = [Hit(Product.from_payload(point.payload or {}), float(point.score)) for point in result.points]
         if not hits:
-            raise CatalogEmpty(f"collection {self.collection!r} holds no products yet: POST a catalogue to "
-                               f"/load_data first")
+            raise CatalogEmpty(
+                f"collection {self.collection!r} holds no products yet: POST a catalogue to /load_data first"
+            )
         return hits

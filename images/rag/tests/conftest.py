@@ -17,6 +17,7 @@ CATALOG = DATA / "products.csv"
 
 # --- no network -------------------------------------------------------------------------------
 
+
 def _local(address) -> bool:
     if isinstance(address, tuple) and address:
         host = address[0]
@@ -55,6 +56,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- models and servers -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def embedding_model_path() -> str:
@@ -100,8 +102,15 @@ def closed_port() -> int:
 def settings_for(llm_base_url: str, **overrides):
     from rag_service.settings import Settings
 
-    values = dict(llm_base_url=llm_base_url, llm_model="tiny", qdrant_path=":memory:", llm_max_tokens=16,
-                  llm_rewrite_max_tokens=16, llm_max_retries=0, llm_timeout_seconds=20)
+    values = dict(
+        llm_base_url=llm_base_url,
+        llm_model="tiny",
+        qdrant_path=":memory:",
+        llm_max_tokens=16,
+        llm_rewrite_max_tokens=16,
+        llm_max_retries=0,
+        llm_timeout_seconds=20,
+    )
     values.update(overrides)
     return Settings(**values)
 

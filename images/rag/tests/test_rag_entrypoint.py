@@ -15,8 +15,9 @@ import httpx
 RAG_DIR = Path(__file__).resolve().parents[1]
 
 
-def test_python_m_rag_service_serves_the_api_from_the_environment(tmp_path, llm_server, embedding_model_path,
-                                                                   catalog_text):
+def test_python_m_rag_service_serves_the_api_from_the_environment(
+    tmp_path, llm_server, embedding_model_path, catalog_text
+):
     from testing.local_server import free_port
 
     port = free_port()
@@ -39,8 +40,9 @@ def test_python_m_rag_service_serves_the_api_from_the_environment(tmp_path, llm_
         "TOKENIZERS_PARALLELISM": "false",
     }
     log = (tmp_path / "service.log").open("w+")
-    process = subprocess.Popen([sys.executable, "-m", "rag_service"], cwd=tmp_path, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag_service"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
@@ -57,16 +59,18 @@ def test_python_m_rag_service_serves_the_api_from_the_environment(tmp_path, llm_
         assert health.json()["qdrant"]["collection"] == "catalogue-test"
         assert home.is_dir()
 
-        loaded = httpx.post(f"{base}/load_data", content=catalog_text.encode(), headers={"content-type": "text/csv"},
-                            timeout=60)
+        loaded = httpx.post(
+            f"{base}/load_data", content=catalog_text.encode(), headers={"content-type": "text/csv"}, timeout=60
+        )
         assert loaded.status_code == 200, loaded.text
         assert loaded.json()["points"] == 100
         refused = httpx.post(f"{base}/load_data", json={"uri": "s3://genai-datasets-test/loyalty/x.csv"}, timeout=10)
         assert refused.status_code == 403
 
         seen = len(llm_server.requests)
-        answer = httpx.post(f"{base}/generate", json={"prompt": "walking shoes for a 60-year-old man",
-                                                      "session_id": None}, timeout=60)
+        answer = httpx.post(
+            f"{base}/generate", json={"prompt": "walking shoes for a 60-year-old man", "session_id": None}, timeout=60
+        )
         assert answer.status_code == 200, answer.text
         assert answer.json()["response"] == llm_server.answers[-1]
         assert "Footwear" in llm_server.requests[seen]["messages"][-1]["content"]

@@ -15,8 +15,11 @@ DOCKERFILE = RAG_DIR / "Dockerfile"
 
 def _instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
-            for line in (raw.strip() for raw in text.splitlines()) if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in (raw.strip() for raw in text.splitlines())
+        if line and not line.startswith("#")
+    ]
 
 
 def test_the_base_is_a_pinned_slim_python():
@@ -48,6 +51,9 @@ def test_it_runs_as_uid_1000_on_port_8000_and_bakes_in_no_secret_or_model():
     assert copied == ["requirements.txt .", "rag_service ./rag_service"]
     text = DOCKERFILE.read_text()
     assert "snapshot_download" not in text and "SentenceTransformer(" not in text  # no weights at build time
-    ignored = [line.strip() for line in (RAG_DIR / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip()
+        for line in (RAG_DIR / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert ignored[:3] == ["*", "!requirements.txt", "!rag_service/"]  # tests and data stay out

@@ -13,10 +13,12 @@ from rag_service.catalog import parse_catalog
 
 SHOES_QUESTION = "walking shoes for a 60-year-old man"
 # For tests about errors and bookkeeping, where the catalogue's size does not matter.
-SMALL_CSV = ("id,name,category,description,price\n"
-             "FW-1,Comfort Walking Shoe,Footwear,Cushioned walking shoe for men,89.99\n"
-             "AP-1,Down Puffer Jacket,Apparel,Warm winter jacket,179\n"
-             "HK-1,High-Speed Blender,Home & Kitchen,Blender for smoothies,119\n")
+SMALL_CSV = (
+    "id,name,category,description,price\n"
+    "FW-1,Comfort Walking Shoe,Footwear,Cushioned walking shoe for men,89.99\n"
+    "AP-1,Down Puffer Jacket,Apparel,Warm winter jacket,179\n"
+    "HK-1,High-Speed Blender,Home & Kitchen,Blender for smoothies,119\n"
+)
 
 
 def _context_items(message: str) -> list[str]:
@@ -35,6 +37,7 @@ def _no_traceback(response: httpx.Response) -> None:
 
 
 # --- retrieval and answers --------------------------------------------------------------------
+
 
 def test_walking_shoes_for_an_older_man_are_answered_from_footwear(shop, llm_server, catalog_text):
     seen = len(llm_server.requests)
@@ -70,8 +73,9 @@ def test_a_follow_up_is_rewritten_with_the_history_and_retrieves_shoes(shop, llm
     first_answer = llm_server.answers[-1]
     seen = len(llm_server.requests)
 
-    follow_up = shop.post("/generate", json={"prompt": "Do you have them in size 11?",
-                                             "session_id": first["session_id"]})
+    follow_up = shop.post(
+        "/generate", json={"prompt": "Do you have them in size 11?", "session_id": first["session_id"]}
+    )
     assert follow_up.status_code == 200, follow_up.text
     assert follow_up.json()["session_id"] == first["session_id"]
 
@@ -128,8 +132,14 @@ def test_loading_the_same_catalogue_again_adds_no_points(shop, catalog_text):
     before = shop.get("/healthz").json()
     again = shop.post("/load_data", json={"csv": catalog_text})
     assert again.status_code == 200, again.text
-    assert again.json() == {"collection": "products", "source": "the request body", "rows": 100, "new": 0,
-                            "updated": 100, "points": 100}
+    assert again.json() == {
+        "collection": "products",
+        "source": "the request body",
+        "rows": 100,
+        "new": 0,
+        "updated": 100,
+        "points": 100,
+    }
     assert before["status"] == "ok"
 
 
@@ -149,12 +159,19 @@ def test_health_reports_qdrant_and_the_models(shop, embedding_model_path, llm_se
 
 # --- loading ----------------------------------------------------------------------------------
 
+
 def test_a_new_collection_counts_new_and_updated_rows(make_client):
     client = make_client()
     csv = "id,name,category,description,price\nA1,Mug,Home,A mug,3\nA2,Cup,Home,A cup,4\n"
     first = client.post("/load_data", content=csv, headers={"content-type": "text/csv; charset=utf-8"})
-    assert first.json() == {"collection": "products", "source": "the request body", "rows": 2, "new": 2,
-                                 "updated": 0, "points": 2}
+    assert first.json() == {
+        "collection": "products",
+        "source": "the request body",
+        "rows": 2,
+        "new": 2,
+        "updated": 0,
+        "points": 2,
+    }
     changed = csv.replace("A cup,4", "A bigger cup,5") + "A3,Bowl,Home,A bowl,6\n"
     second = client.post("/load_data", json={"csv": changed}).json()
     assert (second["rows"], second["new"], second["updated"], second["points"]) == (3, 1, 2, 3)
@@ -167,34 +184,48 @@ def test_points_persist_in_an_embedded_qdrant_folder(make_client, tmp_path):
     make_client.stop(client)  # closes the Qdrant folder
     reopened = make_client(qdrant_path=path)
     assert reopened.post("/load_data", json={"csv": SMALL_CSV}).json() == {
-        "collection": "products", "source": "the request body", "rows": 3, "new": 0, "updated": 3, "points": 3}
+        "collection": "products",
+        "source": "the request body",
+        "rows": 3,
+        "new": 0,
+        "updated": 3,
+        "points": 3,
+    }
 
 
-@pytest.mark.parametrize("body, words", [
-    ("id,name,category,description\nA,B,C,D\n", ["'price'", "required column"]),
-    ("id,name,category,description,price\nA,B,C,D,1\nB,E,F,G,lots\n", ["line 3", "'lots'"]),
-    ("", ["empty"]),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("id,name,category,description\nA,B,C,D\n", ["'price'", "required column"]),
+        ("id,name,category,description,price\nA,B,C,D,1\nB,E,F,G,lots\n", ["line 3", "'lots'"]),
+        ("", ["empty"]),
+    ],
+)
 def test_a_bad_csv_is_a_400_naming_the_problem(make_client, body, words):
     client = make_client()
-    for response in (client.post("/load_data", content=body, headers={"content-type": "text/csv"}),
-                     client.post("/load_data", json={"csv": body})):
+    for response in (
+        client.post("/load_data", content=body, headers={"content-type": "text/csv"}),
+        client.post("/load_data", json={"csv": body}),
+    ):
         assert response.status_code == 400, response.text
         _no_traceback(response)
         for word in words:
             assert word in response.json()["detail"]
 
 
-@pytest.mark.parametrize("kwargs, status, words", [
-    ({"json": {"uri": "s3://b/catalog/x.csv", "csv": "id"}}, 422, ["exactly one of 'uri'"]),
-    ({"json": {}}, 422, ["exactly one of 'uri'"]),
-    ({"json": {"uri": 5}}, 422, ["uri: Input should be a valid string"]),
-    ({"json": {"url": "https://example.com/x.csv"}}, 422, ["url", "Extra inputs"]),
-    ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, ["not JSON"]),
-    ({"content": b"<xml/>", "headers": {"content-type": "application/xml"}}, 415, ["application/xml", "text/csv"]),
-    ({"json": {"uri": "http://example.com/products.csv"}}, 403, ["https"]),
-    ({"json": {"uri": "file:///etc/passwd"}}, 403, ["https"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, status, words",
+    [
+        ({"json": {"uri": "s3://b/catalog/x.csv", "csv": "id"}}, 422, ["exactly one of 'uri'"]),
+        ({"json": {}}, 422, ["exactly one of 'uri'"]),
+        ({"json": {"uri": 5}}, 422, ["uri: Input should be a valid string"]),
+        ({"json": {"url": "https://example.com/x.csv"}}, 422, ["url", "Extra inputs"]),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, ["not JSON"]),
+        ({"content": b"<xml/>", "headers": {"content-type": "application/xml"}}, 415, ["application/xml", "text/csv"]),
+        ({"json": {"uri": "http://example.com/products.csv"}}, 403, ["https"]),
+        ({"json": {"uri": "file:///etc/passwd"}}, 403, ["https"]),
+    ],
+)
 def test_bad_load_requests_say_what_is_wrong(make_client, kwargs, status, words):
     response = make_client().post("/load_data", **kwargs)
     assert response.status_code == status, response.text
@@ -216,8 +247,9 @@ def test_a_catalogue_over_https(make_client):
 
 
 def test_an_oversized_body_is_refused(make_client):
-    response = make_client(max_catalog_bytes=100).post("/load_data", content=b"x" * 101,
-                                                       headers={"content-type": "text/csv"})
+    response = make_client(max_catalog_bytes=100).post(
+        "/load_data", content=b"x" * 101, headers={"content-type": "text/csv"}
+    )
     assert response.status_code == 413 and "MAX_CATALOG_BYTES" in response.json()["detail"]
 
 
@@ -230,9 +262,13 @@ class TestS3:
         moto = pytest.importorskip("moto")
         import boto3
 
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                            "AWS_REGION": "us-east-1"}.items():
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
         with moto.mock_aws():
@@ -248,12 +284,19 @@ class TestS3:
         uri = f"{self.PREFIX}2024/products.csv"
         response = client.post("/load_data", json={"uri": uri})
         assert response.status_code == 200, response.text
-        assert response.json() == {"collection": "products", "source": uri, "rows": 3, "new": 3, "updated": 0,
-                                   "points": 3}
+        assert response.json() == {
+            "collection": "products",
+            "source": uri,
+            "rows": 3,
+            "new": 3,
+            "updated": 0,
+            "points": 3,
+        }
         assert client.post("/load_data", json={"uri": uri}).json()["points"] == 3  # idempotent
 
-    @pytest.mark.parametrize("uri", [f"s3://{BUCKET}/loyalty/products.csv",
-                                     f"s3://{BUCKET}/catalog-private/products.csv"])
+    @pytest.mark.parametrize(
+        "uri", [f"s3://{BUCKET}/loyalty/products.csv", f"s3://{BUCKET}/catalog-private/products.csv"]
+    )
     def test_objects_outside_the_prefix_are_refused_unread(self, s3, make_client, uri):
         reads = []
         client = make_client(catalog_uri_prefix=self.PREFIX, app_options={"s3_client_factory": lambda: reads.append(1)})
@@ -272,15 +315,19 @@ class TestS3:
 
 # --- errors -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, words", [
-    ({}, ["prompt", "Field required"]),
-    ({"prompt": ""}, ["prompt", "must not be empty"]),
-    ({"prompt": "   \n"}, ["prompt", "must not be empty"]),
-    ({"prompt": None}, ["prompt"]),
-    ({"prompt": "x" * 4001}, ["prompt", "4000"]),
-    ({"prompt": "shoes", "session_id": "../../etc"}, ["session_id"]),
-    ({"session_id": "abc"}, ["prompt", "Field required"]),
-])
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({}, ["prompt", "Field required"]),
+        ({"prompt": ""}, ["prompt", "must not be empty"]),
+        ({"prompt": "   \n"}, ["prompt", "must not be empty"]),
+        ({"prompt": None}, ["prompt"]),
+        ({"prompt": "x" * 4001}, ["prompt", "4000"]),
+        ({"prompt": "shoes", "session_id": "../../etc"}, ["session_id"]),
+        ({"session_id": "abc"}, ["prompt", "Field required"]),
+    ],
+)
 def test_a_missing_or_bad_prompt_is_a_422_saying_what_is_wrong(shop, body, words):
     response = shop.post("/generate", json=body)
     assert response.status_code == 422, response.text
@@ -318,9 +365,13 @@ def test_an_unknown_model_or_a_refused_key_is_a_502_with_the_llm_reason(make_cli
         answered = good.post("/generate", json={"prompt": "a warm winter jacket"})
         assert answered.status_code == 200 and answered.json()["response"] == keyed.answers[-1]
 
-        for client, reason in ((make_client(llm_base_url=keyed.base_url), "answered 401: invalid api key"),
-                               (make_client(llm_base_url=keyed.base_url, llm_api_key="sk-test", llm_model="nope"),
-                                "answered 404: The model `nope` does not exist.")):
+        for client, reason in (
+            (make_client(llm_base_url=keyed.base_url), "answered 401: invalid api key"),
+            (
+                make_client(llm_base_url=keyed.base_url, llm_api_key="sk-test", llm_model="nope"),
+                "answered 404: The model `nope` does not exist.",
+            ),
+        ):
             client.post("/load_data", json={"csv": SMALL_CSV})
             response = client.post("/generate", json={"prompt": "a warm winter jacket"})
             assert response.status_code == 502
@@ -334,8 +385,10 @@ def test_qdrant_down_is_a_503_and_health_says_so(make_client, closed_port):
     health = client.get("/healthz")
     assert health.status_code == 200  # the pod can serve; restarting it would not bring Qdrant back
     assert health.json()["qdrant"] == {"reachable": False, "location": url, "collection": "products"}
-    for response in (client.post("/generate", json={"prompt": SHOES_QUESTION}),
-                     client.post("/load_data", json={"csv": "id,name,category,description,price\nA,B,C,D,1\n"})):
+    for response in (
+        client.post("/generate", json={"prompt": SHOES_QUESTION}),
+        client.post("/load_data", json={"csv": "id,name,category,description,price\nA,B,C,D,1\n"}),
+    ):
         assert response.status_code == 503, response.text
         assert response.json()["detail"].startswith(f"Qdrant at {url} is unreachable")
         _no_traceback(response)

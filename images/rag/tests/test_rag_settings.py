@@ -34,11 +34,23 @@ def test_the_deployment_environment_is_read():
 
 
 def test_defaults_and_empty_values_count_as_unset():
-    settings = Settings.from_env({"QDRANT_PATH": ":memory:", "LLM_BASE_URL": "https://api.example.com/v1",
-                                  "LLM_MODEL": "m", "LLM_API_KEY": "", "QDRANT_API_KEY": " ", "PORT": ""})
+    settings = Settings.from_env(
+        {
+            "QDRANT_PATH": ":memory:",
+            "LLM_BASE_URL": "https://api.example.com/v1",
+            "LLM_MODEL": "m",
+            "LLM_API_KEY": "",
+            "QDRANT_API_KEY": " ",
+            "PORT": "",
+        }
+    )
     assert settings.llm_api_key is None and settings.qdrant_api_key is None
-    assert (settings.collection, settings.port, settings.top_k, settings.catalog_uri_prefix) == \
-        ("products", 8000, 5, None)
+    assert (settings.collection, settings.port, settings.top_k, settings.catalog_uri_prefix) == (
+        "products",
+        8000,
+        5,
+        None,
+    )
     assert settings.embedding_model == DEFAULT_EMBEDDING_MODEL
 
 
@@ -49,18 +61,34 @@ def test_the_catalogue_prefix_is_a_folder():
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({"QDRANT_URL": "qdrant:6333", "QDRANT_PATH": "/data", "QDRANT_COLLECTION": "bad name",
-                           "CATALOG_URI_PREFIX": "https://bucket/catalog/", "PORT": "eighty", "RAG_TOP_K": "0"})
+        Settings.from_env(
+            {
+                "QDRANT_URL": "qdrant:6333",
+                "QDRANT_PATH": "/data",
+                "QDRANT_COLLECTION": "bad name",
+                "CATALOG_URI_PREFIX": "https://bucket/catalog/",
+                "PORT": "eighty",
+                "RAG_TOP_K": "0",
+            }
+        )
     message = str(caught.value)
-    for part in ("exactly one of QDRANT_URL", "LLM_BASE_URL", "LLM_MODEL", "QDRANT_COLLECTION",
-                 "CATALOG_URI_PREFIX", "PORT must be an integer", "RAG_TOP_K must be at least 1"):
+    for part in (
+        "exactly one of QDRANT_URL",
+        "LLM_BASE_URL",
+        "LLM_MODEL",
+        "QDRANT_COLLECTION",
+        "CATALOG_URI_PREFIX",
+        "PORT must be an integer",
+        "RAG_TOP_K must be at least 1",
+    ):
         assert part in message
 
 
 def test_secrets_never_appear_in_errors():
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({**DEPLOYMENT_ENV, "LLM_API_KEY": "sk-very-secret", "QDRANT_API_KEY": "qk-very-secret",
-                           "LLM_MODEL": ""})
+        Settings.from_env(
+            {**DEPLOYMENT_ENV, "LLM_API_KEY": "sk-very-secret", "QDRANT_API_KEY": "qk-very-secret", "LLM_MODEL": ""}
+        )
     assert "very-secret" not in str(caught.value)
     settings = Settings.from_env({**DEPLOYMENT_ENV, "LLM_API_KEY": "sk-very-secret"})
     assert settings.llm_api_key == "sk-very-secret" and settings.qdrant_api_key == "qdrant-key"
