@@ -22,9 +22,9 @@ from workloads.jupyterhub import JupyterHub, JupyterHubArgs
 from workloads.kube import NamespaceArgs, WorkloadNamespace
 from workloads.private_model import PrivateModelClusterSite, PrivateModelClusterSiteArgs
 from workloads.qdrant import Qdrant, QdrantArgs
-from workloads.rag import LlmEndpoint, RagService, RagServiceArgs
+from workloads.rag import RagService, RagServiceArgs
 from workloads.skupper import SkupperController, SkupperControllerArgs
-from workloads.traffic_plan import RagLlmSource, plan_traffic
+from workloads.traffic_plan import plan_traffic
 
 config = load_stack_config()
 workspaces = plan_workspaces(config)  # each model placed on the GPU node groups, or a ConfigError
@@ -183,12 +183,8 @@ if config.private_model.enabled:
     )
 rag_service = None
 if config.rag.enabled:
-    choice = traffic.rag_llm
-    if choice.source is RagLlmSource.EXTERNAL:
-        rag_llm = LlmEndpoint(config.rag.llm_base_url, choice.model)
-    else:
-        asked = private_host if choice.source is RagLlmSource.PRIVATE_MODEL else models[choice.workspace]
-        rag_llm = LlmEndpoint(asked.endpoint.url, choice.model, asked.endpoint)
+    # The config rules guarantee both: the RAG service has an LLM to ask and a Qdrant to search.
+    assert traffic.rag_llm_endpoint is not None and vector_db is not None
     rag_service = RagService(
         "rag",
         RagServiceArgs(
@@ -197,7 +193,7 @@ if config.rag.enabled:
             namespace=namespace(rag.NAMESPACE),
             qdrant=vector_db.endpoint,
             qdrant_api_key=vector_db.api_key,
-            llm=rag_llm,
+            llm=traffic.rag_llm_endpoint,
             clients=traffic.rag,
             llm_api_key=(config.rag_llm_api_key.get_secret_value() if config.rag_llm_api_key else None),
         ),
@@ -211,7 +207,7 @@ if config.chatbot.enabled:
             namespace=namespace(chatbot.NAMESPACE),
             assistants=Assistants(
                 shopping=rag_service.endpoint if rag_service else None,
-                loyalty=llm.endpoint if traffic.loyalty_adapter else None,
+                loyalty=llm.endpoint if llm and traffic.loyalty_adapter else None,
                 loyalty_model=traffic.loyalty_adapter,
                 private=private_host.endpoint if private_host else None,
                 private_model=config.private_model.served_model_name,

@@ -65,7 +65,7 @@ class _Pattern:
     text: str  # cleaned, without the leading "!"
     exclusion: bool
     kind: str  # exact | prefix | suffix | regexp
-    regexp: re.Pattern | None
+    regexp: re.Pattern[str] | None  # set when kind is regexp
 
     @classmethod
     def compile(cls, raw: str) -> _Pattern:
@@ -134,6 +134,7 @@ class _Pattern:
         if self.kind == "suffix":
             suffix = self.text[2:]
             return path.endswith(suffix) or (suffix.startswith("/") and path == suffix[1:])
+        assert self.regexp is not None, self.kind
         return bool(self.regexp.match(path))
 
 

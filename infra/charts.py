@@ -37,7 +37,7 @@ def helm_chart(
     """A pinned chart, rendered by the provider (helm.v4: each object applied and awaited by its own rules)."""
     return k8s.helm.v4.Chart(
         resource_name,
-        **({"name": release} if release is not None else {}),
+        name=release,  # None: the resource name (the provider leaves an unset input out)
         chart=pin.name,
         version=pin.version,
         repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=pin.repository),

@@ -143,7 +143,7 @@ class Cluster(pulumi.ComponentResource):
         )
         self.name = self.eks.eks_cluster.name
         self.oidc = ClusterOidc(provider_arn=self.eks.oidc_provider_arn, issuer=self.eks.oidc_issuer)
-        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+        self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(self.eks.kubeconfig_json)
         # An explicit provider object: a provider passed as an Output is silently ignored.
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json, enable_server_side_apply=True, opts=child

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,7 +22,7 @@ class DevicePluginArgs:
     provider: k8s.Provider
 
 
-def device_plugin_values() -> dict:
+def device_plugin_values() -> dict[str, Any]:
     return {
         "nodeSelector": dict(GPU_SCHEDULING.node_selector),
         "tolerations": [*GPU_SCHEDULING.tolerations, {"key": "CriticalAddonsOnly", "operator": "Exists"}],

@@ -87,18 +87,20 @@ def find_pushed_images(config: RegistryConfig, name_prefix: str, region: str) ->
     """Each image's digest under imageTag (registries.build false), or ImageNotPushed; {} when building."""
     if config.build:
         return {}
+    tag = config.image_tag
+    assert tag is not None, "the registries rules require imageTag when build is false"
     found: dict[str, PushedImage] = {}
     absent: list[tuple[str, str, Exception]] = []
     for image in config.images:
         repository = repository_name(name_prefix, image)
         try:
-            result = aws.ecr.get_image(repository_name=repository, image_tag=config.image_tag)
+            result = aws.ecr.get_image(repository_name=repository, image_tag=tag)
         except Exception as error:  # the provider's error: a missing repository or tag (or no access)
             absent.append((image, repository, error))
             continue
-        found[image] = PushedImage(repository, config.image_tag, result.image_digest)
+        found[image] = PushedImage(repository, tag, result.image_digest)
     if absent:
-        raise _not_pushed(absent, config.image_tag, region)
+        raise _not_pushed(absent, tag, region)
     return found
 
 
@@ -126,7 +128,7 @@ def _not_pushed(absent: list[tuple[str, str, Exception]], tag: str, region: str)
             "it creates the repositories and builds and pushes the images from this checkout. Afterwards, push the "
             "images from CI under a version tag and set registries.build: false with that imageTag."
         )
-    registry = next(iter(urls.values())).split("/")[0]
+    registry = next(url for url in urls.values() if url is not None).split("/")[0]
     lines = [
         f"registries.build is false, so the workloads run the images CI pushed under imageTag '{tag}', but ECR "
         "has no such image in " + ", ".join(repository for _, repository, _ in absent) + ":"
@@ -169,14 +171,16 @@ class ContainerImages(pulumi.ComponentResource):
         )
         for image in cfg.images:
             url = args.repository_urls[image]
-            if cfg.build:
+            if token is not None:  # registries.build
                 digest: pulumi.Input[str] = self._build(name, image, url, token).digest
             else:
                 digest = args.pushed[image].digest
             self.refs[image] = pulumi.Output.all(url, digest).apply(lambda v: _by_digest(*v))
         self.register_outputs({"refs": self.refs})
 
-    def _build(self, name: str, image: str, url: pulumi.Output[str], token: pulumi.Output) -> docker_build.Image:
+    def _build(
+        self, name: str, image: str, url: pulumi.Output[str], token: pulumi.Output[aws.ecr.GetAuthorizationTokenResult]
+    ) -> docker_build.Image:
         tag = content_tag(image)
         cache = url.apply(lambda u: f"{u}:{BUILD.cache_tag}")
         return docker_build.Image(

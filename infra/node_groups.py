@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -33,12 +34,19 @@ NODE_MANAGED_POLICIES = (
 LAUNCH_TAGGED_RESOURCES = ("instance", "volume", "network-interface")
 
 
+class Toleration(TypedDict):
+    key: str
+    operator: str
+    value: str
+    effect: str
+
+
 @dataclass(frozen=True)
 class GpuScheduling:
     """How a pod lands on a GPU node: the Kubernetes layer takes this instead of reaching into infra."""
 
     node_selector: dict[str, str]
-    tolerations: tuple[dict[str, str], ...]
+    tolerations: tuple[Toleration, ...]
 
 
 GPU_SCHEDULING = GpuScheduling(

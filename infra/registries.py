@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -18,7 +19,7 @@ def repository_name(name_prefix: str, image: str) -> str:
     return f"{name_prefix}/{image}"
 
 
-def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> dict:
+def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> dict[str, Any]:
     return {
         "rules": [
             {

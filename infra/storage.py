@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -31,7 +32,7 @@ class StorageArgs:
     addon_version: str | None = None
 
 
-def ebs_csi_configuration() -> dict:
+def ebs_csi_configuration() -> dict[str, Any]:
     # The node plugin runs on every node, tainted GPU ones included, or pods there cannot mount EBS
     # volumes; and it stays through any NoExecute taint of a node being drained or reclaimed (spot), to
     # unmount what the evicted pods leave. tolerateAllTaints gives it `operator: Exists`; while it is

@@ -208,9 +208,14 @@ def fit_finetune(
 
 
 class NodeGroup(Protocol):
-    name: str
-    instance_types: tuple[str, ...]
-    disk_size_gib: int
+    """What placement reads of a GPU node group (read-only: the stack config's models are frozen)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def instance_types(self) -> tuple[str, ...]: ...
+    @property
+    def disk_size_gib(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,7 @@ def _gib(n: float) -> str:
     return f"{n / GIB:.1f} GiB"
 
 
-def _fits_elsewhere(fit_one) -> str:
+def _fits_elsewhere(fit_one: Callable[[GpuInstanceType], ServingFit | FinetuneFit | None]) -> str:
     """The smallest instance of each family, anywhere in the catalogue, that would host it, and the
     diskSizeGiB its group would need for every GPU of a node to run such a pod."""
     found: dict[str, str] = {}

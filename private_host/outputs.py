@@ -23,6 +23,7 @@ import copy
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +88,11 @@ class LinkCredentials:
 
     @property
     def link_name(self) -> str:
-        return self.link["metadata"]["name"]
+        return str(self.link["metadata"]["name"])
 
     @property
     def secret_name(self) -> str:
-        return self.secret["metadata"]["name"]
+        return str(self.secret["metadata"]["name"])
 
     def endpoint(self, role: str) -> dict[str, Any] | None:
         return next((e for e in self.link["spec"]["endpoints"] if e.get("name") == role), None)
@@ -149,7 +150,7 @@ def _private_model(outputs: dict[str, Any]) -> PrivateModel:
         got = "a number out of range" if isinstance(port, (int, float)) and not isinstance(port, bool) else _type(port)
         raise OutputError(f"{key}.port must be an integer port (1-65535), not {got}")
 
-    def optional(name: str, check, what: str) -> str | None:
+    def optional(name: str, check: Callable[[str], object], what: str) -> str | None:
         value = model.get(name)
         if value is None:
             return None
@@ -308,7 +309,7 @@ def _metadata_name(obj: dict[str, Any], path: str) -> str:
 
 def _metadata(obj: dict[str, Any], name: str) -> dict[str, Any]:
     """Name, labels and annotations; the server-side fields (uid, resourceVersion, ...) are dropped."""
-    metadata = {"name": name}
+    metadata: dict[str, Any] = {"name": name}
     for field in ("labels", "annotations"):
         value = obj["metadata"].get(field)
         if isinstance(value, dict) and value:

@@ -12,12 +12,13 @@ its timeout, and exits 1 when anything awaited would time out.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from tests import deploy_model
 from tests.harness import run_program, stack_names
 
 
-def main(stacks: list[str], out=print) -> int:
+def main(stacks: list[str], out: Callable[[str], None] = print) -> int:
     failed = False
     for stack in stacks or stack_names():
         graph = run_program(stack)

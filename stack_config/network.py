@@ -99,13 +99,13 @@ class NetworkConfig(ConfigModel):
     @property
     def private_subnet_cidrs(self) -> tuple[str, ...]:
         """Three large private subnets (nodes and pods: the VPC CNI gives every pod a VPC IP)."""
-        quarters = list(ipaddress.ip_network(self.vpc_cidr).subnets(prefixlen_diff=2))
+        quarters = list(ipaddress.IPv4Network(self.vpc_cidr).subnets(prefixlen_diff=2))
         return tuple(str(n) for n in quarters[:AVAILABILITY_ZONE_COUNT])
 
     @property
     def public_subnet_cidrs(self) -> tuple[str, ...]:
         """Three small public subnets (load balancers and NAT gateways only), from the last quarter."""
-        last_quarter = list(ipaddress.ip_network(self.vpc_cidr).subnets(prefixlen_diff=2))[3]
+        last_quarter = list(ipaddress.IPv4Network(self.vpc_cidr).subnets(prefixlen_diff=2))[3]
         return tuple(str(n) for n in list(last_quarter.subnets(prefixlen_diff=2))[:AVAILABILITY_ZONE_COUNT])
 
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]  # ships no type hints (no py.typed, no stubs)
 import yaml
 from helm_python import _native
 

@@ -228,7 +228,8 @@ class Model:
             # component reads its outputs, so its children wait for it.
             deps |= {v.urn for _, v in walk(r.raw_inputs) if isinstance(v, ResourceRef)}
             finished = {u: self.finish_urn(u) for u in deps}
-            latest = max(sorted(finished), key=finished.get, default=None)  # ties: by URN, so reports are stable
+            # Ties: by URN, so reports are stable.
+            latest = max(sorted(finished), key=finished.__getitem__, default=None)
             self.blocker[r.urn] = latest
             self._start[r.urn] = finished[latest] if latest else 0.0
         return self._start[r.urn]
@@ -240,7 +241,8 @@ class Model:
     def critical_path(self) -> list[tuple[str, float]]:
         """(resource, when it finished) back from the last resource to finish to the first."""
         last = max(self.graph.resources, key=self.finish)
-        path, urn = [], last.urn
+        path: list[tuple[str, float]] = []
+        urn: str | None = last.urn
         while urn:
             r = self.by_urn[urn]
             path.append((f"{r.type.split(':')[-1]} {r.name}", self.finish(r)))

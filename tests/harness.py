@@ -352,7 +352,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             }
         raise NotImplementedError(f"mock gap: no mock for invoke {token}")
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         t, name, inputs = args.typ, args.name, dict(args.inputs)
         rid = f"{name}-id"
         state: dict[str, Any] = dict(inputs)
@@ -442,6 +442,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _cluster_outputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         cluster_name = inputs["name"]
         issuer = f"oidc.eks.{self.region}.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+        assert self.monitor is not None  # RecordingMonitor attaches itself before any resource is registered
         eks_cluster = self.monitor.register_state(
             "aws:eks/cluster:Cluster",
             f"{cluster_name}-eksCluster",
@@ -494,6 +495,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Records each request whole; never re-hydrates resource references it receives."""
+
+    mocks: PlatformMocks
 
     def __init__(self, mocks: PlatformMocks):
         super().__init__(mocks)
@@ -603,8 +606,11 @@ def run_program(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     set_all_config(_config_strings(config), list(secret_keys))
 
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
     started = time.perf_counter()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+    _sync_await(run_pulumi_func(program))
     seconds = time.perf_counter() - started
 
     root = settings.get_root_resource()

@@ -36,6 +36,16 @@ def test_test_workflow_runs_the_readme_test_command():
     assert "python -m pytest -q tests" in (ROOT / "README.md").read_text()
 
 
+def test_ci_and_the_workflow_lint_format_check_and_type_check_before_the_tests():
+    checks = ["ruff check .", "ruff format --check .", "mypy"]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    workflow = [line.strip() for step in steps(load("test.yml")) for line in step.get("run", "").splitlines()]
+    for lines in (ci, workflow):
+        tests = next(i for i, line in enumerate(lines) if line.startswith("python -m pytest"))
+        for check in checks:
+            assert check in lines[:tests], f"{check!r} does not run before the tests"
+
+
 def test_preview_workflow_uses_pulumi_actions_with_oidc():
     workflow = load("preview.yml")
     assert set(workflow["on"]) == {"pull_request"}

@@ -61,7 +61,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from tests.network_policy import NAMESPACE_NAME_LABEL, selects
 
@@ -73,6 +73,8 @@ ALL_V4 = "0.0.0.0/0"
 # EKS gives Services addresses from one of these when the cluster sets no serviceIpv4Cidr, as the program
 # does (the EKS API's KubernetesNetworkConfigRequest.serviceIpv4Cidr: "either"): tests hold for both.
 EKS_SERVICE_CIDRS = ("10.100.0.0/16", "172.20.0.0/16")
+# A CIDR as ipaddress parses it; firewall_map skips the rules whose block is not IPv4.
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ class Controller:
     ) -> EndpointInfo | None:
         if self.why_no_cluster_ip(svc, selector, ports) is not None:
             return None
+        assert svc.cluster_ip is not None  # why_no_cluster_ip refuses a headless Service
         return EndpointInfo(svc.cluster_ip, (), tuple(self._service_ports(svc, ports)))
 
     def backends(self, svc: Service) -> list[Pod]:
@@ -363,15 +366,15 @@ class Controller:
         return False
 
 
-def _network(cidr: str) -> ipaddress.IPv4Network:
+def _network(cidr: str) -> Network:
     return ipaddress.ip_network(cidr if "/" in cidr else f"{cidr}/32", strict=False)
 
 
-def firewall_map(rules: Sequence[EndpointInfo], node_ip: str) -> dict[ipaddress.IPv4Network, tuple[L4, ...]]:
+def firewall_map(rules: Sequence[EndpointInfo], node_ip: str) -> dict[Network, tuple[L4, ...]]:
     """`ComputeMapEntriesFromEndpointRules` (A2, A3): the LPM trie's entries, IPv4 only."""
     node = _network(node_ip)
-    entries: dict[ipaddress.IPv4Network, tuple[L4, ...]] = {node: (L4(ANY),)}
-    merged: dict[ipaddress.IPv4Network, tuple[list[L4], list[str]]] = {}
+    entries: dict[Network, tuple[L4, ...]] = {node: (L4(ANY),)}
+    merged: dict[Network, tuple[list[L4], list[str]]] = {}
     excepts: list[str] = []
     for rule in sorted(rules, key=lambda r: _network(r.cidr).prefixlen):  # a stable sort, as SliceStable
         excepts += rule.excepts
@@ -399,7 +402,7 @@ def firewall_map(rules: Sequence[EndpointInfo], node_ip: str) -> dict[ipaddress.
     return entries
 
 
-def lookup(entries: Mapping[ipaddress.IPv4Network, tuple[L4, ...]], ip: str, protocol: str, port: int) -> Verdict:
+def lookup(entries: Mapping[Network, tuple[L4, ...]], ip: str, protocol: str, port: int) -> Verdict:
     """The LPM lookup and the port loop of `evaluateNamespacePolicyByLookUp`."""
     address = ipaddress.ip_address(ip)
     matching = [n for n in entries if address in n]
@@ -423,7 +426,7 @@ class Agent:
     def __init__(self, controller: Controller, node_ip: str, mode: str = STANDARD):
         assert mode in (STANDARD, STRICT), mode
         self.controller, self.node_ip, self.mode = controller, node_ip, mode
-        self._maps: dict[tuple[str, str, str], dict] = {}
+        self._maps: dict[tuple[str, str, str], dict[Network, tuple[L4, ...]] | None] = {}
 
     def policies(self, pod: Pod) -> list[Mapping[str, Any]]:
         return [
@@ -432,7 +435,7 @@ class Agent:
             if p["metadata"]["namespace"] == pod.namespace and selects(p["spec"].get("podSelector"), pod.labels)
         ]
 
-    def entries(self, pod: Pod, direction: str) -> dict[ipaddress.IPv4Network, tuple[L4, ...]] | None:
+    def entries(self, pod: Pod, direction: str) -> dict[Network, tuple[L4, ...]] | None:
         """The pod's map for "Ingress" or "Egress"; None: no policy selects it (its default state decides)."""
         key = (pod.namespace, pod.ip, direction)
         if key not in self._maps:
@@ -481,11 +484,13 @@ class Agent:
         if not backends:
             return Verdict(False, f"Service {service.ident} selects no pod")
         for pod in backends:
-            target = service_port.target_port
-            if isinstance(target, str):
-                target = pod.first_named(target, protocol)
-                if target is None:
-                    return Verdict(False, f"{pod.namespace}/{pod.name} declares no port {service_port.target_port!r}")
+            target = (
+                pod.first_named(service_port.target_port, protocol)
+                if isinstance(service_port.target_port, str)
+                else service_port.target_port
+            )
+            if target is None:
+                return Verdict(False, f"{pod.namespace}/{pod.name} declares no port {service_port.target_port!r}")
             if service.cluster_ip is None:
                 out = self.egress(client, pod.ip, target, protocol)
             else:
@@ -590,9 +595,12 @@ def dropped_service_rules(controller: Controller) -> list[DroppedRule]:
                                 not entry.ports or any(l4.matches(sp.protocol, sp.port) for l4 in entry.ports)
                             ):
                                 continue
-                            reason = controller.why_no_cluster_ip(svc, peer.get("podSelector"), ports) or (
-                                f"the translated ports {[(l4.port, l4.end_port) for l4 in entry.ports]} miss Service "
-                                f"port {sp.port}"
-                            )
+                            reason = controller.why_no_cluster_ip(svc, peer.get("podSelector"), ports)
+                            if reason is None:
+                                assert entry is not None  # cluster_ip_entry gives one whenever there is no reason
+                                reason = (
+                                    f"the translated ports {[(l4.port, l4.end_port) for l4 in entry.ports]} miss "
+                                    f"Service port {sp.port}"
+                                )
                             found.append(DroppedRule(name, index, svc.ident, sp.port, reason))
     return list(dict.fromkeys(found))

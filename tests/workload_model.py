@@ -57,6 +57,13 @@ class Applied:
         return self.manifest["metadata"]["name"]
 
     @property
+    def own_namespace(self) -> str:
+        """The namespace of an object of a namespaced kind (a workload, Service, Secret, ConfigMap): each
+        the cluster gets names one (charts.render gives a chart's objects the release's)."""
+        assert self.namespace is not None, f"{self.ident} names no namespace"
+        return self.namespace
+
+    @property
     def ident(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
@@ -145,7 +152,7 @@ def pods(graph: Graph) -> list[Pod]:
                 found.append(
                     Pod(
                         a.kind,
-                        a.namespace,
+                        a.own_namespace,
                         a.name,
                         dict(meta.get("labels") or {}),
                         template["spec"],
@@ -395,7 +402,7 @@ class Service:
 def services(graph: Graph) -> list[Service]:
     found = [
         Service(
-            a.namespace,
+            a.own_namespace,
             a.name,
             a.manifest["spec"].get("selector") or {},
             a.manifest["spec"]["ports"],
@@ -478,7 +485,7 @@ def in_cluster_urls(graph: Graph) -> list[tuple[str, str, str]]:
 def _keys(kind: str, graph: Graph) -> dict[tuple[str, str], set[str]]:
     fields = ("stringData", "data") if kind == "Secret" else ("data", "binaryData")
     return {
-        (a.namespace, a.name): {k for f in fields for k in (a.manifest.get(f) or {})}
+        (a.own_namespace, a.name): {k for f in fields for k in (a.manifest.get(f) or {})}
         for a in cluster_objects(graph, kind)
     }
 
@@ -663,7 +670,7 @@ def cni_services(graph: Graph, service_cidr: str) -> list[cni.Service]:
 
 def agent(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0], mode: str = cni.STANDARD) -> cni.Agent:
     """The node agent over every policy the cluster gets, the charts' included."""
-    key = ("cni_agent", service_cidr, mode)
+    key = f"cni_agent:{service_cidr}:{mode}"
     if key not in graph.cache:
         coredns = dataclasses.replace(
             COREDNS, ip=addresses(parsed_config(graph).network.private_subnet_cidrs[-1], 1)[0]
@@ -700,7 +707,7 @@ def service_calls(graph: Graph, service_cidr: str = cni.EKS_SERVICE_CIDRS[0]) ->
         service = by_name.get((match.group(2), match.group(1))) if match else None
         verdict = (
             judge.to_service(by_owner[owner], service, int(match.group(3)))
-            if service
+            if match and service
             else cni.Verdict(False, "not the URL of a Service the cluster gets")
         )
         calls.append(ServiceCall(owner, setting, url, verdict))

@@ -106,6 +106,7 @@ class Chatbot(pulumi.ComponentResource):
             opts=k8s_opts,
         )
         if config.exposure == "ingress":
+            assert config.ingress_host is not None  # the chatbot rules require ingressHost for ingress
             k8s.networking.v1.Ingress(
                 # Not awaited: the address comes from the ingress controller of `ingressClass`, which this
                 # program does not install; pulumi-kubernetes would wait for it (provider/pkg/await/ingress.go).

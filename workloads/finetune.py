@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -52,7 +53,7 @@ def dataset_prefixes(workspace: FinetuneWorkspace) -> tuple[str, ...]:
     )
 
 
-def finetune_policy(datasets_arn: str, model_assets_arn: str, workspace: FinetuneWorkspace) -> dict:
+def finetune_policy(datasets_arn: str, model_assets_arn: str, workspace: FinetuneWorkspace) -> dict[str, Any]:
     return bucket_access_policy(
         [
             *(BucketAccess(datasets_arn, prefix, write=False) for prefix in dataset_prefixes(workspace)),
@@ -126,7 +127,7 @@ class FinetuneJob(pulumi.ComponentResource):
             finetune_environment(workspace, platform.datasets_bucket.name, platform.model_assets_bucket.name)
         )
         token_env = []
-        depends = [account]
+        depends: list[pulumi.Resource] = [account]
         if args.hugging_face_token is not None:
             token = kube.opaque_secret(
                 f"{name}-hf-token",

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -59,7 +60,7 @@ def model_prefix(model: str) -> str:
     return f"models/{model}"
 
 
-def reading_policy(model_assets_arn: str, workspace: ServingWorkspace) -> dict:
+def reading_policy(model_assets_arn: str, workspace: ServingWorkspace) -> dict[str, Any]:
     return bucket_access_policy(
         [
             BucketAccess(model_assets_arn, model_prefix(workspace.model.hugging_face_id), write=False),

@@ -17,6 +17,7 @@ import pulumi_random as random
 
 from infra import charts
 from infra.identity import bucket_prefix_read_only
+from infra.node_groups import GpuScheduling
 from infra.platform import Platform
 from stack_config import JupyterHubConfig
 from workloads import kube
@@ -63,7 +64,7 @@ def _secret_env(secret: str, key: str) -> dict[str, Any]:
     return {"valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduling) -> dict[str, Any]:
+def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduling: GpuScheduling) -> dict[str, Any]:
     restricted_container = {
         "runAsNonRoot": True,
         "runAsUser": NOTEBOOK_UID,
@@ -84,10 +85,12 @@ def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduli
         },
     }
     if config.authenticator == "github":
+        github = config.github
+        assert github is not None, "the jupyterhub rules require github settings for the github authenticator"
         hub_config["JupyterHub"] = {"authenticator_class": "github"}
         hub_config["GitHubOAuthenticator"] = {
-            "client_id": config.github.client_id,
-            "allowed_organizations": list(config.github.allowed_organizations),
+            "client_id": github.client_id,
+            "allowed_organizations": list(github.allowed_organizations),
         }
         hub_config["Authenticator"] = {"allow_all": False}
         extra_env = {"GITHUB_CLIENT_SECRET": _secret_env(OAUTH_SECRET, "client-secret")}
@@ -262,6 +265,7 @@ class JupyterHub(pulumi.ComponentResource):
 
         self.password: pulumi.Output[str] | None = None
         if config.authenticator == "github":
+            assert args.github_client_secret is not None, "the rules require githubClientSecret for github"
             depends.append(
                 kube.opaque_secret(
                     f"{name}-oauth",
@@ -273,9 +277,11 @@ class JupyterHub(pulumi.ComponentResource):
             )
         else:
             child = pulumi.ResourceOptions(parent=self)
-            generate = lambda suffix, length: pulumi.Output.secret(
-                random.RandomPassword(f"{name}-{suffix}", length=length, special=False, opts=child).result
-            )
+
+            def generate(suffix: str, length: int) -> pulumi.Output[str]:
+                password = random.RandomPassword(f"{name}-{suffix}", length=length, special=False, opts=child)
+                return pulumi.Output.secret(password.result)
+
             self.password = generate("password", 24)
             self.admin_password = generate("admin-password", 40)  # JupyterHub wants >= 32 characters
             depends.append(

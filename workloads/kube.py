@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -346,7 +347,7 @@ def https_to_internet() -> net.NetworkPolicyEgressRuleArgs:
     )
 
 
-def https_to_internet_values() -> dict:
+def https_to_internet_values() -> dict[str, Any]:
     """`https_to_internet` as a chart's values take an egress rule (plain data)."""
     return {
         "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [INSTANCE_METADATA]}}],

@@ -251,7 +251,7 @@ class PrivateModelClusterSite(pulumi.ComponentResource):
             lambda status: static_link(site_name, site_endpoints(status, site_name)).manifest()
         )
         secret = credentials.data.apply(lambda data: link_secret(site_name, data))
-        self.link_bundle: pulumi.Output[dict] = pulumi.Output.secret(
+        self.link_bundle: pulumi.Output[dict[str, Any]] = pulumi.Output.secret(
             pulumi.Output.all(link, secret).apply(lambda parts: {"link": parts[0], "secret": parts[1]})
         )
         self.register_outputs({"url": self.endpoint.url})

@@ -82,7 +82,7 @@ class Qdrant(pulumi.ComponentResource):
         password = random.RandomPassword(
             f"{name}-api-key", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
-        self.api_key = pulumi.Output.secret(password.result)
+        self.api_key: pulumi.Output[str] = pulumi.Output.secret(password.result)
         key_secret = kube.opaque_secret(
             f"{name}-api-key",
             secret_name=API_KEY_SECRET,

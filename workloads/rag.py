@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -38,7 +39,7 @@ class LlmEndpoint:
     in_cluster: kube.ServiceEndpoint | None = None  # for the egress rule; None: an external https API
 
 
-def catalog_policy(datasets_arn: str, config: RagConfig) -> dict:
+def catalog_policy(datasets_arn: str, config: RagConfig) -> dict[str, Any]:
     return bucket_access_policy([BucketAccess(datasets_arn, config.catalog_prefix, write=False)])
 
 

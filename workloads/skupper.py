@@ -56,7 +56,7 @@ class SkupperController(pulumi.ComponentResource):
         # capabilities dropped, no privilege escalation); the manifest's namespace has no labels.
         k8s.core.v1.NamespacePatch(
             f"{name}-pod-security",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
                 name=NAMESPACE,
                 labels={
                     "pod-security.kubernetes.io/enforce": "restricted",

@@ -60,7 +60,9 @@ class _Kind:
             if f.name not in ("name", "namespace") and getattr(self, f.name) is not None
         }
 
-    def metadata(self, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None) -> dict:
+    def metadata(
+        self, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": self.name}
         if self.namespace is not None:
             meta["namespace"] = self.namespace
@@ -203,9 +205,9 @@ class SkupperResource(pulumi.CustomResource):
     `status` is an output (the engine resolves only the properties a resource declares)."""
 
     kind: pulumi.Output[str]
-    metadata: pulumi.Output[dict]
-    spec: pulumi.Output[dict]
-    status: pulumi.Output[dict]
+    metadata: pulumi.Output[dict[str, Any]]
+    spec: pulumi.Output[dict[str, Any]]
+    status: pulumi.Output[dict[str, Any]]
 
     def __init__(
         self,

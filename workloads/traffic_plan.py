@@ -13,8 +13,9 @@ from enum import Enum
 
 from presets.plan import WorkspacePlan
 from stack_config import StackConfig
-from workloads import chatbot, inference, jupyterhub, qdrant, rag
+from workloads import chatbot, inference, jupyterhub, private_model, qdrant, rag
 from workloads.kube import Peer, ServiceEndpoint
+from workloads.rag import LlmEndpoint
 
 
 class RagLlmSource(Enum):
@@ -31,6 +32,17 @@ class RagLlm:
     model: str
     workspace: str | None = None  # source WORKSPACE: the inference workspace's name
 
+    def endpoint(self, config: StackConfig, workspaces: WorkspacePlan) -> LlmEndpoint:
+        """Where the RAG service sends its requests, and the in-cluster Service its egress rule admits."""
+        if self.source is RagLlmSource.EXTERNAL:
+            assert config.rag.llm_base_url is not None  # EXTERNAL means llmBaseUrl is set
+            return LlmEndpoint(config.rag.llm_base_url, self.model)
+        if self.source is RagLlmSource.PRIVATE_MODEL:
+            service = private_model.endpoint(config.private_model)
+        else:
+            service = inference.endpoint(next(s for s in workspaces.serving if s.name == self.workspace))
+        return LlmEndpoint(service.url, self.model, service)
+
 
 @dataclass(frozen=True)
 class TrafficPlan:
@@ -40,6 +52,7 @@ class TrafficPlan:
     private_model: tuple[Peer, ...]
     notebook_upstreams: tuple[ServiceEndpoint, ...]
     rag_llm: RagLlm | None  # None: no RAG service
+    rag_llm_endpoint: LlmEndpoint | None  # rag_llm's endpoint
     loyalty_adapter: str | None  # the chatbot's loyalty assistant: the default LLM's first adapter
 
 
@@ -84,5 +97,6 @@ def plan_traffic(config: StackConfig, workspaces: WorkspacePlan) -> TrafficPlan:
         notebook_upstreams=tuple(inference.endpoint(s) for s in workspaces.serving)
         + ((qdrant.ENDPOINT,) if config.qdrant.enabled else ()),
         rag_llm=rag_llm,
+        rag_llm_endpoint=rag_llm.endpoint(config, workspaces) if rag_llm else None,
         loyalty_adapter=default_llm.config.adapters[0] if default_llm and default_llm.config.adapters else None,
     )

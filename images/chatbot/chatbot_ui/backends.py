@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import httpx
 import httpx2
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
 
@@ -213,24 +214,32 @@ class OpenAIChatBackend:
                 self.model = models[0]
             return self.model
 
-    def messages(self, message: str, history: Sequence[Message]) -> list[dict[str, str]]:
-        earlier = [
-            {"role": m["role"], "content": m["content"]}
-            for m in history
-            if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
-        ]
+    def messages(self, message: str, history: Sequence[Message]) -> list[ChatCompletionMessageParam]:
+        earlier: list[ChatCompletionMessageParam] = []
+        for m in history:  # only the text turns of the person and the assistant
+            role, content = m.get("role"), m.get("content")
+            if not isinstance(content, str):
+                continue
+            if role == "user":
+                earlier.append({"role": "user", "content": content})
+            elif role == "assistant":
+                earlier.append({"role": "assistant", "content": content})
         earlier = earlier[-self.max_history_messages :] if self.max_history_messages else []
         while earlier and earlier[0]["role"] != "user":  # chat templates want a user turn first
             earlier.pop(0)
-        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        system: list[ChatCompletionMessageParam] = (
+            [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        )
         return [*system, *earlier, {"role": "user", "content": message}]
 
-    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+    def stream(self, messages: Sequence[ChatCompletionMessageParam]) -> Iterator[str]:
         """Yields the content pieces of a streamed chat completion."""
         model = self.model_name()
-        extra = {"max_tokens": self.max_tokens} if self.max_tokens else {}
+        max_tokens = self.max_tokens or openai.omit  # None (or 0): not sent, the server's default
         try:
-            chunks = self._client.chat.completions.create(model=model, messages=list(messages), stream=True, **extra)
+            chunks = self._client.chat.completions.create(
+                model=model, messages=list(messages), stream=True, max_tokens=max_tokens
+            )
             with chunks:
                 for chunk in chunks:
                     for choice in chunk.choices or ():

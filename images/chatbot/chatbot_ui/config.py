@@ -21,6 +21,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 from chatbot_ui.backends import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, Assistant, OpenAIChatBackend, ShoppingBackend
 
@@ -42,6 +43,13 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds, not {raw!r}")
     return value
+
+
+class Timeouts(TypedDict):
+    """The timeout keywords every backend takes."""
+
+    connect_timeout: float
+    read_timeout: float
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ class Settings:
 
     def assistants(self) -> list[Assistant]:
         """The configured assistants, in the order the selector shows them."""
-        timeouts = dict(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
+        timeouts = Timeouts(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
         assistants: list[Assistant] = []
         if self.rag_url:
             assistants.append(ShoppingBackend(self.rag_url, name=SHOPPING, **timeouts))

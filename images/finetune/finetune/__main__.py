@@ -20,11 +20,16 @@ log = logging.getLogger("finetune")
 BAD_INPUT = 2
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """The handler configure_logging adds, marked so that a second call replaces it."""
+
+    finetune_stdout = True
+
+
 def configure_logging() -> None:
     for old in [h for h in log.handlers if getattr(h, "finetune_stdout", False)]:
         log.removeHandler(old)  # main() may run more than once in one process (tests)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.finetune_stdout = True
+    handler = _StdoutHandler(sys.stdout)
     formatter = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)

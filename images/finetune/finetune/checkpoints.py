@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from finetune.storage import NotFound
+from finetune.storage import Location, NotFound
 
 log = logging.getLogger("finetune")
 
@@ -29,11 +29,11 @@ KEEP = 2
 @dataclass(frozen=True)
 class RemoteCheckpoint:
     step: int
-    location: object  # the checkpoint-<step> folder
+    location: Location  # the checkpoint-<step> folder
     info: dict  # the marker's content
 
 
-def complete_checkpoints(root) -> list[RemoteCheckpoint]:
+def complete_checkpoints(root: Location) -> list[RemoteCheckpoint]:
     """Complete checkpoints under `root`, newest first."""
     found = []
     steps = sorted((int(m[1]) for m in map(FOLDER.match, root.list_folders()) if m), reverse=True)
@@ -47,7 +47,7 @@ def complete_checkpoints(root) -> list[RemoteCheckpoint]:
     return found
 
 
-def newest(root) -> RemoteCheckpoint | None:
+def newest(root: Location) -> RemoteCheckpoint | None:
     checkpoints = complete_checkpoints(root)
     return checkpoints[0] if checkpoints else None
 
@@ -58,7 +58,7 @@ def download(checkpoint: RemoteCheckpoint, target: Path) -> Path:
     return target
 
 
-def upload(folder: Path, root, step: int, extra: dict) -> tuple[int, int]:
+def upload(folder: Path, root: Location, step: int, extra: dict) -> tuple[int, int]:
     """Uploads a trainer checkpoint folder as `<root>/checkpoint-<step>/`; returns (files, bytes)."""
     target = root.child(f"checkpoint-{step}")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -71,7 +71,7 @@ def upload(folder: Path, root, step: int, extra: dict) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def prune(root, keep: int = KEEP) -> list[int]:
+def prune(root: Location, keep: int = KEEP) -> list[int]:
     removed = []
     for old in complete_checkpoints(root)[keep:]:
         old.location.child(MARKER).delete()  # first: a half-deleted checkpoint is never "complete"
@@ -80,7 +80,7 @@ def prune(root, keep: int = KEEP) -> list[int]:
     return removed
 
 
-def uploader_callback(root, extra: dict):
+def uploader_callback(root: Location, extra: dict):
     """A TrainerCallback that uploads each checkpoint the trainer saves."""
     from transformers import TrainerCallback
 

@@ -91,7 +91,9 @@ def load_tokenizer(settings: Settings):
 def load_base_model(settings: Settings, device: Device):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    kwargs = dict(token=settings.hf_token, dtype=device.dtype, device_map={"": 0 if device.name == "cuda" else "cpu"})
+    kwargs: dict[str, object] = dict(
+        token=settings.hf_token, dtype=device.dtype, device_map={"": 0 if device.name == "cuda" else "cpu"}
+    )
     if settings.finetune_method == "qlora":
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,

@@ -12,10 +12,36 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from finetune.errors import NotFound, StorageError
 
-__all__ = ["LocalLocation", "NotFound", "S3Location", "StorageError", "location"]
+__all__ = ["LocalLocation", "Location", "NotFound", "S3Location", "StorageError", "location"]
+
+
+class Location(Protocol):
+    """What `LocalLocation` and `S3Location` both offer: the interface the run and the checkpoints use."""
+
+    @property
+    def uri(self) -> str: ...
+
+    def child(self, *names: str) -> Location: ...
+
+    def exists(self) -> bool: ...
+
+    def read_bytes(self) -> bytes: ...
+
+    def write_bytes(self, data: bytes) -> None: ...
+
+    def upload_file(self, source: Path) -> None: ...
+
+    def download_file(self, target: Path) -> None: ...
+
+    def list_folders(self) -> list[str]: ...
+
+    def delete(self) -> None: ...
+
+    def delete_folder(self) -> None: ...
 
 
 class LocalLocation:
@@ -173,7 +199,7 @@ def _code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def location(uri: str):
+def location(uri: str) -> Location:
     """`S3Location` for s3://bucket/key, `LocalLocation` otherwise (the settings have checked the form)."""
     if uri.startswith("s3://"):
         bucket, _, key = uri[len("s3://") :].partition("/")

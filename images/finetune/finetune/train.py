@@ -29,7 +29,7 @@ from pathlib import Path
 from finetune import checkpoints, data
 from finetune.errors import ConfigurationChanged, NotFound
 from finetune.settings import Settings
-from finetune.storage import location
+from finetune.storage import Location, location
 
 log = logging.getLogger("finetune")
 
@@ -44,7 +44,7 @@ def default_work_root() -> Path:
     return Path(os.environ.get("FINETUNE_WORK_DIR") or Path.home() / "finetune-work")
 
 
-def read_manifest(output) -> dict | None:
+def read_manifest(output: Location) -> dict | None:
     try:
         return json.loads(output.child(MANIFEST).read_bytes())
     except NotFound:
@@ -148,6 +148,7 @@ def _train_and_publish(settings, train, validation, resume, expected, output, ch
         # The last checkpoint is there, only the publishing did not happen (the trainer would run
         # one step too many if resumed at its end): take the adapter and state from the checkpoint.
         log.info("checkpoint %d is the last step: publishing it without training", resume.step)
+        assert resume_path is not None  # downloaded above, as every resume is
         load_checkpoint_adapter(trainer, resume_path)
     else:
         with stop.installed():
@@ -253,7 +254,7 @@ def build_trainer(
     return trainer
 
 
-def publish(adapter_dir: Path, output, manifest: dict) -> None:
+def publish(adapter_dir: Path, output: Location, manifest: dict) -> None:
     """Uploads the adapter folder; adapter_config.json next to last, manifest.json last."""
     old = read_manifest(output)
     if old is not None:
@@ -274,8 +275,9 @@ def load_checkpoint_adapter(trainer, checkpoint: Path) -> None:
     from transformers import TrainerState
 
     result = set_peft_model_state_dict(trainer.model, load_file(checkpoint / "adapter_model.safetensors"))
-    if getattr(result, "unexpected_keys", None):
-        raise RuntimeError(f"checkpoint {checkpoint.name} does not fit the adapter: {result.unexpected_keys[:3]}")
+    unexpected = getattr(result, "unexpected_keys", None)  # torch's _IncompatibleKeys (peft annotates namedtuple)
+    if unexpected:
+        raise RuntimeError(f"checkpoint {checkpoint.name} does not fit the adapter: {unexpected[:3]}")
     trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
 
 

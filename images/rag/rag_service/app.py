@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -150,7 +150,7 @@ def create_app(
         _configure_logging()
         _ensure_home()
         config = settings or Settings.from_env()
-        model = embedder or await run_in_threadpool(Embedder, config.embedding_model)
+        model = embedder if embedder is not None else await run_in_threadpool(Embedder, config.embedding_model)
         store = VectorStore.connect(config, model.dimension)
         llm = LlmClient(
             config.llm_base_url,
@@ -232,7 +232,7 @@ def create_app(
         return GenerateResponse(response=answer.text, session_id=answer.session_id)
 
     @app.post("/load_data", response_model=LoadResponse, openapi_extra=LOAD_DATA_BODY)
-    async def load_data(request: Request) -> LoadResponse:
+    async def load_data(request: Request) -> LoadResponse | JSONResponse:  # response_model documents the 200
         service, config = assistant(), app.state.settings
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         body = await _read_body(request, config.max_catalog_bytes)
@@ -248,6 +248,7 @@ def create_app(
             if load.csv is not None:
                 source, data = "the request body", load.csv.encode("utf-8")
             else:
+                assert load.uri is not None  # _exactly_one: a request without csv has a uri
                 source = load.uri.strip()
                 data = await run_in_threadpool(_fetch, source, config, s3_client_factory, https_transport)
         else:
@@ -302,7 +303,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _validation_response(errors: list[dict[str, Any]]) -> JSONResponse:
+def _validation_response(errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
     """422 with a readable `detail` ("prompt: Field required") and the errors without their inputs."""
     simple = []
     for error in errors:

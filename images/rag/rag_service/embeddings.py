@@ -24,7 +24,10 @@ class Embedder:
         started = time.monotonic()
         self.model_name = str(model_name_or_path)
         self.model = SentenceTransformer(self.model_name, device=device)
-        self.dimension = int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:  # sentence-transformers' answer for a model that does not declare it
+            raise TypeError(f"embedding model {self.model_name} does not say its embedding dimension")
+        self.dimension = int(dimension)
         self.batch_size = batch_size
         # One encode at a time: torch already uses every core it is given, and concurrent
         # encodes from the request thread pool would only oversubscribe them.

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from rag_service.errors import ServiceError, Unavailable, UpstreamError
 from rag_service.history import Turn
@@ -56,7 +57,7 @@ class LlmClient:
     def close(self) -> None:
         self._client.close()
 
-    def chat(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+    def chat(self, messages: list[ChatCompletionMessageParam], max_tokens: int) -> str:
         try:
             completion = self._client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=self.temperature
@@ -98,7 +99,7 @@ def _error_message(error: openai.APIStatusError) -> str:
     return " ".join(str(message or error.message or "no detail").split())[:300]
 
 
-def rewrite_messages(history: Sequence[Turn], question: str) -> list[dict[str, str]]:
+def rewrite_messages(history: Sequence[Turn], question: str) -> list[ChatCompletionMessageParam]:
     conversation = "\n".join(f"Customer: {turn.question}\nAssistant: {turn.answer}" for turn in history)
     return [
         {"role": "system", "content": REWRITE_SYSTEM_PROMPT},
@@ -123,8 +124,8 @@ def format_context(hits: Sequence[Hit]) -> str:
     return "\n".join(lines)
 
 
-def answer_messages(history: Sequence[Turn], question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": ANSWER_SYSTEM_PROMPT}]
+def answer_messages(history: Sequence[Turn], question: str, hits: Sequence[Hit]) -> list[ChatCompletionMessageParam]:
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": ANSWER_SYSTEM_PROMPT}]
     for turn in history:
         messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
     messages.append(

@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, overload
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -105,12 +105,12 @@ class Settings:
                 problems.append(f"{name} must be at least {low}, not {value}")
         if self.port > 65535:
             problems.append(f"PORT must be at most 65535, not {self.port}")
-        for name, value in (
+        for name, seconds in (
             ("HISTORY_TTL_SECONDS", self.history_ttl_seconds),
             ("LLM_TIMEOUT_SECONDS", self.llm_timeout_seconds),
         ):
-            if value <= 0:
-                problems.append(f"{name} must be positive, not {value}")
+            if seconds <= 0:
+                problems.append(f"{name} must be positive, not {seconds}")
         if not 0 <= self.llm_temperature <= 2:
             problems.append(f"LLM_TEMPERATURE must be between 0 and 2, not {self.llm_temperature}")
         return problems
@@ -125,6 +125,10 @@ class Settings:
         env = os.environ if env is None else env
         problems: list[str] = []
 
+        @overload
+        def text(name: str) -> str | None: ...
+        @overload
+        def text(name: str, default: str) -> str: ...
         def text(name: str, default: str | None = None) -> str | None:
             value = env.get(name, "").strip()
             return value or default
@@ -139,34 +143,35 @@ class Settings:
                 problems.append(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}")
                 return default
 
-        values = dict(
-            llm_base_url=text("LLM_BASE_URL", ""),
-            llm_model=text("LLM_MODEL", ""),
-            qdrant_url=text("QDRANT_URL"),
-            qdrant_path=text("QDRANT_PATH"),
-            qdrant_api_key=text("QDRANT_API_KEY"),
-            collection=text("QDRANT_COLLECTION", "products"),
-            llm_api_key=text("LLM_API_KEY"),
-            embedding_model=text("EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
-            catalog_uri_prefix=text("CATALOG_URI_PREFIX"),
-            port=number("PORT", int, 8000),
-            top_k=number("RAG_TOP_K", int, 5),
-            history_max_turns=number("HISTORY_MAX_TURNS", int, 10),
-            history_ttl_seconds=number("HISTORY_TTL_SECONDS", float, 1800.0),
-            history_max_sessions=number("HISTORY_MAX_SESSIONS", int, 10_000),
-            llm_max_tokens=number("LLM_MAX_TOKENS", int, 512),
-            llm_rewrite_max_tokens=number("LLM_REWRITE_MAX_TOKENS", int, 96),
-            llm_temperature=number("LLM_TEMPERATURE", float, 0.2),
-            llm_timeout_seconds=number("LLM_TIMEOUT_SECONDS", float, 50.0),
-            llm_max_retries=number("LLM_MAX_RETRIES", int, 1),
-            qdrant_timeout_seconds=number("QDRANT_TIMEOUT_SECONDS", int, 10),
-            max_catalog_bytes=number("MAX_CATALOG_BYTES", int, 50 * 1024 * 1024),
-        )
         try:
-            settings = cls(**values)
+            # number() records bad values in `problems` (and uses the default) before cls() checks the rest.
+            settings = cls(
+                llm_base_url=text("LLM_BASE_URL", ""),
+                llm_model=text("LLM_MODEL", ""),
+                qdrant_url=text("QDRANT_URL"),
+                qdrant_path=text("QDRANT_PATH"),
+                qdrant_api_key=text("QDRANT_API_KEY"),
+                collection=text("QDRANT_COLLECTION", "products"),
+                llm_api_key=text("LLM_API_KEY"),
+                embedding_model=text("EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
+                catalog_uri_prefix=text("CATALOG_URI_PREFIX"),
+                port=number("PORT", int, 8000),
+                top_k=number("RAG_TOP_K", int, 5),
+                history_max_turns=number("HISTORY_MAX_TURNS", int, 10),
+                history_ttl_seconds=number("HISTORY_TTL_SECONDS", float, 1800.0),
+                history_max_sessions=number("HISTORY_MAX_SESSIONS", int, 10_000),
+                llm_max_tokens=number("LLM_MAX_TOKENS", int, 512),
+                llm_rewrite_max_tokens=number("LLM_REWRITE_MAX_TOKENS", int, 96),
+                llm_temperature=number("LLM_TEMPERATURE", float, 0.2),
+                llm_timeout_seconds=number("LLM_TIMEOUT_SECONDS", float, 50.0),
+                llm_max_retries=number("LLM_MAX_RETRIES", int, 1),
+                qdrant_timeout_seconds=number("QDRANT_TIMEOUT_SECONDS", int, 10),
+                max_catalog_bytes=number("MAX_CATALOG_BYTES", int, 50 * 1024 * 1024),
+            )
         except SettingsError as error:
             problems.append(str(error).removeprefix("invalid RAG service settings: "))
             settings = None
         if problems:
             raise SettingsError("invalid RAG service settings: " + "; ".join(problems))
+        assert settings is not None  # cls() only fails with a SettingsError, which added a problem
         return settings

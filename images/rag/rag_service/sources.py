@@ -7,14 +7,22 @@ every download is capped at MAX_CATALOG_BYTES.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from rag_service.errors import BadRequest, PayloadTooLarge, SourceForbidden, SourceNotFound, UpstreamError
 
-S3ClientFactory = Callable[[], object]
+
+class S3Client(Protocol):
+    """The part of boto3's S3 client that read_s3 uses."""
+
+    def get_object(self, *, Bucket: str, Key: str) -> Mapping[str, Any]: ...
+
+
+S3ClientFactory = Callable[[], S3Client]
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
