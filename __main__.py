@@ -169,7 +169,7 @@ if config.private_model.enabled:
     skupper = SkupperController(
         "skupper", SkupperControllerArgs(provider=cluster.provider, version=config.private_model.skupper_version)
     )
-    # Pod Security "baseline": Skupper's router Deployment sets no seccomp profile (README: security).
+    # Pod Security "baseline": Skupper's router Deployment sets no seccomp profile (docs/security.md).
     private_host = PrivateModelClusterSite(
         "private-model",
         PrivateModelClusterSiteArgs(
@@ -222,7 +222,7 @@ pulumi.export("datasetsBucket", buckets.datasets.name)
 pulumi.export("modelAssetsBucket", buckets.model_assets.name)
 pulumi.export("imageRepositories", registries.urls)
 pulumi.export("images", images.refs)  # what the workloads run: <repository URL>@sha256:<digest>
-# In-cluster URLs and how to reach what is running (see the README's "Watching slow workloads").
+# In-cluster URLs and how to reach what is running (docs/operations.md: "Watching slow workloads").
 if hub is not None and hub.password is not None:
     pulumi.export("jupyterhubPassword", hub.password)
     pulumi.export("jupyterhubAdminPassword", hub.admin_password)

@@ -1,5 +1,5 @@
 """Does a model fit a GPU instance, for serving and for finetune; and where in the stack's GPU node
-groups does a workspace go. Pure arithmetic on the two catalogues; README "Model presets" gives
+groups does a workspace go. Pure arithmetic on the two catalogues; docs/presets.md gives
 the formula and a worked example, tests/test_presets.py checks it against figures done by hand.
 """
 

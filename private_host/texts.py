@@ -17,7 +17,7 @@ Deleting the files here stops this host from using the credential, but it does n
 copy of the key: the link's client certificate is signed by the cluster site's CA
 (skupper-site-ca) and stays valid until it expires, and Skupper 2.2 has no per-link revocation
 (skupperproject/skupper#779). To cut off every copy, replace the cluster's Site as the project
-README says (section "Private model (Skupper)": `pulumi up --replace <the Site's URN>` gives it a
+docs/private-model.md says (in the repository: `pulumi up --replace <the Site's URN>` gives it a
 new CA, which also ends every other link to that site), then build a new bundle from the new
 stack outputs and run its install.sh here. Until then, whoever holds this key can
 attach a site to the cluster's application network."""

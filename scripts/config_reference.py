@@ -372,7 +372,7 @@ def render_reference(stacks: Mapping[str, set[str]] | None = None) -> str:
             f"`{SCHEMA.relative_to(ROOT).as_posix()}` says the same as a JSON Schema of a whole stack file; "
             f"the stack files name it on their first line, `{SCHEMA_COMMENT}`, so an editor running "
             "yaml-language-server (e.g. VS Code's YAML extension) completes and checks the keys as you type. "
-            "It cannot check the rules that span keys (README: Config reference); the program does."
+            "It cannot check the rules that span keys (docs/config-rules.md); the program does."
         ),
         "",
     ]

@@ -163,8 +163,7 @@ def parse_stack_config(
             raise ConfigError(
                 key,
                 ours[key],
-                f"no value: it is now {_MOVED_KEYS[name]} in {PROJECT}:workspaces "
-                "(README: Model presets and workspaces)",
+                f"no value: it is now {_MOVED_KEYS[name]} in {PROJECT}:workspaces (docs/presets.md)",
             )
         if key not in TOP_LEVEL_KEYS:
             # A misspelt secret key is still a secret: never echo a value set with --secret.

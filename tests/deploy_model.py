@@ -15,8 +15,8 @@ Its own duration:
 
 - AWS resources and remote components: `AWS_SECONDS` (estimates from AWS's documentation and typical
   runs; nothing here can measure AWS). Images built in the update: `BUILD_SECONDS`.
-- Kubernetes objects, by pulumi-kubernetes' await rules (pulumi/pulumi-kubernetes, the snapshot in
-  /work/.mirror at 94977969d, 2026-07; the pinned 4.34.2 is later and keeps these files):
+- Kubernetes objects, by pulumi-kubernetes' await rules (pulumi/pulumi-kubernetes as
+  read at commit 94977969d, 2026-07; the pinned 4.34.2 is later and keeps these files):
   - `provider/pkg/await/await.go` (Creation): the timeout is the resource's customTimeouts, else the
     `pulumi.com/timeoutSeconds` annotation (`metadata.TimeoutDuration`), else 10 minutes.
   - `provider/pkg/metadata/overrides.go` (ReadyCondition): `pulumi.com/skipAwait: "true"` is ready at
@@ -677,7 +677,7 @@ def report(t: Timeline, out: Callable[[str], None] = print) -> None:
 
 
 def readme_table(graphs: Iterable[Graph]) -> str:
-    """The README's timeline table: per stack, the predicted update in each world, and its longest wait."""
+    """docs/architecture.md's timeline table: per stack, the predicted update in each world, and its longest wait."""
     rows = [
         "| stack | first deploy | on a running cluster | the first deploy's critical path |",
         "| --- | --- | --- | --- |",

@@ -2,7 +2,7 @@
 
 A rule that finds a violation fails unless the violating pod and the rule are listed here; a listed
 exception that no stack needs any more fails too (test_workloads.py), so the list stays exact. The
-README's "Security choices, and the exceptions" names each one (test_readme.py checks it).
+docs/security.md ("Security choices, and the exceptions") names each one (test_readme.py checks it).
 
 Rules: `pss:<check>` is a Pod Security "restricted" check (pod-security-admission's IDs) that a pod
 fails even where its namespace enforces less; `probes`, `resources` and `api-token` are the

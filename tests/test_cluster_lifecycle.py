@@ -1,4 +1,4 @@
-"""The AWS layer across a cluster's life (issue 12, "The first `pulumi up` completes"): a Kubernetes
+"""The AWS layer across a cluster's life (the first `pulumi up` completes, and what follows): a Kubernetes
 version EKS still supports at the standard price, a control-plane log group that survives a destroy
 and is adopted by the next `up`, the add-ons EKS manages (and upgrades) for us, cost tags on what
 the node groups launch, and an EBS CSI node plugin on every node, GPU ones included."""
@@ -27,7 +27,9 @@ MNG = "eks:index:ManagedNodeGroup"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 GET_ADDON_VERSION = "aws:eks/getAddonVersion:getAddonVersion"
 GET_LOG_GROUPS = "aws:cloudwatch/getLogGroups:getLogGroups"
-TODAY = date(2026, 12, 3)  # the day issue 12 was written: 1.34 left standard support the day before
+TODAY = date(
+    2026, 12, 3
+)  # fixed, so the support calendar does not move under the tests: 1.34 left standard support the day before
 
 
 def dev_with_cluster(**changes: Any) -> dict[str, Any]:

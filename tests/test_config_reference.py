@@ -251,6 +251,11 @@ def test_the_stack_file_names_the_schema_on_its_first_line(path: Path) -> None:
 
 
 def test_the_readme_points_to_the_reference() -> None:
-    section = (ROOT / "README.md").read_text().split("## Config reference", 1)[1].split("\n## ", 1)[0]
+    """The README links the reference and docs/config-rules.md, whose prose (the rules that span keys) names
+    both generated files and the line that points editors at the schema."""
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/configuration.md)" in readme and "](docs/config-rules.md)" in readme
+    section = (ROOT / "docs" / "config-rules.md").read_text().split("\n## ", 1)[0]
     assert "docs/configuration.md" in section and "docs/stack-config.schema.json" in section
+    assert "](configuration.md)" in section and "](stack-config.schema.json)" in section
     assert SCHEMA_COMMENT.lstrip("# ") in section

@@ -1,11 +1,11 @@
 """Model presets and their fit on GPU instances, against figures worked by hand.
 
-Every expected figure in this file is worked by hand from README "Model presets" ("The fit, for
+Every expected figure in this file is worked by hand from docs/presets.md ("The fit, for
 serving", "The fit, for finetune" and the worked example) and the raw data of presets/models.yaml and
 infra/gpu_instances.yaml; the arithmetic is written beside each literal. Only the value under test
 comes from presets.catalog / presets.fit: none of their helpers computes an expectation here.
 
-Rules used, as the README states them:
+Rules used, as docs/presets.md states them:
 
   serving, per GPU at tensor-parallel t:
     need   = ceil(weightBytes / t) + kv/token(t) x maxModelLen x concurrency + 2 GiB
@@ -63,7 +63,7 @@ PRESETS = (
     "phi-4-mini-instruct",
     "gemma-3-4b-it",
 )
-QWEN = "qwen2.5-7b-instruct"  # the README's worked example
+QWEN = "qwen2.5-7b-instruct"  # docs/presets.md's worked example
 TUNABLE = tuple(p for p in PRESETS if p != "gemma-3-4b-it")  # gemma-3-4b-it: finetune: []
 G6_SIZES = (
     "g6.xlarge",
@@ -555,7 +555,7 @@ def test_tuning_on_a_300_gib_disk_fits_every_g6_size(size):
     assert fit_finetune(preset("qwen2.5-7b-instruct"), instance(size), finetune_settings("qlora"), disk_gib=300)
 
 
-# --- 4. the README's worked example: qwen2.5-7b-instruct on g6.xlarge -------------------------
+# --- 4. docs/presets.md's worked example: qwen2.5-7b-instruct on g6.xlarge -------------------------
 
 
 def test_readme_serving_8192_x_4():

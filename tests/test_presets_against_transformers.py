@@ -7,7 +7,7 @@
   prepare_model_for_kbit_training, and the bytes it holds are weighed against the fit's QLoRA
   weights term.
 
-The KV cache and activation terms need vLLM and a GPU; they are estimates (README: Model presets).
+The KV cache and activation terms need vLLM and a GPU; they are estimates (docs/presets.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The stacks' workspaces, as Kubernetes gets them: each preset's derived GPU count, instance types,
-CPU, memory, scratch and engine settings, written out in full (README: Model presets and workspaces).
+CPU, memory, scratch and engine settings, written out in full (docs/presets.md).
 
 The figures follow from presets/fit.py; tests/test_presets.py checks that arithmetic by hand. Here
 the question is whether the graph carries exactly what the fit decided, and nothing else.

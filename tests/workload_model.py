@@ -350,7 +350,7 @@ def skupper_pods(graph: Graph) -> list[Pod]:
                 "skupper-router",
                 SKUPPER_ROUTER_LABELS,
                 {
-                    # Skupper 2.2.1's router pod sets no seccomp profile (NOTES; the README's security exceptions).
+                    # Skupper 2.2.1's router pod sets no seccomp profile (NOTES; docs/security.md's exceptions).
                     "containers": [
                         {
                             "name": "router",

@@ -218,7 +218,7 @@ def object_meta(
 class NamespaceArgs:
     name: str
     provider: k8s.Provider
-    # "restricted" unless a workload in it cannot run so (the README names each exception).
+    # "restricted" unless a workload in it cannot run so (docs/security.md names each exception).
     pod_security: str = "restricted"
     # For namespaces whose pods claim EBS volumes: on destroy, the namespace (and the volumes its
     # claims provisioned) goes before the CSI driver that must delete them, or the volumes are orphaned.
