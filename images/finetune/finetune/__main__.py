@@ -13,11 +13,28 @@ import sys
 import time
 import warnings
 
-from finetune.settings import SettingsError, from_env
+from finetune.settings import SettingsError, SettingsErrors, from_env
 
 log = logging.getLogger("finetune")
 
 BAD_INPUT = 2
+
+
+class _NoHubKernelWarning(logging.Filter):
+    """Drops bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community: ...", logged
+    at every import of bitsandbytes on a host CPU with AVX512-BF16 (GPU nodes have them) when the
+    optional `kernels` package is not installed (it is not in this image) or cannot reach the hub.
+    It is harmless: that kernel only speeds up 4-bit inference on the CPU, bitsandbytes falls back
+    to its own CPU code without it, and training runs on the GPU. No setting turns it off (see
+    bitsandbytes-foundation/bitsandbytes#2064)."""
+
+    MESSAGE = "Failed to load CPU gemm_4bit_forward from kernels-community"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.MESSAGE)
+
+
+_NO_HUB_KERNEL_WARNING = _NoHubKernelWarning()  # one instance: addFilter does not add it twice
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -39,6 +56,7 @@ def configure_logging() -> None:
     # Progress bars are carriage-return noise in `kubectl logs`: ProgressLog prints lines instead.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_NO_HUB_KERNEL_WARNING)
     # A deprecation inside peft's prepare_model_for_kbit_training, printed on every QLoRA run.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
@@ -48,7 +66,8 @@ def main(env=None) -> int:
     try:
         settings = from_env(env)
     except SettingsError as error:
-        print(f"finetune: {error}", file=sys.stderr, flush=True)
+        for each in error.errors if isinstance(error, SettingsErrors) else [error]:
+            print(f"finetune: {each}", file=sys.stderr, flush=True)
         return BAD_INPUT
     configure_logging()
 

@@ -191,7 +191,7 @@ class S3Location:
         code = _code(error)
         if code in ("404", "NoSuchKey", "NotFound"):
             return NotFound(f"{self.uri}: no such object")
-        return StorageError(f"{self.uri}: cannot {action}: {error}")
+        return StorageError(f"{self.uri}: cannot {action}: {error}", code)
 
 
 def _code(error: Exception) -> str:

@@ -1,7 +1,8 @@
 """One fine-tuning run, from the settings to the published adapter.
 
 1. If OUTPUT_URI already has the manifest of this RUN_ID, the run is done: exit 0 at once.
-2. Read and check both datasets (their sha256 goes into checkpoints and the manifest).
+2. Check that OUTPUT_URI can be written (a probe object written and deleted: exit 2 if not), then
+   read and check both datasets (their sha256 goes into checkpoints and the manifest).
 3. Find the newest complete checkpoint under CHECKPOINT_URI; resume from it if there is one
    (it must come from the same data and configuration).
 4. Train with trl's SFTTrainer: progress lines, evaluation and a checkpoint (uploaded) every
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,14 +29,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from finetune import checkpoints, data
-from finetune.errors import ConfigurationChanged, NotFound
+from finetune.errors import ConfigurationChanged, NotFound, OutputNotWritable, StorageError
 from finetune.settings import Settings
-from finetune.storage import Location, location
+from finetune.storage import LocalLocation, Location, location
 
 log = logging.getLogger("finetune")
 
 MANIFEST = "manifest.json"
 ADAPTER_CONFIG = "adapter_config.json"
+WRITE_PROBE = ".finetune-write-probe"
+# S3 answers that a retry cannot change (a bucket policy, the role, the keys): exit 2, not 1.
+NOT_ALLOWED = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "InvalidAccessKeyId",
+    "NoSuchBucket",
+    "SignatureDoesNotMatch",
+}
 SEED = 42
 STOPPED_BY_SIGTERM = 128 + signal.SIGTERM  # 143, what a process killed by SIGTERM reports
 
@@ -53,6 +65,35 @@ def read_manifest(output: Location) -> dict | None:
         return {}  # unreadable: not this run's
 
 
+def check_writable(output: Location) -> None:
+    """Writes and deletes a probe under OUTPUT_URI through the storage code the publishing uses, so that
+    an output that cannot be written stops the run before training (exit 2) and not after it. An S3
+    failure a retry may not see again (throttling, 5xx, the network) stays a StorageError (exit 1)."""
+    probe = output.child(WRITE_PROBE)
+    created = []  # local folders the probe makes: removed again, so a run that stops later leaves none
+    if isinstance(output, LocalLocation):
+        folder = output.path.absolute()
+        while not folder.exists() and folder != folder.parent:
+            created.append(folder)
+            folder = folder.parent
+    try:
+        probe.write_bytes(b"")
+        probe.delete()
+    except OSError as error:  # a local folder: LocalLocation passes the OSError on
+        reason = f"{error.strerror}: {error.filename}" if error.strerror and error.filename else str(error)
+        raise OutputNotWritable(
+            f"OUTPUT_URI {output.uri} is not writable (checked before training): {reason}"
+        ) from None
+    except StorageError as error:
+        if error.code not in NOT_ALLOWED:
+            raise
+        raise OutputNotWritable(f"OUTPUT_URI {output.uri} is not writable (checked before training): {error}") from None
+    finally:
+        for folder in created:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
 def fingerprint(settings: Settings, train: data.Dataset, validation: data.Dataset) -> dict:
     """What a checkpoint must share with this run to be resumed (CHECKPOINT_EVERY_STEPS may change)."""
     hp = asdict(settings.hyperparameters)
@@ -67,14 +108,43 @@ def fingerprint(settings: Settings, train: data.Dataset, validation: data.Datase
     }
 
 
+_DATA = {"train_sha256": "train data", "validation_sha256": "validation data"}
+
+
 def check_resumable(checkpoint: checkpoints.RemoteCheckpoint, expected: dict) -> None:
+    """Refuses a checkpoint of other data or configuration, naming each difference (checkpoint's and this run's)."""
     found = checkpoint.info.get("fingerprint", {})
-    changed = [key for key in expected if found.get(key) != expected[key]]
+    changed, differences = [], []
+    for key, now in expected.items():
+        then = found.get(key)
+        if then == now:
+            continue
+        changed.append(_DATA.get(key, key))
+        if key == "hyperparameters" and isinstance(then, dict):
+            differences += [
+                f"{name}: {_shown(then.get(name))} in the checkpoint, {_shown(value)} now"
+                for name, value in now.items()
+                if then.get(name) != value
+            ]
+        elif key == "hyperparameters":
+            differences.append(f"hyperparameters: {_shown(then)} in the checkpoint")  # an older marker
+        elif key in _DATA:
+            differences.append(f"{_DATA[key]}: sha256 {_shown(then, 12)} in the checkpoint, {_shown(now, 12)} now")
+        else:
+            differences.append(f"{key}: {_shown(then)} in the checkpoint, {_shown(now)} now")
     if changed:
         raise ConfigurationChanged(
-            f"CHECKPOINT_URI {checkpoint.location.uri} was written with other "
-            f"{', '.join(changed)} than this run has; use a new RUN_ID (or empty CHECKPOINT_URI)"
+            f"CHECKPOINT_URI {checkpoint.location.uri} was written with other {', '.join(changed)} than this run "
+            f"has ({'; '.join(differences)}); use a new RUN_ID (or empty CHECKPOINT_URI)"
         )
+
+
+def _shown(value, digits: int = 0) -> str:
+    if value is None:
+        return "none"
+    if digits and isinstance(value, str):
+        return value[:digits] + "..."
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def run(settings: Settings, work_root: Path | None = None) -> int:
@@ -92,6 +162,7 @@ def run(settings: Settings, work_root: Path | None = None) -> int:
         )
         return 0
 
+    check_writable(output)
     train, validation = data.load(settings.train_data), data.load(settings.validation_data)
     for name, dataset in (("train", train), ("validation", validation)):
         log.info("%s data: %d examples from %s (sha256 %s)", name, len(dataset.examples), dataset.uri, dataset.sha256)

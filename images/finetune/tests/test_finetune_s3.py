@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -119,6 +120,68 @@ def test_an_s3_failure_exits_1_naming_the_uri(s3, capsys, restore_logging):
     )
 
 
+def refuse(monkeypatch, operation: str, code: str, status: int, path_part: str) -> None:
+    """Makes S3 answer `code` to `operation` on keys containing `path_part`, for the clients created after
+    this (the run's own, through finetune.storage), as a bucket policy or an S3 outage would."""
+    session = boto3.session.Session()
+
+    def answer(params, **kwargs):
+        if path_part in params["url_path"]:
+            http = SimpleNamespace(status_code=status, headers={}, content=b"")
+            return http, {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return None
+
+    session.events.register(f"before-call.s3.{operation}", answer)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+
+
+def s3_run(s3, model_dir) -> dict:
+    put_jsonl(s3, "loyalty/train.jsonl", chat_records(20))
+    put_jsonl(s3, "loyalty/validation.jsonl", chat_records(24)[20:])
+    return run_env(
+        model_dir,
+        f"s3://{DATASETS}/loyalty/train.jsonl",
+        f"s3://{DATASETS}/loyalty/validation.jsonl",
+        f"s3://{ASSETS}/adapters/loyalty/",
+        f"s3://{ASSETS}/checkpoints/loyalty/1/",
+        MAX_STEPS=2,
+        CHECKPOINT_EVERY_STEPS=2,
+    )
+
+
+@pytest.mark.parametrize("operation", ["PutObject", "DeleteObject"])
+def test_an_output_prefix_that_cannot_be_written_stops_the_run_before_training(
+    operation, s3, model_dir, monkeypatch, capsys, restore_logging
+):
+    env = s3_run(s3, model_dir)
+    refuse(monkeypatch, operation, "AccessDenied", 403, "/adapters/")
+    assert main(env) == 2
+    out = capsys.readouterr().out
+    errors = [line.split(" ", 1)[1] for line in out.splitlines() if " error: " in line]
+    action = "write" if operation == "PutObject" else "delete"
+    assert errors == [
+        f"error: OUTPUT_URI s3://{ASSETS}/adapters/loyalty/ is not writable (checked before training): "
+        f"s3://{ASSETS}/adapters/loyalty/.finetune-write-probe: cannot {action}: "
+        f"An error occurred (AccessDenied) when calling the {operation} operation: AccessDenied"
+    ]
+    assert " step " not in out and " train data: " not in out
+    assert keys(s3, ASSETS, "checkpoints/") == []
+
+
+def test_an_s3_outage_while_checking_the_output_exits_1_to_be_retried(
+    s3, model_dir, monkeypatch, capsys, restore_logging
+):
+    env = s3_run(s3, model_dir)
+    refuse(monkeypatch, "PutObject", "InternalError", 500, "/adapters/")
+    assert main(env) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"storage error: s3://{ASSETS}/adapters/loyalty/.finetune-write-probe: cannot write: "
+        "An error occurred (InternalError) when calling the PutObject operation" in out
+    )
+    assert " step " not in out and keys(s3, ASSETS, "checkpoints/") == []
+
+
 def test_training_from_and_to_s3_then_resuming_from_s3(s3, tmp_path, model_dir):
     train_body = put_jsonl(s3, "loyalty/train.jsonl", chat_records(20))
     validation_body = put_jsonl(s3, "loyalty/validation.jsonl", chat_records(24)[20:])
@@ -150,6 +213,7 @@ def test_training_from_and_to_s3_then_resuming_from_s3(s3, tmp_path, model_dir):
 
     # The adapter and its manifest are published.
     published = keys(s3, ASSETS, "adapters/loyalty/")
+    assert ".finetune-write-probe" not in published  # the check before training leaves nothing behind
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "manifest.json"} <= set(published)
     manifest = json.loads(s3.get_object(Bucket=ASSETS, Key="adapters/loyalty/manifest.json")["Body"].read())
     assert manifest["train_data"] == {

@@ -147,3 +147,98 @@ def test_the_entry_point_rejects_a_bad_value_fast(tmp_path):
     lines = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
     assert lines == ["finetune: FINETUNE_METHOD: 'full' is not valid; allowed: lora or qlora"]
     assert " torch" not in result.stderr and SECRET not in result.stderr + result.stdout
+
+
+def fake_model_folder(path, *names: str):
+    path.mkdir(parents=True)
+    for name in names:
+        (path / name).write_text("{}")
+    return path
+
+
+MODEL_ALLOWED = "a Hugging Face model id (org/name) or a local model folder (config.json, weights, tokenizer)"
+
+
+def local_run(tmp_path, **overrides) -> dict:
+    """REQUIRED with local data and outputs: nothing in these tests may reach S3 or the hub."""
+    (tmp_path / "train.jsonl").write_text('{"prompt": "Points?", "response": "Ten."}\n')
+    return {
+        **REQUIRED,
+        "TRAIN_DATA": str(tmp_path / "train.jsonl"),
+        "VALIDATION_DATA": str(tmp_path / "train.jsonl"),
+        "OUTPUT_URI": str(tmp_path / "adapter"),
+        "CHECKPOINT_URI": str(tmp_path / "checkpoints"),
+        "FINETUNE_METHOD": "lora",
+        **overrides,
+    }
+
+
+BAD_MODELS = {
+    "missing-absolute": ("{tmp}/no-such-model", "does not exist (and is not a Hugging Face id)"),
+    "missing-relative": ("./no-such-model", "does not exist (and is not a Hugging Face id)"),
+    "missing-home": ("~/models/qwen", "does not exist (and is not a Hugging Face id)"),
+    "empty-folder": ("{tmp}/empty", "is an empty folder"),
+    "not-a-model": (
+        "{tmp}/models",
+        "is a folder without config.json, weights (*.safetensors or *.bin), "
+        "tokenizer (tokenizer.json or tokenizer_config.json)",
+    ),
+    "no-weights": ("{tmp}/no-weights", "is a folder without weights (*.safetensors or *.bin)"),
+    "no-tokenizer": ("{tmp}/no-tokenizer", "is a folder without tokenizer (tokenizer.json or tokenizer_config.json)"),
+    "a-file": ("{tmp}/model.safetensors", "is a file, not a model folder"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MODELS)
+def test_a_bad_local_base_model_is_one_line_and_exit_2(case, tmp_path, monkeypatch, capsys, restore_logging):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "models" / "qwen").mkdir(parents=True)  # the folder above the model
+    fake_model_folder(tmp_path / "no-weights", "config.json", "tokenizer.json")
+    fake_model_folder(tmp_path / "no-tokenizer", "config.json", "model.safetensors")
+    (tmp_path / "model.safetensors").write_text("")
+    value, problem = BAD_MODELS[case]
+    value = value.format(tmp=tmp_path)
+    assert main(local_run(tmp_path, BASE_MODEL=value, HF_TOKEN=SECRET)) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"finetune: BASE_MODEL: {value!r} {problem}; allowed: {MODEL_ALLOWED}\n"
+
+
+@pytest.mark.parametrize("value", ["Qwen/Qwen2.5-0.5B", "gpt2", "meta-llama/Llama-3.1-8B-Instruct", "models/qwen"])
+def test_hugging_face_ids_that_are_no_local_folder_are_accepted(value, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # downloaded at run time, as before
+    assert from_env({**REQUIRED, "BASE_MODEL": value}).base_model == value
+
+
+def test_a_local_model_folder_is_accepted(tmp_path, monkeypatch):
+    folder = fake_model_folder(
+        tmp_path / "tiny-model", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"
+    )
+    assert from_env({**REQUIRED, "BASE_MODEL": str(folder)}).base_model == str(folder)
+    monkeypatch.chdir(tmp_path)
+    assert from_env({**REQUIRED, "BASE_MODEL": "./tiny-model"}).base_model == "./tiny-model"
+    sharded = fake_model_folder(
+        tmp_path / "sharded", "config.json", "pytorch_model.bin.index.json", "pytorch_model-00001-of-00002.bin"
+    )
+    (sharded / "tokenizer_config.json").write_text("{}")
+    assert from_env({**REQUIRED, "BASE_MODEL": str(sharded)}).base_model == str(sharded)
+
+
+def test_every_bad_setting_is_reported_at_once(capsys):
+    env = {**REQUIRED, "LORA_R": "abc", "FINETUNE_METHOD": "full", "OUTPUT_URI": "https://x/", "HF_TOKEN": SECRET}
+    env.pop("RUN_ID")
+    env["MAX_STEPS"] = "0"
+    with pytest.raises(SettingsError) as caught:
+        from_env(env)
+    assert [e.name for e in caught.value.errors] == ["FINETUNE_METHOD", "OUTPUT_URI", "RUN_ID", "LORA_R", "MAX_STEPS"]
+    assert main(env) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and SECRET not in err
+    assert err.splitlines() == [
+        "finetune: FINETUNE_METHOD: 'full' is not valid; allowed: lora or qlora",
+        "finetune: OUTPUT_URI: 'https://x/' is not valid; allowed: s3://<bucket>/<key> (a prefix) or a local path",
+        "finetune: RUN_ID: not set; allowed: 1 to 16 lower-case letters, digits or '-'",
+        "finetune: LORA_R: 'abc' is not valid; allowed: an integer from 1 to 256",
+        "finetune: MAX_STEPS: '0' is not valid; allowed: an integer from 1 to 1000000",
+    ]

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from finetune_testlib import (
+    PYTHON,
     book_records,
     captured_log,
     chat_records,
     one_torch_thread,  # noqa: F401 (an autouse fixture: one thread in this module)
     run_env,
+    subprocess_env,
     write_jsonl,
 )
 
@@ -83,6 +87,7 @@ def test_lora_run_publishes_adapter_and_manifest(lora_run, datasets_dir, model_d
     assert lora_run["code"] == 0
     adapter = lora_run["root"] / "adapter"
     assert ADAPTER_FILES <= {p.name for p in adapter.iterdir()}
+    assert not [p.name for p in adapter.iterdir() if "probe" in p.name]  # the check before training leaves nothing
     manifest = json.loads((adapter / "manifest.json").read_text())
     assert MANIFEST_KEYS <= set(manifest)
     assert manifest["run_id"] == "1" and manifest["finetune_method"] == "lora"
@@ -238,8 +243,146 @@ def test_a_finished_run_id_is_not_trained_again(lora_run):
 
 def test_checkpoints_of_other_settings_are_not_resumed(lora_run, tmp_path):
     env = {**lora_run["env"], "OUTPUT_URI": str(tmp_path / "adapter"), "LORA_R": "16"}
-    with pytest.raises(train.ConfigurationChanged, match="hyperparameters than this run has; use a new RUN_ID"):
+    with pytest.raises(train.ConfigurationChanged) as caught:
         run(env, tmp_path / "work")
+    assert str(caught.value) == (
+        f"CHECKPOINT_URI {lora_run['root'] / 'checkpoints' / 'checkpoint-6'} was written with other hyperparameters "
+        "than this run has (lora_r: 8 in the checkpoint, 16 now); use a new RUN_ID (or empty CHECKPOINT_URI)"
+    )
+
+
+def test_a_refused_resume_names_each_difference(tmp_path):
+    from finetune.storage import LocalLocation
+
+    found = {
+        "run_id": "1",
+        "base_model": "Qwen/Qwen2.5-0.5B",
+        "finetune_method": "qlora",
+        "train_sha256": "a" * 64,
+        "validation_sha256": "b" * 64,
+        "hyperparameters": {"lora_r": 8, "learning_rate": 0.001, "max_steps": 6, "batch_size": 4},
+    }
+    expected = {
+        **found,
+        "base_model": "Qwen/Qwen2.5-7B-Instruct",
+        "train_sha256": "c" * 64,
+        "hyperparameters": {"lora_r": 8, "learning_rate": 0.0002, "max_steps": 6, "batch_size": 8},
+    }
+    checkpoint = checkpoints.RemoteCheckpoint(6, LocalLocation(tmp_path / "checkpoint-6"), {"fingerprint": found})
+    with pytest.raises(train.ConfigurationChanged) as caught:
+        train.check_resumable(checkpoint, expected)
+    assert str(caught.value) == (
+        f"CHECKPOINT_URI {tmp_path / 'checkpoint-6'} was written with other base_model, train data, hyperparameters "
+        "than this run has (base_model: 'Qwen/Qwen2.5-0.5B' in the checkpoint, 'Qwen/Qwen2.5-7B-Instruct' now; "
+        "train data: sha256 aaaaaaaaaaaa... in the checkpoint, cccccccccccc... now; "
+        "learning_rate: 0.001 in the checkpoint, 0.0002 now; batch_size: 4 in the checkpoint, 8 now); "
+        "use a new RUN_ID (or empty CHECKPOINT_URI)"
+    )
+    train.check_resumable(checkpoint, found)  # the same: resumed
+
+
+def unwritable_folder(kind: str, tmp_path: Path) -> Path:
+    if kind == "read-only folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only folder")
+        parent = tmp_path / "read-only"
+        parent.mkdir(mode=0o555)
+        return parent / "adapter"
+    folder = Path("/sys/finetune-output")  # sysfs: no one may make a folder there
+    try:
+        folder.mkdir()
+    except OSError:
+        return folder
+    folder.rmdir()
+    pytest.skip("/sys is writable here")
+
+
+@pytest.mark.parametrize("kind", ["read-only folder", "sysfs"])
+def test_an_output_folder_that_cannot_be_written_stops_the_run_before_training(
+    kind, tmp_path, model_dir, datasets_dir, capsys, restore_logging
+):
+    from finetune.__main__ import main
+
+    output = unwritable_folder(kind, tmp_path)
+    env = run_env(
+        model_dir,
+        datasets_dir / "book-train.jsonl",
+        datasets_dir / "book-validation.jsonl",
+        output,
+        tmp_path / "checkpoints",
+    )
+    assert main(env) == 2
+    out = capsys.readouterr().out
+    errors = [line.split(" ", 1)[1] for line in out.splitlines() if " error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: OUTPUT_URI {output} is not writable (checked before training): "
+    )
+    assert errors[0].endswith(f": {output}")  # the reason (e.g. "Permission denied") and the path
+    assert " step " not in out and " train data: " not in out
+    assert not (tmp_path / "checkpoints").exists()
+
+
+KERNEL_WARNING = "Failed to load CPU gemm_4bit_forward from kernels-community"
+
+# Runs its argument (a module, with `-m`, or code) as on a host CPU with AVX512-BF16 (as GPU nodes
+# have): bitsandbytes then asks the `kernels` package for the hub's CPU kernel while it is imported,
+# and logs KERNEL_WARNING when that fails (offline here, or `kernels` missing). Only that check at
+# import time is answered "yes" (the Linear4bit layers ask it too, and would use the CPU kernels).
+AVX512_BF16_HOST = """
+import importlib.machinery, runpy, sys
+
+original = {}
+
+class AVX512BF16(importlib.machinery.PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name not in ("bitsandbytes.functional", "bitsandbytes.backends.cpu.ops"):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            functional = sys.modules["bitsandbytes.functional"]
+            if name == "bitsandbytes.functional":
+                original["check"], functional.has_avx512bf16 = functional.has_avx512bf16, lambda: True
+            else:
+                functional.has_avx512bf16 = original["check"]
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, AVX512BF16)
+if sys.argv[1] == "-m":
+    runpy.run_module(sys.argv[2], run_name="__main__", alter_sys=True)
+else:
+    exec(sys.argv[1])
+"""
+
+
+def test_the_entry_point_silences_the_hub_kernel_warning_of_bitsandbytes(tmp_path, model_dir, datasets_dir):
+    host = tmp_path / "avx512_bf16_host.py"
+    host.write_text(AVX512_BF16_HOST)
+    contract = run_env(
+        model_dir,
+        datasets_dir / "book-train.jsonl",
+        datasets_dir / "book-validation.jsonl",
+        tmp_path / "adapter",
+        tmp_path / "checkpoints",
+        FINETUNE_METHOD="qlora",
+        MAX_STEPS=2,
+        CHECKPOINT_EVERY_STEPS=2,
+    )
+    env = subprocess_env(tmp_path, contract)
+    # Without the entry point, bitsandbytes prints it (so this host does what a GPU node does) ...
+    plain = subprocess.run([PYTHON, host, "import bitsandbytes"], env=env, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0, plain.stderr
+    assert KERNEL_WARNING in plain.stderr
+    # ... and a run of `python -m finetune` does not.
+    run = subprocess.run([PYTHON, host, "-m", "finetune"], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "done: run 1, 2 steps" in run.stdout
+    assert "kernels-community" not in run.stdout + run.stderr
 
 
 def test_a_model_without_chat_template_is_refused(tmp_path, model_dir, datasets_dir):
