@@ -132,7 +132,8 @@ class RagService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=depends)),
         )
         upstreams = [args.qdrant] + ([args.llm.in_cluster] if args.llm.in_cluster else [])
-        # 443 out: S3 and STS for catalogues, Hugging Face for the embedding model, an external LLM API.
+        # 443 out: S3 and STS for catalogues, Hugging Face for a non-default embedding model (the
+        # default is bundled), an external LLM API.
         kube.allow_traffic(
             f"{name}-traffic",
             namespace=namespace,

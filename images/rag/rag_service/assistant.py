@@ -2,7 +2,9 @@
 
 A turn: (1) with history, the LLM rewrites the question into a standalone one (one chat call);
 (2) the top-k products are retrieved; (3) the LLM answers from them as a numbered context list;
-(4) the turn is stored.
+(4) the turn is stored. A session_id that holds no conversation (never started, expired, dropped
+for newer sessions, or kept by another replica) is adopted as a new conversation, and the answer
+says so (`new_session`, `notice`).
 
 Retrieval after a rewrite searches with two queries and keeps each product's best score: the
 standalone question, and the previous question joined with the new one. The second keeps the
@@ -31,7 +33,9 @@ class Answer:
     text: str
     session_id: str
     standalone_question: str
-    hits: list[Hit]
+    hits: list[Hit]  # the products the answer was written from, closest first
+    new_session: bool = False  # answered without earlier turns
+    notice: str | None = None  # set when a session_id was given but holds no conversation
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -77,10 +81,11 @@ class Assistant:
         return sorted(best.values(), key=lambda hit: hit.score, reverse=True)[: self.top_k]
 
     def ask(self, question: str, session_id: str | None = None) -> Answer:
-        session_id = session_id or uuid.uuid4().hex
+        given, session_id = session_id, session_id or uuid.uuid4().hex
         timings: dict[str, float] = {}
         started = time.perf_counter()
         history: list[Turn] = self.history.turns(session_id)
+        notice = self._unknown_session(session_id) if given and not history else None
         if history:
             standalone = self.llm.rewrite(history, question)
             timings["rewrite"] = _ms(started)
@@ -102,7 +107,27 @@ class Assistant:
             len(hits),
             ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items()),
         )
-        return Answer(text=text, session_id=session_id, standalone_question=standalone, hits=hits, timings_ms=timings)
+        return Answer(
+            text=text,
+            session_id=session_id,
+            standalone_question=standalone,
+            hits=hits,
+            new_session=not history,
+            notice=notice,
+            timings_ms=timings,
+        )
+
+    def _unknown_session(self, session_id: str) -> str:
+        if self.history.max_turns == 0:
+            return (
+                f"conversation history is off (HISTORY_MAX_TURNS=0): session_id {session_id!r} holds no "
+                f"earlier turns, and this answer starts a new conversation"
+            )
+        return (
+            f"session_id {session_id!r} holds no conversation here (never started, expired after "
+            f"{self.history.ttl_seconds:g} s without a question, dropped for newer sessions, or kept by another "
+            f"replica): this answer starts a new conversation under that id"
+        )
 
 
 def _ms(since: float) -> float:

@@ -1,6 +1,13 @@
-"""Errors the API turns into a JSON `{"detail": "..."}` with their status code (never a traceback)."""
+"""Errors the API turns into a JSON `{"detail": "..."}` with their status code (never a traceback),
+and StartupError, which stops the service at startup with its one-line message."""
 
 from __future__ import annotations
+
+
+class StartupError(Exception):
+    """The service cannot start (invalid settings, an embedding model that cannot be loaded). Its
+    message is one line that says what is wrong and what to do; the startup log shows that line,
+    not a traceback (see app.StartupFailureInOneLine)."""
 
 
 class ServiceError(Exception):

@@ -30,12 +30,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar, overload
 
+from rag_service.errors import StartupError
+
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 T = TypeVar("T", int, float)
 
 
-class SettingsError(ValueError):
+class SettingsError(StartupError, ValueError):
     """One or more environment variables are missing or invalid; the message lists them all."""
 
 

