@@ -1,28 +1,33 @@
 """The chatbot's backends, free of any UI code.
 
 Each assistant has a client with the same shape, `reply(message, history, session)`, which yields
-the answer's text in pieces as they arrive:
+the answer's text in pieces as they arrive, and the catalogue products it drew on as `Source`s:
 
 - `ShoppingBackend`: the RAG service, `POST {RAG_URL}/generate` with `{"prompt", "session_id"}`;
   the service keeps the conversation, so only the new prompt and the RAG session id travel. The id
-  the service answers with is stored in `session` (one per browser session).
+  the service answers with is stored in `session` (one per browser session). Its answer's
+  `sources` (the products it retrieved, in rank order; absent from older services) become `Source`s.
 - `OpenAIChatBackend`: an OpenAI-compatible `/chat/completions` (vLLM with the Loyalty adapter, or
   the private llama.cpp server), streamed; the earlier turns of this assistant travel as messages.
 
-A client raises `BackendUnavailable` whose text is fit for the chat ("The Shopping assistant is
-unavailable right now (could not reach http://...). Please try again later."). `respond` wraps a
-client for the UI: it yields the answer so far and turns every failure into such a message, so a
-person never sees a traceback.
+A client raises `BackendUnavailable` whose text is fit for the chat and says whether trying again
+can help (`kind`): only for timeouts, refused connections and 429/503/504 ("The Shopping assistant
+is unavailable right now (could not reach http://...). Please try again later."); a refused
+question (400/413/422) asks for another question, and a misconfiguration (401/403/404: an unknown
+model, a refused key) or another failure says what is wrong without suggesting a retry. `respond`
+wraps a client for the UI: it yields the answer so far and turns every failure into such a message,
+so a person never sees a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 import httpx
 import httpx2
@@ -35,19 +40,41 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 120.0
 MAX_HISTORY_MESSAGES = 20  # earlier messages sent to an OpenAI backend (10 exchanges)
 MAX_DETAIL_CHARS = 200  # of a backend's error message shown in the chat
+MAX_SOURCE_FIELD_CHARS = 120  # of a source's name or category
 
 Message = Mapping[str, str]  # {"role": "user" | "assistant", "content": str}
 
+# What went wrong decides what the person is told to do:
+# - unavailable: down, slow or overloaded; trying again later can help
+# - rejected: the question itself was refused (too long, too much history...); ask another way
+# - misconfigured: the assistant is set up wrongly (unknown model, refused key); a retry cannot help
+# - failed: anything else (an internal error, an unreadable answer); not said to be worth a retry
+Failure = Literal["unavailable", "rejected", "misconfigured", "failed"]
+RETRY_STATUSES = {429, 503, 504}
+REJECTED_STATUSES = {400, 413, 422}
+MISCONFIGURED_STATUSES = {401, 403, 404}
 
-REJECTED_STATUSES = {400, 413, 422}  # the question itself was refused (too long, too much history...)
+
+def failure_of_status(status: int) -> Failure:
+    if status in RETRY_STATUSES:
+        return "unavailable"
+    if status in REJECTED_STATUSES:
+        return "rejected"
+    if status in MISCONFIGURED_STATUSES:
+        return "misconfigured"
+    return "failed"
 
 
 class BackendUnavailable(Exception):
     """A backend gave no usable answer; `str(error)` is a message for the person chatting."""
 
-    def __init__(self, assistant: str, reason: str, rejected: bool = False):
-        self.assistant, self.reason, self.rejected = assistant, reason, rejected
-        super().__init__(rejected_message(assistant, reason) if rejected else unavailable_message(assistant, reason))
+    def __init__(self, assistant: str, reason: str, kind: Failure = "unavailable"):
+        self.assistant, self.reason, self.kind = assistant, reason, kind
+        super().__init__(MESSAGES[kind](assistant, reason))
+
+    @property
+    def rejected(self) -> bool:
+        return self.kind == "rejected"
 
 
 def unavailable_message(assistant: str, reason: str) -> str:
@@ -61,11 +88,84 @@ def rejected_message(assistant: str, reason: str) -> str:
     )
 
 
+def misconfigured_message(assistant: str, reason: str) -> str:
+    return (
+        f"The {assistant} assistant is not set up correctly ({reason}). "
+        "Trying again will not help until its configuration is fixed."
+    )
+
+
+def failed_message(assistant: str, reason: str) -> str:
+    return f"The {assistant} assistant failed ({reason})."
+
+
+MESSAGES = {
+    "unavailable": unavailable_message,
+    "rejected": rejected_message,
+    "misconfigured": misconfigured_message,
+    "failed": failed_message,
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A catalogue product an answer drew on, as the RAG service's `sources` lists it; a field it
+    did not send is None. `price` is a number, or the service's text when it sent one."""
+
+    name: str
+    id: str | None = None
+    category: str | None = None
+    price: float | str | None = None
+    score: float | None = None
+
+    @classmethod
+    def from_json(cls, item: object) -> Source | None:
+        """Reads one entry of `sources`, leniently: the name from `name`, `title` or `product_name`
+        (else "Product <id>"), the id from `id` or `product_id`, fields nested under `product` too.
+        None for an entry that is not an object or names no product."""
+        if not isinstance(item, Mapping):
+            return None
+        fields = {**item["product"], **item} if isinstance(item.get("product"), Mapping) else dict(item)
+
+        def text(*keys: str) -> str | None:
+            for key in keys:
+                value = fields.get(key)
+                if isinstance(value, (str, int)) and not isinstance(value, bool):
+                    value = " ".join(str(value).split())[:MAX_SOURCE_FIELD_CHARS]
+                    if value:
+                        return value
+            return None
+
+        def number(key: str) -> float | None:
+            value = fields.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                return float(value)
+            return None
+
+        product_id = text("id", "product_id")
+        name = text("name", "title", "product_name") or (f"Product {product_id}" if product_id else None)
+        if name is None:
+            return None
+        price: float | str | None = number("price")
+        if price is None:
+            price = text("price")
+        return cls(name=name, id=product_id, category=text("category"), price=price, score=number("score"))
+
+
+def read_sources(value: object) -> tuple[Source, ...]:
+    """The `sources` of a RAG answer: absent, empty or not a list gives none."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(source for source in map(Source.from_json, value) if source is not None)
+
+
 class Assistant(Protocol):
     name: str  # as shown in the selector: "Shopping", "Loyalty programme", "Private model"
 
-    def reply(self, message: str, history: Sequence[Message], session: MutableMapping[str, Any]) -> Iterator[str]:
-        """Yields the answer to `message` in pieces; raises `BackendUnavailable`."""
+    def reply(
+        self, message: str, history: Sequence[Message], session: MutableMapping[str, Any]
+    ) -> Iterator[str | Source]:
+        """Yields the answer to `message` in pieces, and the sources it drew on; raises `BackendUnavailable`."""
         ...
 
 
@@ -117,6 +217,11 @@ class ShoppingBackend:
 
     def ask(self, prompt: str, session_id: str | None) -> tuple[str, str | None]:
         """Returns the RAG service's answer and its session id."""
+        answer, new_session, _ = self.ask_with_sources(prompt, session_id)
+        return answer, new_session
+
+    def ask_with_sources(self, prompt: str, session_id: str | None) -> tuple[str, str | None, tuple[Source, ...]]:
+        """Returns the RAG service's answer, its session id and the products it retrieved."""
         try:
             response = self._client.post(self.url, json={"prompt": prompt, "session_id": session_id})
         except httpx.TimeoutException as error:
@@ -132,7 +237,7 @@ class ShoppingBackend:
             raise BackendUnavailable(
                 self.name,
                 _status_reason(self.url, response.status_code, response.content),
-                rejected=response.status_code in REJECTED_STATUSES,
+                failure_of_status(response.status_code),
             )
         try:
             data = response.json()
@@ -140,11 +245,16 @@ class ShoppingBackend:
             if not isinstance(answer, str):
                 raise TypeError("response is not a string")
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise BackendUnavailable(self.name, f"{self.url} sent an answer that could not be read") from error
-        return answer, new_session
+            raise BackendUnavailable(
+                self.name, f"{self.url} sent an answer that could not be read", "failed"
+            ) from error
+        return answer, new_session, read_sources(data.get("sources"))
 
-    def reply(self, message: str, history: Sequence[Message], session: MutableMapping[str, Any]) -> Iterator[str]:
-        answer, session[self.SESSION_KEY] = self.ask(message, session.get(self.SESSION_KEY))
+    def reply(
+        self, message: str, history: Sequence[Message], session: MutableMapping[str, Any]
+    ) -> Iterator[str | Source]:
+        answer, session[self.SESSION_KEY], sources = self.ask_with_sources(message, session.get(self.SESSION_KEY))
+        yield from sources  # first: the answer then shows with them at once
         yield answer
 
     def close(self) -> None:
@@ -194,13 +304,13 @@ class OpenAIChatBackend:
             return BackendUnavailable(
                 self.name,
                 _status_reason(self.base_url, error.status_code, error.response.content),
-                rejected=error.status_code in REJECTED_STATUSES,
+                failure_of_status(error.status_code),
             )
         if isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException)):
             return BackendUnavailable(self.name, f"no answer from {self.base_url} within {self.read_timeout:g} s")
         if isinstance(error, (openai.APIConnectionError, httpx2.HTTPError)):
             return BackendUnavailable(self.name, f"could not reach {self.base_url}")
-        return BackendUnavailable(self.name, f"{self.base_url} failed: {type(error).__name__}")
+        return BackendUnavailable(self.name, f"{self.base_url} failed: {type(error).__name__}", "failed")
 
     def model_name(self) -> str:
         with self._model_lock:
@@ -210,7 +320,7 @@ class OpenAIChatBackend:
                 except (openai.OpenAIError, httpx2.HTTPError) as error:
                     raise self._fail(error) from error
                 if not models:
-                    raise BackendUnavailable(self.name, f"{self.base_url} serves no model")
+                    raise BackendUnavailable(self.name, f"{self.base_url} serves no model", "misconfigured")
                 self.model = models[0]
             return self.model
 
@@ -262,6 +372,16 @@ class OpenAIChatBackend:
 class Answer:
     text: str  # the answer so far, or the answer followed by a notice that it failed
     ok: bool = True  # False: `text` ends with (or is) a message that the backend failed
+    sources: tuple[Source, ...] = ()  # the catalogue products the answer drew on, in rank order
+    # After a failure: the notice alone (the end of `text`, which holds it already: not compared).
+    notice: str = field(default="", compare=False)
+
+    @property
+    def partial(self) -> str:
+        """What arrived of the answer itself, without the notice."""
+        if not self.ok and not self.notice:
+            return ""  # a failure without its notice apart: all of `text` is the notice
+        return self.text[: len(self.text) - len(self.notice)].rstrip() if self.notice else self.text
 
 
 def respond(
@@ -269,20 +389,24 @@ def respond(
 ) -> Iterator[Answer]:
     """Yields the growing answer; a failure ends it with a readable message, never an exception."""
     text = ""
+    sources: list[Source] = []
     try:
         for piece in assistant.reply(message, history, session):
-            text += piece
-            yield Answer(text)
+            if isinstance(piece, Source):
+                sources.append(piece)
+            else:
+                text += piece
+            if text:  # sources that come first show with the answer's first piece
+                yield Answer(text, sources=tuple(sources))
     except BackendUnavailable as error:
         log.warning("%s [%r]", error, error.__cause__)  # expected (a backend is down): no traceback
         notice = str(error)
     except Exception:  # noqa: BLE001 - a bug must not reach the person as a traceback
         log.exception("the %s assistant failed", assistant.name)
-        notice = f"The {assistant.name} assistant ran into an unexpected problem. Please try again later."
+        notice = f"The {assistant.name} assistant ran into an unexpected problem."
     else:
         if not text:
-            yield Answer(
-                f"The {assistant.name} assistant gave an empty answer. Please rephrase your question.", ok=False
-            )
+            notice = f"The {assistant.name} assistant gave an empty answer. Please rephrase your question."
+            yield Answer(notice, ok=False, notice=notice)
         return
-    yield Answer(f"{text}\n\n{notice}" if text else notice, ok=False)
+    yield Answer(f"{text}\n\n{notice}" if text else notice, ok=False, notice=notice)

@@ -12,7 +12,9 @@
 | `GRADIO_SERVER_NAME`, `GRADIO_SERVER_PORT` | where the UI listens (default 0.0.0.0:7860) |
 | `GRADIO_DEFAULT_CONCURRENCY_LIMIT` | how many chats are answered at once (default 32) |
 
-`GRADIO_ANALYTICS_ENABLED` is forced to `False` by the package itself.
+`GRADIO_ANALYTICS_ENABLED` is forced to `False` by the package itself. Every backend URL that is
+set must be an http:// or https:// URL with a host (checked at start, used or not), else the
+chatbot does not start and says in one line which variable is wrong.
 """  # noqa: E501 (a Markdown table, one row per line)
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
+from urllib.parse import urlsplit
 
 from chatbot_ui.backends import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, Assistant, OpenAIChatBackend, ShoppingBackend
 
@@ -30,6 +33,29 @@ log = logging.getLogger(__name__)
 SHOPPING = "Shopping"
 LOYALTY = "Loyalty programme"
 PRIVATE = "Private model"
+
+URL_EXAMPLES = {  # what each backend URL looks like in the cluster
+    "RAG_URL": "http://rag.rag.svc.cluster.local:8000",
+    "LLM_BASE_URL": "http://inference.inference.svc.cluster.local:8000/v1",
+    "PRIVATE_MODEL_URL": "http://private-llm.private-model.svc.cluster.local:8000/v1",
+}
+
+
+def _backend_url(name: str, value: str | None) -> str | None:
+    """`value` if it is an http(s) URL with a host (and a port, if any, that is a number)."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        good = False
+    if not good:
+        raise ValueError(
+            f"{name} must be an http:// or https:// URL with a host, e.g. {URL_EXAMPLES[name]}; not {value!r}"
+        )
+    return value
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -81,11 +107,11 @@ class Settings:
         if not concurrency.isdigit() or int(concurrency) < 1:
             raise ValueError(f"GRADIO_DEFAULT_CONCURRENCY_LIMIT must be a positive whole number, not {concurrency!r}")
         return cls(
-            rag_url=get("RAG_URL"),
-            llm_base_url=get("LLM_BASE_URL"),
+            rag_url=_backend_url("RAG_URL", get("RAG_URL")),
+            llm_base_url=_backend_url("LLM_BASE_URL", get("LLM_BASE_URL")),
             loyalty_model=get("LOYALTY_MODEL"),
             llm_api_key=get("LLM_API_KEY"),
-            private_model_url=get("PRIVATE_MODEL_URL"),
+            private_model_url=_backend_url("PRIVATE_MODEL_URL", get("PRIVATE_MODEL_URL")),
             private_model=get("PRIVATE_MODEL"),
             private_model_api_key=get("PRIVATE_MODEL_API_KEY"),
             connect_timeout=_positive_float(env, "BACKEND_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S),

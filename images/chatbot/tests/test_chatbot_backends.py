@@ -8,12 +8,13 @@ import time
 
 import pytest
 
-from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, SilentServer, closed_port_url
+from chatbot_test_servers import CATALOGUE_HITS, LOYALTY_MODEL, PRIVATE_MODEL, SilentServer, closed_port_url
 from chatbot_ui.backends import (
     Answer,
     BackendUnavailable,
     OpenAIChatBackend,
     ShoppingBackend,
+    misconfigured_message,
     rejected_message,
     respond,
     unavailable_message,
@@ -24,12 +25,17 @@ from testing.openai_server import OpenAIServer
 # --- Shopping --------------------------------------------------------------------------------------
 
 
+def text_only(pieces) -> str:
+    """A reply's answer text (its `Source`s left out)."""
+    return "".join(piece for piece in pieces if isinstance(piece, str))
+
+
 def test_shopping_asks_the_rag_service_and_keeps_its_session_id(rag_server):
     shopping = ShoppingBackend(rag_server.url)
     session: dict = {}
 
-    first = "".join(shopping.reply("Which walking shoes for a 60-year-old man?", [], session))
-    second = "".join(shopping.reply("And in blue?", [{"role": "user", "content": "ignored"}], session))
+    first = text_only(shopping.reply("Which walking shoes for a 60-year-old man?", [], session))
+    second = text_only(shopping.reply("And in blue?", [{"role": "user", "content": "ignored"}], session))
 
     assert first == "RAG answer #1 for Which walking shoes for a 60-year-old man?"
     assert second == "RAG answer #2 for And in blue?"
@@ -102,6 +108,48 @@ def test_shopping_unreadable_answer(rag_server):
     assert raised.value.reason == f"{rag_server.url}/generate sent an answer that could not be read"
 
 
+def test_shopping_answer_brings_the_retrieved_sources_in_rank_order(rag_server):
+    answers = list(respond(ShoppingBackend(rag_server.url), "Walking shoes?", [], {}))
+    final = answers[-1]
+    assert final.ok and final.text == rag_server.responses[-1]["response"]  # the text is the answer alone
+    assert [(s.name, s.id, s.category, s.price, s.score) for s in final.sources] == [
+        (hit["name"], hit["id"], hit["category"], hit.get("price"), hit["score"]) for hit in CATALOGUE_HITS
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("no sources here", []),  # an older RAG service: no `sources` at all
+        ("empty sources", []),
+        # another name field and a string price; an id alone; blanks and nulls dropped; the rest skipped
+        (
+            "odd sources",
+            [
+                ("Rain Jacket", None, None, "49.99"),
+                ("Product p-9", "p-9", None, None),
+                ("Roomy Backpack", None, None, None),
+            ],
+        ),
+    ],
+)
+def test_shopping_tolerates_missing_empty_and_odd_sources(rag_server, prompt, expected):
+    [answer] = respond(ShoppingBackend(rag_server.url), prompt, [], {})
+    assert answer.ok and answer.text.startswith("RAG answer #")
+    assert [(s.name, s.id, s.category, s.price) for s in answer.sources] == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_helps"),
+    [(503, True), (504, True), (429, True), (404, False), (401, False), (409, False), (500, False), (502, False)],
+)
+def test_only_a_failure_a_retry_can_mend_says_try_again(rag_server, status, retry_helps):
+    [answer] = respond(ShoppingBackend(rag_server.url), f"status {status}", [], {})
+    assert not answer.ok
+    assert f"answered {status}: the stand-in answers {status}" in answer.text  # says what is wrong
+    assert ("try again" in answer.text.lower()) == retry_helps, answer.text
+
+
 # --- Loyalty programme and Private model -----------------------------------------------------------
 
 
@@ -143,18 +191,25 @@ def test_api_key_is_sent(tiny_model_dir):
         )
         [answer] = respond(OpenAIChatBackend(PRIVATE, server.base_url, "m"), "hi", [], {})
         assert answer == Answer(
-            unavailable_message("Private model", f"{server.base_url} answered 401: invalid api key"), ok=False
+            misconfigured_message("Private model", f"{server.base_url} answered 401: invalid api key"), ok=False
         )
 
 
 def test_unknown_model_gives_the_servers_message(loyalty_server):
     [answer] = respond(OpenAIChatBackend(LOYALTY, loyalty_server.base_url, "no-such-adapter"), "hi", [], {})
     assert answer == Answer(
-        unavailable_message(
+        misconfigured_message(
             "Loyalty programme", f"{loyalty_server.base_url} answered 404: The model `no-such-adapter` does not exist."
         ),
         ok=False,
     )
+
+
+def test_unknown_model_says_what_is_wrong_and_not_to_try_again(loyalty_server):
+    [answer] = respond(OpenAIChatBackend(LOYALTY, loyalty_server.base_url, "no-such-adapter"), "hi", [], {})
+    assert not answer.ok
+    assert "not set up correctly" in answer.text and "The model `no-such-adapter` does not exist." in answer.text
+    assert "try again" not in answer.text.lower(), answer.text
 
 
 @pytest.mark.parametrize("model", [LOYALTY_MODEL, None])
@@ -210,7 +265,7 @@ class Broken:
 
 def test_a_bug_becomes_a_readable_message_not_a_traceback():
     [answer] = respond(Broken(error=KeyError("boom")), "hi", [], {})
-    assert answer == Answer("The Shopping assistant ran into an unexpected problem. Please try again later.", ok=False)
+    assert answer == Answer("The Shopping assistant ran into an unexpected problem.", ok=False)
 
 
 def test_a_failure_mid_answer_keeps_what_arrived():
@@ -219,6 +274,8 @@ def test_a_failure_mid_answer_keeps_what_arrived():
     )
     assert [a.text for a in answers[:2]] == ["Walking ", "Walking shoes"]
     assert answers[-1] == Answer("Walking shoes\n\n" + unavailable_message("Shopping", "connection lost"), ok=False)
+    assert answers[-1].partial == "Walking shoes"
+    assert answers[-1].notice == unavailable_message("Shopping", "connection lost")
 
 
 def test_an_empty_answer_says_so():
@@ -290,6 +347,52 @@ def test_private_model_name_and_timeouts_from_the_environment():
 def test_bad_settings_are_refused(env):
     with pytest.raises(ValueError):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "value"),
+    [
+        ({"RAG_URL": "localhost:8000"}, "RAG_URL", "localhost:8000"),  # no scheme
+        ({"RAG_URL": "rag.rag.svc.cluster.local"}, "RAG_URL", "rag.rag.svc.cluster.local"),
+        ({"RAG_URL": "http://"}, "RAG_URL", "http://"),  # no host
+        ({"RAG_URL": "http://:8000"}, "RAG_URL", "http://:8000"),
+        ({"RAG_URL": "http://rag:port"}, "RAG_URL", "http://rag:port"),  # not a port
+        ({"LLM_BASE_URL": "inference:8000/v1", "LOYALTY_MODEL": "loyalty"}, "LLM_BASE_URL", "inference:8000/v1"),
+        ({"LLM_BASE_URL": "inference:8000/v1"}, "LLM_BASE_URL", "inference:8000/v1"),  # checked even when unused
+        ({"PRIVATE_MODEL_URL": "ftp://private/v1"}, "PRIVATE_MODEL_URL", "ftp://private/v1"),
+    ],
+)
+def test_backend_urls_must_be_http_urls_with_a_host(env, name, value):
+    with pytest.raises(ValueError) as raised:
+        Settings.from_env(env)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{name} ") and repr(value) in message
+    assert "http:// or https://" in message and "host" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://rag:8000", "https://rag.example.com/", "http://127.0.0.1:8000", "http://[::1]:8000", "HTTP://Rag"]
+)
+def test_good_backend_urls_are_taken(url):
+    settings = Settings.from_env({"RAG_URL": url, "LLM_BASE_URL": url + "/v1", "PRIVATE_MODEL_URL": url + "/v1"})
+    assert (settings.rag_url, settings.llm_base_url, settings.private_model_url) == (url, url + "/v1", url + "/v1")
+
+
+def test_the_entry_point_refuses_a_url_without_a_scheme_in_one_line(monkeypatch, caplog):
+    import chatbot_ui.app
+    from chatbot_ui.__main__ import main
+
+    def launch(*args, **kwargs):
+        raise AssertionError("the chatbot started with RAG_URL=localhost:8000")
+
+    monkeypatch.setattr(chatbot_ui.app, "launch", launch)
+    monkeypatch.setenv("RAG_URL", "localhost:8000")
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "RAG_URL" in record.getMessage() and "'localhost:8000'" in record.getMessage()
+    assert "\n" not in record.getMessage()
 
 
 def test_the_entry_point_refuses_bad_settings_plainly(monkeypatch, caplog):

@@ -133,8 +133,30 @@ def choose(driver, name: str) -> None:
     )
 
 
+def bot_elements(driver) -> list:
+    return driver.find_elements(By.CSS_SELECTOR, '#chat [data-testid="bot"]')
+
+
+def without_sources(message) -> str:
+    """A bot message's text without its list of sources."""
+    text = text_of(message)
+    for block in message.find_elements(By.CSS_SELECTOR, ".chat-sources"):
+        text = text.replace(text_of(block), "")
+    return " ".join(text.split())
+
+
 def bot_messages(driver) -> list[str]:
-    return [text_of(m) for m in driver.find_elements(By.CSS_SELECTOR, '#chat [data-testid="bot"]')]
+    """The answers' texts (a Shopping answer's list of sources left out: see `sources_shown`)."""
+    return [without_sources(m) for m in bot_elements(driver)]
+
+
+def sources_shown(driver) -> list[str]:
+    """The items of the last answer's list of sources."""
+    return [text_of(item) for item in bot_elements(driver)[-1].find_elements(By.CSS_SELECTOR, ".chat-sources li")]
+
+
+def style_of(driver, element, prop: str) -> str:
+    return driver.execute_script("return getComputedStyle(arguments[0]).getPropertyValue(arguments[1])", element, prop)
 
 
 def user_messages(driver) -> list[str]:
@@ -150,6 +172,8 @@ def ask(driver, question: str) -> str:
         # The box is disabled from the question until the last piece of the answer is shown.
         if not d.find_element(By.CSS_SELECTOR, "#message textarea").is_enabled():
             return False
+        if d.find_elements(By.CSS_SELECTOR, '#chat [data-testid="bot"] [aria-busy="true"]'):
+            return False  # the placeholder ("Searching the catalogue…") the answer replaces
         answers = bot_messages(d)
         return answers[-1] if len(answers) > before and answers[-1] else False
 
@@ -158,6 +182,17 @@ def ask(driver, question: str) -> str:
 
 def same_text(text: str) -> str:
     return " ".join(text.split())
+
+
+def box_value(driver) -> str:
+    return driver.find_element(By.CSS_SELECTOR, "#message textarea").get_property("value")
+
+
+def soon(driver, condition, what: str, seconds: float = 10):
+    """`wait`, shorter: for what should be there at once."""
+    return WebDriverWait(
+        driver, seconds, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, what)
 
 
 # --- tests ----------------------------------------------------------------------------------------
@@ -253,10 +288,132 @@ def test_shopping_down_shows_a_readable_message(browser, chatbot, rag):
         message = ask(browser, "Any shoes?")
     finally:
         rag.start()  # same port: later tests find it again
-    assert message == unavailable_message(SHOPPING, f"could not reach {rag.url}/generate")
+    assert message == "⚠ Could not get an answer: " + unavailable_message(
+        SHOPPING, f"could not reach {rag.url}/generate"
+    )
     assert "Traceback" not in browser.page_source
     # Back up: the next question is answered.
     assert ask(browser, "Any shoes now?").endswith("for Any shoes now?")
+
+
+def test_shopping_shows_progress_at_once_and_the_answer_replaces_it(browser, chatbot, rag):
+    open_chat(browser, chatbot)
+    choose(browser, SHOPPING)
+    asked = len(rag.requests)
+    rag.release.clear()  # the RAG service takes its time (its /generate is not streamed)
+    try:
+        browser.find_element(By.CSS_SELECTOR, "#message textarea").send_keys("Boots for snow?", Keys.RETURN)
+        wait(browser, lambda d: len(rag.requests) > asked, "the question at the RAG service")
+        soon(browser, lambda d: bot_messages(d) == ["Searching the catalogue…"], "a sign that it is at work")
+        assert user_messages(browser) == ["Boots for snow?"]
+    finally:
+        rag.release.set()
+    wait(
+        browser,
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, "#message textarea").is_enabled()
+            and bot_messages(d)[-1].startswith("RAG answer #")
+        ),
+        "the answer",
+    )
+    assert bot_messages(browser) == [rag.responses[-1]["response"]]  # the answer took the placeholder's place
+
+
+def test_shopping_answer_lists_its_sources(browser, chatbot, rag):
+    open_chat(browser, chatbot)
+    choose(browser, SHOPPING)
+    assert ask(browser, "Walking shoes for a long trip?") == rag.responses[-1]["response"]
+    [block] = bot_elements(browser)[-1].find_elements(By.CSS_SELECTOR, ".chat-sources")
+    assert text_of(block).startswith("Sources ")
+    # In rank order: names, with category and price where the service sent them (and no HTML taken from them).
+    assert sources_shown(browser) == [
+        "Trail Walker GTX · Walking shoes · $89.00",
+        "City Stroller · Walking shoes · $64.50",
+        "Merino Socks <2 pairs> & Liners · Socks",
+    ]
+    assert ask(browser, "No sources for this one?") == rag.responses[-1]["response"]
+    assert "sources" not in rag.responses[-1]
+    assert not bot_elements(browser)[-1].find_elements(By.CSS_SELECTOR, ".chat-sources")
+
+
+def test_an_error_looks_unlike_an_answer_and_links_nowhere(browser, chatbot, rag):
+    open_chat(browser, chatbot)
+    choose(browser, SHOPPING)
+    ask(browser, "Walking shoes?")
+    message = ask(browser, "fail to answer")
+    assert message.startswith("⚠ Could not get an answer: ")
+    assert f"{rag.url}/generate answered 503: the vector database is unreachable" in message
+    answer, failure = bot_elements(browser)[-2:]
+    [notice] = failure.find_elements(By.CSS_SELECTOR, ".chat-error")
+    paragraph = answer.find_element(By.TAG_NAME, "p")
+    assert style_of(browser, notice, "color") != style_of(browser, paragraph, "color")
+    assert style_of(browser, notice, "background-color") != style_of(browser, paragraph, "background-color")
+    # The backend's URL is there to read, not to click.
+    assert rag.url in notice.text and not browser.find_elements(By.CSS_SELECTOR, '#chat [data-testid="bot"] a')
+
+
+def test_the_chosen_assistant_stays_visibly_chosen_after_an_answer(browser, chatbot):
+    open_chat(browser, chatbot)
+    choose(browser, LOYALTY)  # the pointer stays on the chosen label, as a person's mouse does
+
+    def radio(name: str):
+        return browser.find_element(By.CSS_SELECTOR, f'#assistant input[value="{name}"]')
+
+    chosen_look = style_of(browser, radio(LOYALTY), "background-color")
+    assert chosen_look != style_of(browser, radio(SHOPPING), "background-color")
+    ask(browser, "What is gold status?")
+    assert radio(LOYALTY).is_selected()
+    soon(
+        browser,
+        lambda d: style_of(d, radio(LOYALTY), "background-color") == chosen_look,
+        "the chosen radio to look chosen",
+        seconds=5,
+    )
+    assert style_of(browser, radio(LOYALTY), "background-color") != style_of(
+        browser, radio(SHOPPING), "background-color"
+    )
+
+
+def test_the_page_is_named_for_no_single_assistant(browser, chatbot):
+    open_chat(browser, chatbot)
+    assert browser.title == "Chat assistants"
+    assert text_of(browser.find_element(By.TAG_NAME, "h1")) == "Chat assistants"
+
+
+def test_no_api_page_and_no_gradio_footer(browser, chatbot):
+    open_chat(browser, chatbot)
+    assert not browser.find_elements(By.TAG_NAME, "footer")
+    page = text_of(browser.find_element(By.TAG_NAME, "body"))
+    assert "Use via API" not in page and "Built with Gradio" not in page and "Settings" not in page
+    assert httpx.get(f"{chatbot}gradio_api/runs", timeout=10).status_code == 404  # no run history either
+
+
+def test_an_overlong_question_is_refused_with_the_limit_not_cut(browser, chatbot, rag):
+    open_chat(browser, chatbot)
+    choose(browser, SHOPPING)
+    asked = len(rag.requests)
+    question = ("Which of these walking shoes fits wide feet and has a good grip on wet stones? " * 60)[:4321]
+    question = question.strip()
+    box = browser.find_element(By.CSS_SELECTOR, "#message textarea")
+    box.send_keys(question)
+    soon(browser, lambda d: box_value(d) == question, "the box to take the whole question")
+    box.send_keys(Keys.RETURN)
+    notice = soon(
+        browser,
+        lambda d: [n for n in d.find_elements(By.ID, "message-notice") if n.is_displayed() and n.text],
+        "a notice",
+    )[0]
+    assert text_of(notice) == (
+        f"⚠ Your question is {len(question):,} characters long; the limit is 4,000. "
+        "Please shorten it and send it again."
+    )
+    assert len(rag.requests) == asked and user_messages(browser) == []  # nothing sent, nothing cut
+    assert box_value(browser) == question and box.is_enabled()  # still there to shorten
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    soon(browser, lambda d: box_value(d) == "", "an empty box")
+    assert ask(browser, "A short one?").endswith("for A short one?")
+    assert not [n for n in browser.find_elements(By.ID, "message-notice") if n.is_displayed() and n.text]
 
 
 def test_no_assistant_configured_says_so(browser):
