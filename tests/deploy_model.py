@@ -100,7 +100,7 @@ IMAGE_GB: dict[str, float] = {
     "vllm/vllm-openai": 10.0,
     "amazon/aws-cli": 0.15,
     "finetune": 7.0,
-    "rag": 1.6,
+    "rag": 1.7,  # python-slim, torch CPU, the bundled MiniLM (~90 MB)
     "chatbot": 0.5,  # ours, by repository name
     "quay.io/jupyter/scipy-notebook": 1.6,
     "quay.io/jupyter/pytorch-notebook": 5.5,
