@@ -7,6 +7,7 @@ from infra.buckets import Buckets, BucketsArgs
 from infra.cluster import Cluster, ClusterArgs, check_admins_exclude_deployer
 from infra.device_plugin import DevicePluginArgs, NvidiaDevicePlugin
 from infra.images import ContainerImages, ContainerImagesArgs, find_pushed_images
+from infra.karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
 from infra.network import Network, NetworkArgs
 from infra.node_groups import GPU_SCHEDULING, NodeGroups, NodeGroupsArgs
 from infra.platform import Platform
@@ -27,13 +28,21 @@ from workloads.skupper import SkupperController, SkupperControllerArgs
 from workloads.traffic_plan import plan_traffic
 
 config = load_stack_config()
-workspaces = plan_workspaces(config)  # each model placed on the GPU node groups, or a ConfigError
+workspaces = plan_workspaces(config)  # each model placed on the GPU pools, or a ConfigError
 check_admins_exclude_deployer(config.cluster)
 name = config.cluster.name
 # registries.build false: CI's images must be in ECR before anything is created (previews too).
 pushed_images = find_pushed_images(config.registries, name, config.region)
 
-network = Network("network", NetworkArgs(config=config.network, cluster_name=name, region=config.region))
+network = Network(
+    "network",
+    NetworkArgs(
+        config=config.network,
+        cluster_name=name,
+        region=config.region,
+        discovery_tag=DISCOVERY_TAG if config.gpu_node_pools else None,
+    ),
+)
 cluster = Cluster(
     "cluster",
     ClusterArgs(
@@ -75,7 +84,25 @@ storage = Storage(
         addon_version=config.storage.ebs_csi_addon_version,
     ),
 )
-if config.gpu_node_groups:
+if workspaces.node_pools:
+    # GPU nodes on demand: Karpenter launches what pending GPU pods ask for, and removes idle nodes.
+    Karpenter(
+        "karpenter",
+        KarpenterArgs(
+            config=config.karpenter,
+            pools=workspaces.node_pools,
+            cluster_name=name,
+            cluster_arn=cluster.eks.eks_cluster.arn,
+            cluster_endpoint=cluster.eks.eks_cluster.endpoint,
+            cluster_security_group_id=cluster.eks.eks_cluster.vpc_config.cluster_security_group_id,
+            region=config.region,
+            oidc=cluster.oidc,
+            provider=cluster.provider,
+            system_nodes=nodes.system,
+            default_tags=config.default_tags.tags,
+        ),
+    )
+if config.gpu_pools:
     NvidiaDevicePlugin("nvidia-device-plugin", DevicePluginArgs(provider=cluster.provider))
 registries = ImageRepositories("images", RegistriesArgs(config=config.registries, name_prefix=name))
 # Built while the cluster is created: a build waits for its repository only.
@@ -122,6 +149,7 @@ if config.jupyterhub.enabled:
             config=config.jupyterhub,
             namespace=namespace(jupyterhub.NAMESPACE, claims_volumes=True),
             upstreams=traffic.notebook_upstreams,
+            gpu_pool=workspaces.notebook_pool,
             github_client_secret=(
                 config.github_client_secret.get_secret_value() if config.github_client_secret else None
             ),

@@ -15,14 +15,25 @@ import pulumi_kubernetes as k8s
 @dataclass(frozen=True)
 class ChartPin:
     name: str
-    repository: str
+    repository: str  # an https chart repository, or an OCI registry path (oci://...)
     version: str
+
+    @property
+    def is_oci(self) -> bool:
+        return self.repository.startswith("oci://")
+
+    @property
+    def reference(self) -> str:
+        """What helm.v4.Chart's `chart` takes: the name in a repository, or the full OCI reference
+        (pulumi-kubernetes reads `oci://` charts from `chart`, not from `repositoryOpts.repo`)."""
+        return f"{self.repository}/{self.name}" if self.is_oci else self.name
 
 
 JUPYTERHUB = ChartPin("jupyterhub", "https://hub.jupyter.org/helm-chart/", "4.4.0")
 QDRANT = ChartPin("qdrant", "https://qdrant.github.io/qdrant-helm", "1.19.0")
 NVIDIA_DEVICE_PLUGIN = ChartPin("nvidia-device-plugin", "https://nvidia.github.io/k8s-device-plugin", "0.20.0")
-DEPLOYED_CHARTS = (JUPYTERHUB, QDRANT, NVIDIA_DEVICE_PLUGIN)
+KARPENTER = ChartPin("karpenter", "oci://public.ecr.aws/karpenter", "1.14.1")
+DEPLOYED_CHARTS = (JUPYTERHUB, QDRANT, NVIDIA_DEVICE_PLUGIN, KARPENTER)
 
 
 def helm_chart(
@@ -38,9 +49,9 @@ def helm_chart(
     return k8s.helm.v4.Chart(
         resource_name,
         name=release,  # None: the resource name (the provider leaves an unset input out)
-        chart=pin.name,
+        chart=pin.reference,
         version=pin.version,
-        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=pin.repository),
+        repository_opts=None if pin.is_oci else k8s.helm.v4.RepositoryOptsArgs(repo=pin.repository),
         namespace=namespace,
         values=values,
         opts=opts,

@@ -15,6 +15,8 @@ class NetworkArgs:
     config: NetworkConfig
     cluster_name: str
     region: str
+    # Karpenter finds the node subnets by this tag (EC2NodeClass subnetSelectorTerms): karpenter.sh/discovery.
+    discovery_tag: str | None = None
 
 
 class Network(pulumi.ComponentResource):
@@ -30,6 +32,15 @@ class Network(pulumi.ComponentResource):
             self.vpc_id = pulumi.Output.from_input(existing.vpc_id)
             self.private_subnet_ids = pulumi.Output.from_input(list(existing.private_subnet_ids))
             self.public_subnet_ids = pulumi.Output.from_input(list(existing.public_subnet_ids))
+            # The one tag added to subnets this stack does not own: its own, removed again on destroy.
+            for i, subnet_id in enumerate(existing.private_subnet_ids if args.discovery_tag else ()):
+                aws.ec2.Tag(
+                    f"{name}-private-{i}-discovery",
+                    resource_id=subnet_id,
+                    key=str(args.discovery_tag),
+                    value=args.cluster_name,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
         else:
             self._create(name, args)
         self.register_outputs(
@@ -108,7 +119,11 @@ class Network(pulumi.ComponentResource):
                 vpc_id=vpc.id,
                 cidr_block=cidr,
                 availability_zone=zone,
-                tags={"Name": f"{args.cluster_name}-private-{zone}", "kubernetes.io/role/internal-elb": "1"},
+                tags={
+                    "Name": f"{args.cluster_name}-private-{zone}",
+                    "kubernetes.io/role/internal-elb": "1",
+                    **({args.discovery_tag: args.cluster_name} if args.discovery_tag else {}),
+                },
                 opts=child,
             )
             # With one NAT gateway every zone routes through it; per-AZ NAT keeps a zone's traffic in the zone.

@@ -1,5 +1,5 @@
-"""Does a model fit a GPU instance, for serving and for finetune; and where in the stack's GPU node
-groups does a workspace go. Pure arithmetic on the two catalogues; docs/presets.md gives
+"""Does a model fit a GPU instance, for serving and for finetune; and where in the stack's GPU
+pools does a workspace go. Pure arithmetic on the two catalogues; docs/presets.md gives
 the formula and a worked example, tests/test_presets.py checks it against figures done by hand.
 """
 
@@ -65,6 +65,10 @@ def finetune_pod(model: ModelSpec) -> PodShape:
     # Weights go from safetensors straight to the GPU (device_map), so the host holds the runtime
     # and the tokenised data set.
     return PodShape(gpus=1, cpu=3, memory_gib=10, memory_limit_gib=14, scratch_gib=scratch_gib(model))
+
+
+# The GPU notebook profile (workloads/jupyterhub.py): its requests decide where it schedules.
+NOTEBOOK_POD = PodShape(gpus=1, cpu=2, memory_gib=8, memory_limit_gib=12, scratch_gib=SCRATCH_MARGIN_GIB)
 
 
 def host_fits(instance: GpuInstanceType, pod: PodShape, disk_gib: int) -> bool:
@@ -204,32 +208,48 @@ def fit_finetune(
     return None
 
 
-# --- placing a workspace on the stack's GPU node groups -----------------------------------------
+# --- placing a workspace on the stack's GPU pools (Karpenter NodePools and managed node groups) ---
 
 
-class NodeGroup(Protocol):
-    """What placement reads of a GPU node group (read-only: the stack config's models are frozen)."""
+class GpuPool(Protocol):
+    """What placement reads of a GPU pool (read-only: the stack config's models are frozen)."""
 
     @property
     def name(self) -> str: ...
     @property
     def instance_types(self) -> tuple[str, ...]: ...
     @property
-    def disk_size_gib(self) -> int: ...
+    def disk_size_gib(self) -> int | None: ...  # None: the root volume is sized to what is placed
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a workspace's pods run: the instance types (in the named groups) that fit, and their shape."""
+    """Where a workspace's pods run: the instance types (in the named pools) that fit, and their shape."""
 
-    node_groups: tuple[str, ...]
+    pools: tuple[str, ...]
     instance_types: tuple[str, ...]
     pod: PodShape
     tensor_parallel_size: int = 1
 
 
 class NoFit(ValueError):
-    """No GPU node group of the stack can host the workspace; the message says its need and the offer."""
+    """No GPU pool of the stack can host the workspace; the message says its need and the offer."""
+
+
+# A pool whose root volume is sized from what lands on it: placement checks no disk limit there.
+SIZED_DISK_GIB = 16384
+
+
+def _disk(pool: GpuPool) -> int:
+    return SIZED_DISK_GIB if pool.disk_size_gib is None else pool.disk_size_gib
+
+
+def root_volume_gib(pods: Iterable[PodShape], instances: Iterable[GpuInstanceType]) -> int:
+    """The root volume a node needs so that every GPU of its largest instance runs the pod with the
+    most scratch per GPU: the AMI and images, plus that scratch times the GPUs."""
+    per_gpu = max((pod.scratch_gib / pod.gpus for pod in pods), default=SCRATCH_MARGIN_GIB)
+    gpus = max((instance.gpus for instance in instances), default=1)
+    return math.ceil(NODE_RESERVED_DISK_GIB + per_gpu * gpus)
 
 
 def _gib(n: float) -> str:
@@ -238,7 +258,7 @@ def _gib(n: float) -> str:
 
 def _fits_elsewhere(fit_one: Callable[[GpuInstanceType], ServingFit | FinetuneFit | None]) -> str:
     """The smallest instance of each family, anywhere in the catalogue, that would host it, and the
-    diskSizeGiB its group would need for every GPU of a node to run such a pod."""
+    diskSizeGiB its pool would need for every GPU of a node to run such a pod."""
     found: dict[str, str] = {}
     for instance in gpu_instance_catalog().values():
         fit = fit_one(instance)
@@ -251,26 +271,27 @@ def _fits_elsewhere(fit_one: Callable[[GpuInstanceType], ServingFit | FinetuneFi
     return ", ".join(found.values()) or "no instance type in infra/gpu_instances.yaml"
 
 
-def _largest(groups: Sequence[NodeGroup]) -> tuple[NodeGroup, GpuInstanceType] | None:
+def _largest(groups: Sequence[GpuPool]) -> tuple[GpuPool, GpuInstanceType] | None:
     catalog = gpu_instance_catalog()
     pairs = [(g, catalog[t]) for g in groups for t in g.instance_types]
     return max(pairs, key=lambda p: (p[1].gpus * p[1].gpu_memory_mib, p[1].memory_gib), default=None)
 
 
-def _offer(groups: Sequence[NodeGroup], budget_fraction: float, per_gpu: bool = True) -> str:
+def _offer(groups: Sequence[GpuPool], budget_fraction: float, per_gpu: bool = True) -> str:
     largest = _largest(groups)
     if largest is None:
-        return "the stack has no GPU node groups"
+        return "the stack has no GPU pools (gpuNodePools or gpuNodeGroups)"
     group, instance = largest
+    disk = "a root volume sized to fit" if group.disk_size_gib is None else f"{group.disk_size_gib} GiB disk"
     usable = instance.gpu_memory_mib * MIB * budget_fraction
     return (
-        f"the largest GPU node group '{group.name}' offers {instance.name}: {instance.gpus} x {instance.gpu_model}, "
+        f"the largest GPU pool '{group.name}' offers {instance.name}: {instance.gpus} x {instance.gpu_model}, "
         f"{_gib(usable)} usable per GPU ({instance.gpu_memory_mib} MiB x {budget_fraction:g}), "
-        f"{instance.vcpus} vCPUs, {instance.memory_gib} GiB memory, {group.disk_size_gib} GiB disk"
+        f"{instance.vcpus} vCPUs, {instance.memory_gib} GiB memory, {disk}"
     )
 
 
-def place_serving(model: ModelSpec, settings: ServingSettings, groups: Sequence[NodeGroup]) -> Placement:
+def place_serving(model: ModelSpec, settings: ServingSettings, groups: Sequence[GpuPool]) -> Placement:
     one_gpu = serving_bytes_per_gpu(model, 1, settings)
     kv = kv_cache_bytes_per_token(model, 1) * settings.max_model_len * settings.concurrency
     pod = serving_pod(model, 1)
@@ -288,7 +309,7 @@ def place_serving(model: ModelSpec, settings: ServingSettings, groups: Sequence[
     )
 
 
-def place_finetune(model: ModelSpec, settings: FinetuneSettings, groups: Sequence[NodeGroup]) -> Placement:
+def place_finetune(model: ModelSpec, settings: FinetuneSettings, groups: Sequence[GpuPool]) -> Placement:
     memory, pod = finetune_memory(model, settings), finetune_pod(model)
     need = (
         f"needs {_gib(memory.total)} of GPU memory on one GPU for {settings.method} (weights {_gib(memory.weights)}, "
@@ -303,16 +324,14 @@ def place_finetune(model: ModelSpec, settings: FinetuneSettings, groups: Sequenc
 
 
 def _place(
-    groups: Sequence[NodeGroup],
+    groups: Sequence[GpuPool],
     fit_one: Callable[[GpuInstanceType, int], ServingFit | FinetuneFit | None],
     need: str,
     budget_fraction: float,
 ) -> Placement:
     """The smallest tensor-parallel size any group's instance types fit, and every type that fits at it."""
     catalog = gpu_instance_catalog()
-    fits = [
-        (g, fit) for g in groups for t in g.instance_types if (fit := fit_one(catalog[t], g.disk_size_gib)) is not None
-    ]
+    fits = [(g, fit) for g in groups for t in g.instance_types if (fit := fit_one(catalog[t], _disk(g))) is not None]
     if not fits:
         raise NoFit(
             f"{need}; {_offer(groups, budget_fraction)}. It would fit on: "
@@ -321,7 +340,7 @@ def _place(
     tp = min(fit.tensor_parallel_size for _, fit in fits)
     chosen = [(g, fit) for g, fit in fits if fit.tensor_parallel_size == tp]
     return Placement(
-        node_groups=_unique(g.name for g, _ in chosen),
+        pools=_unique(g.name for g, _ in chosen),
         instance_types=_unique(fit.instance.name for _, fit in chosen),
         pod=chosen[0][1].pod,
         tensor_parallel_size=tp,

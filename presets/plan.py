@@ -2,17 +2,37 @@
 
 Config stays data (stack_config); this turns each workspace into what its component builds: the
 model, the values derived from it (context length, served name) and the placement the fit found
-on the stack's GPU node groups. A workspace that fits nowhere, or GPUs the groups cannot hold at
-their maximum size, raise `ConfigError` naming the key to change, before any resource exists.
+on the stack's GPU pools (Karpenter NodePools, managed node groups). A workspace that fits nowhere,
+or GPUs the pools cannot hold (a pool's gpuLimit, a group's maxSize), raise `ConfigError` naming the
+key to change, before any resource exists. Each Karpenter pool's root volume is sized here too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from presets.catalog import ModelSpec
-from presets.fit import FinetuneSettings, NoFit, Placement, ServingSettings, place_finetune, place_serving
-from stack_config import PROJECT, ConfigError, FinetuneConfig, InferenceConfig, StackConfig, Workspace
+from presets.catalog import ModelSpec, gpu_instance_catalog
+from presets.fit import (
+    NOTEBOOK_POD,
+    FinetuneSettings,
+    NoFit,
+    Placement,
+    PodShape,
+    ServingSettings,
+    host_fits,
+    place_finetune,
+    place_serving,
+    root_volume_gib,
+)
+from stack_config import (
+    PROJECT,
+    ConfigError,
+    FinetuneConfig,
+    GpuNodePoolConfig,
+    InferenceConfig,
+    StackConfig,
+    Workspace,
+)
 
 WORKSPACES = f"{PROJECT}:workspaces"
 
@@ -53,9 +73,24 @@ class FinetuneWorkspace:
 
 
 @dataclass(frozen=True)
+class PlannedNodePool:
+    """A Karpenter GPU pool, planned: its root volume fits every GPU of its largest node running the
+    pod with the most scratch per GPU placed on it (infra/karpenter.py builds it)."""
+
+    config: GpuNodePoolConfig
+    root_volume_gib: int
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True)
 class WorkspacePlan:
     serving: tuple[ServingWorkspace, ...]
     finetune: tuple[FinetuneWorkspace, ...]
+    node_pools: tuple[PlannedNodePool, ...] = ()
+    notebook_pool: str | None = None  # where the GPU notebook profile runs (None: no profile)
 
     @property
     def default_llm(self) -> ServingWorkspace | None:
@@ -64,7 +99,7 @@ class WorkspacePlan:
 
 
 def _plan(workspace: Workspace, index: int, config: StackConfig) -> ServingWorkspace | FinetuneWorkspace:
-    model, groups = workspace.spec, config.gpu_node_groups
+    model, groups = workspace.spec, config.gpu_pools
     try:
         if workspace.inference is not None:
             serving = workspace.inference
@@ -89,36 +124,71 @@ def _plan(workspace: Workspace, index: int, config: StackConfig) -> ServingWorks
         raise ConfigError(
             f"{WORKSPACES}[{index}].{'.'.join(at)}",
             value,
-            f"a model the stack's gpuNodeGroups can host: workspace '{workspace.name}' ({job}) {no_fit}",
+            f"a model the stack's GPU pools can host: workspace '{workspace.name}' ({job}) {no_fit}",
         ) from None
 
 
 def plan_workspaces(config: StackConfig) -> WorkspacePlan:
-    """Each workspace placed; the GPUs they claim on `pulumi up` checked against the groups' maximum size."""
+    """Each workspace placed; the GPUs they claim on `pulumi up` checked against what the pools may hold
+    (a Karpenter pool's gpuLimit, a managed group's maxSize nodes)."""
     planned = [_plan(w, i, config) for i, w in enumerate(config.workspaces)]
-    # Each workspace's GPUs must fit the groups it was placed on, and all of them the GPU groups together.
-    groups = {g.name: g for g in config.gpu_node_groups}
+    # Each workspace's GPUs must fit the pools it was placed on, and all of them the pools together.
+    pools = {p.name: p for p in config.gpu_pools}
     for i, ws in enumerate(planned):
-        room = sum(groups[g].max_size * groups[g].gpus_per_node for g in ws.placement.node_groups)
+        room = sum(pools[p].gpu_capacity for p in ws.placement.pools)
         if ws.gpus > room:
             assert isinstance(ws, ServingWorkspace)
             raise ConfigError(
                 f"{WORKSPACES}[{i}].inference.replicas",
                 ws.config.replicas,
                 f"at most {room // ws.placement.pod.gpus}: workspace '{ws.name}' takes "
-                f"{ws.placement.pod.gpus} GPUs a replica, and the groups that fit it "
-                f"({', '.join(ws.placement.node_groups)}) have {room} at maxSize",
+                f"{ws.placement.pod.gpus} GPUs a replica, and the pools that fit it "
+                f"({', '.join(ws.placement.pools)}) hold {room} (gpuLimit, or maxSize nodes)",
             )
     gpus = sum(ws.gpus for ws in planned)
-    capacity = sum(g.max_size * g.gpus_per_node for g in config.gpu_node_groups)
+    capacity = sum(p.gpu_capacity for p in config.gpu_pools)
     if gpus > capacity:
+        key = "gpuNodePools" if config.gpu_node_pools else "gpuNodeGroups"
         raise ConfigError(
-            f"{PROJECT}:gpuNodeGroups",
-            [g.name for g in config.gpu_node_groups],
-            f"GPU node groups with room for the workspaces' {gpus} GPUs (inference replicas x tensor-parallel size, "
-            f"one per finetune Job); their maxSize allows {capacity}",
+            f"{PROJECT}:{key}",
+            [p.name for p in config.gpu_pools],
+            f"GPU pools with room for the workspaces' {gpus} GPUs (inference replicas x tensor-parallel size, "
+            f"one per finetune Job); their gpuLimit and maxSize allow {capacity}",
         )
+    notebook_pool = _notebook_pool(config)
     return WorkspacePlan(
         serving=tuple(w for w in planned if isinstance(w, ServingWorkspace)),
         finetune=tuple(w for w in planned if isinstance(w, FinetuneWorkspace)),
+        node_pools=tuple(_size(pool, planned, notebook_pool) for pool in config.gpu_node_pools),
+        notebook_pool=notebook_pool,
     )
+
+
+def _notebook_pool(config: StackConfig) -> str | None:
+    """The first pool with an instance type that hosts the GPU notebook profile (Karpenter pools first)."""
+    if not (config.jupyterhub.enabled and config.jupyterhub.gpu_profile):
+        return None
+    catalog = gpu_instance_catalog()
+    for pool in config.gpu_pools:
+        disk = pool.disk_size_gib
+        if any(host_fits(catalog[t], NOTEBOOK_POD, disk if disk is not None else 16384) for t in pool.instance_types):
+            return pool.name
+    raise ConfigError(
+        f"{PROJECT}:jupyterhub.gpuProfile",
+        True,
+        f"false, or a GPU pool with an instance type for the GPU notebook ({NOTEBOOK_POD.cpu}+ vCPUs, "
+        f"{NOTEBOOK_POD.memory_gib}+ GiB memory, 1 GPU); the stack's pools: "
+        + (", ".join(p.name for p in config.gpu_pools) or "none"),
+    )
+
+
+def _size(
+    pool: GpuNodePoolConfig, planned: list[ServingWorkspace | FinetuneWorkspace], notebook_pool: str | None
+) -> PlannedNodePool:
+    if pool.disk_size_gib is not None:
+        return PlannedNodePool(pool, pool.disk_size_gib)
+    catalog = gpu_instance_catalog()
+    pods: list[PodShape] = [ws.placement.pod for ws in planned if pool.name in ws.placement.pools]
+    if notebook_pool == pool.name:
+        pods.append(NOTEBOOK_POD)
+    return PlannedNodePool(pool, root_volume_gib(pods, (catalog[t] for t in pool.instance_types)))

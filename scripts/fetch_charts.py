@@ -30,7 +30,10 @@ def pull(charts: Iterable[ChartPin], target: Path) -> list[str]:
         meta = target / pin.name / "Chart.yaml"
         if meta.is_file() and yaml.safe_load(meta.read_text()).get("version") == pin.version:
             continue
-        helm_python.pull(pin.name, repo_url=pin.repository, version=pin.version, untar=True, untar_dir=target)
+        if pin.is_oci:
+            helm_python.pull(pin.reference, version=pin.version, untar=True, untar_dir=target)
+        else:
+            helm_python.pull(pin.name, repo_url=pin.repository, version=pin.version, untar=True, untar_dir=target)
         written.append(pin.name)
     return written
 

@@ -17,6 +17,7 @@ from stack_config.cluster import (
 )
 from stack_config.errors import ConfigError
 from stack_config.jupyterhub import GitHubAuth, JupyterHubConfig
+from stack_config.karpenter import GpuNodePoolConfig, KarpenterConfig
 from stack_config.models import GATED_MODEL_ORGANISATIONS, ModelConfig
 from stack_config.network import AVAILABILITY_ZONE_COUNT, ExistingVpc, NetworkConfig
 from stack_config.node_groups import GpuNodeGroupConfig, NodeGroupConfig
@@ -51,6 +52,8 @@ __all__ = [
     "FinetuneConfig",
     "GitHubAuth",
     "GpuNodeGroupConfig",
+    "GpuNodePoolConfig",
+    "KarpenterConfig",
     "InferenceConfig",
     "JupyterHubConfig",
     "LoraHyperparameters",

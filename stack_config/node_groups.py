@@ -92,3 +92,8 @@ class GpuNodeGroupConfig(NodeGroupConfig):
     @property
     def gpus_per_node(self) -> int:
         return gpu_instance_catalog()[self.instance_types[0]].gpus
+
+    @property
+    def gpu_capacity(self) -> int:
+        """GPUs the group can hold at once: maxSize nodes."""
+        return self.max_size * self.gpus_per_node

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 
 def check(config: StackConfig) -> None:
     config.network.check_zones(config.region, _key("network"))
-    names = [g.name for g in config.gpu_node_groups]
-    for i, name in enumerate(names):
-        if name in names[:i] or name == config.system_node_group.name:
-            refuse("a name used by no other node group", name, at=[_key("gpuNodeGroups"), i, "name"])
+    # A pool's name is its nodes' genai.platform/node-pool label: one name, one set of nodes.
+    names = [(p.name, _key("gpuNodePools"), i) for i, p in enumerate(config.gpu_node_pools)]
+    names += [(g.name, _key("gpuNodeGroups"), i) for i, g in enumerate(config.gpu_node_groups)]
+    for j, (name, key, i) in enumerate(names):
+        if name in [n for n, _, _ in names[:j]] or name == config.system_node_group.name:
+            refuse("a name used by no other node group or pool", name, at=[key, i, "name"])
     _check_secrets(config)
     check_workspaces(config.workspaces, _key("workspaces"))
     for i, workspace in enumerate(config.workspaces):

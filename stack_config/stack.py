@@ -17,6 +17,7 @@ from stack_config.buckets import BucketConfig
 from stack_config.cluster import ClusterConfig
 from stack_config.errors import ConfigError, to_config_error
 from stack_config.jupyterhub import JupyterHubConfig
+from stack_config.karpenter import GPU_NODE_POOLS, GpuNodePoolConfig, KarpenterConfig
 from stack_config.network import NetworkConfig
 from stack_config.node_groups import GpuNodeGroupConfig, NodeGroupConfig
 from stack_config.private_model import PrivateModelConfig
@@ -76,7 +77,21 @@ class StackConfig(ConfigModel):
     )
     gpu_node_groups: Annotated[
         tuple[GpuNodeGroupConfig, ...], Items("a list of GPU node groups (an empty list for none)", unique=False)
-    ] = Field((), alias=_key("gpuNodeGroups"), description="GPU node groups, tainted nvidia.com/gpu=true:NoSchedule")
+    ] = Field(
+        (),
+        alias=_key("gpuNodeGroups"),
+        description="managed GPU node groups, tainted nvidia.com/gpu=true:NoSchedule (fixed size: they run when idle)",
+    )
+    gpu_node_pools: GPU_NODE_POOLS = Field(
+        (),
+        alias=_key("gpuNodePools"),
+        description="GPU node pools: Karpenter launches a node when a pod asks for one and removes it when idle",
+    )
+    karpenter: KarpenterConfig = Field(
+        default_factory=KarpenterConfig,
+        alias=_key("karpenter"),
+        description="the Karpenter controller, installed when gpuNodePools is not empty",
+    )
     storage: StorageConfig = Field(default_factory=StorageConfig, alias=_key("storage"), description="EBS storage")
     registries: RegistryConfig = Field(
         default_factory=RegistryConfig, alias=_key("registries"), description="ECR and the images"
@@ -117,6 +132,12 @@ class StackConfig(ConfigModel):
     rag_llm_api_key: _SECRET = Field(
         None, alias=_key("ragLlmApiKey"), description=("the key for rag.llmBaseUrl; refused without it")
     )
+
+    @property
+    def gpu_pools(self) -> tuple[GpuNodePoolConfig | GpuNodeGroupConfig, ...]:
+        """Where GPU pods may run: the Karpenter pools first (the notebook profile takes the first
+        that hosts it), then the managed node groups."""
+        return (*self.gpu_node_pools, *self.gpu_node_groups)
 
     @model_validator(mode="before")
     @classmethod

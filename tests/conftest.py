@@ -2,7 +2,7 @@ import functools
 
 import pytest
 
-from tests.harness import Graph, run_program, stack_names
+from tests.harness import Graph, managed_gpu_config, run_program, stack_names
 
 
 @functools.cache
@@ -24,3 +24,14 @@ def dev() -> Graph:
 @pytest.fixture
 def prod() -> Graph:
     return graph_of("prod")
+
+
+@functools.cache
+def _managed_gpu() -> Graph:
+    return run_program("dev", managed_gpu_config())
+
+
+@pytest.fixture
+def managed_gpu() -> Graph:
+    """The dev stack with a managed GPU node group instead of Karpenter pools (the opt-in path)."""
+    return _managed_gpu()

@@ -113,6 +113,15 @@ POD_SANDBOX_SECONDS = 5.0
 VOLUME_SECONDS = 30.0  # an EBS volume provisioned and attached
 DEVICE_PLUGIN_SECONDS = 20.0  # the plugin registers with the kubelet and nvidia.com/gpu is allocatable
 LOAD_BALANCER_SECONDS = 90.0  # the cloud controller creates an NLB/ELB and writes its hostname
+# Karpenter, from a pending pod to a Ready node: it batches pending pods for 1 s of quiet, at most 10 s
+# (chart settings batchIdleDuration, batchMaxDuration), launches with one CreateFleet call (~5 s), and
+# the instance boots the AL2023 NVIDIA AMI and its kubelet registers and turns Ready (~75 s, an estimate:
+# EC2 publishes no figure). Then the device plugin's pod starts there and advertises nvidia.com/gpu.
+KARPENTER_BATCH_SECONDS = 10.0
+KARPENTER_LAUNCH_SECONDS = 5.0
+NODE_BOOT_SECONDS = 75.0
+KARPENTER_NODE_SECONDS = KARPENTER_BATCH_SECONDS + KARPENTER_LAUNCH_SECONDS + NODE_BOOT_SECONDS
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 
 # What a container does before its readiness probe passes (seconds), by repository.
 STARTUP_SECONDS: dict[str, float] = {"rag": 60, "chatbot": 20, "qdrant/qdrant": 5}
@@ -312,23 +321,51 @@ class Model:
     # --- the world the pods meet ---------------------------------------------------------------
     def node_kinds(self) -> list[NodeKind]:
         """The nodes each managed node group brings: one kind per instance type, labelled and tainted
-        as the group's inputs say (EKS adds the instance-type label; `NO_SCHEDULE` is `NoSchedule`)."""
+        as the group's inputs say (EKS adds the instance-type label; `NO_SCHEDULE` is `NoSchedule`);
+        and those each Karpenter NodePool may launch, labelled from its template, launched on demand."""
         found = []
         for g in self.graph.of_type(NODE_GROUP):
             taints = tuple(
                 (t["key"], t.get("value"), _TAINT_EFFECTS[t["effect"]]) for t in g.inputs.get("taints") or []
             )
             for instance_type in g.inputs.get("instanceTypes") or ():
-                labels = {**(g.inputs.get("labels") or {}), INSTANCE_TYPE_LABEL: instance_type}
+                # The kubelet labels every node with its OS and architecture (kubernetes.io/os, /arch).
+                labels = {
+                    **(g.inputs.get("labels") or {}),
+                    INSTANCE_TYPE_LABEL: instance_type,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "arm64" if g.inputs.get("amiType", "").endswith("ARM_64") else "amd64",
+                }
                 found.append(NodeKind(g, labels, taints, int(g.inputs["scalingConfig"]["desiredSize"])))
+        for pool in self.graph.of_type(NODE_POOL):
+            template = pool.inputs["spec"]["template"]
+            taints = tuple((t["key"], t.get("value"), t["effect"]) for t in template["spec"].get("taints") or [])
+            (types,) = [r["values"] for r in template["spec"]["requirements"] if r["key"] == INSTANCE_TYPE_LABEL]
+            for instance_type in types:
+                labels = {
+                    **template["metadata"]["labels"],
+                    INSTANCE_TYPE_LABEL: instance_type,
+                    "karpenter.sh/nodepool": pool.inputs["metadata"]["name"],
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                }
+                found.append(NodeKind(pool, labels, taints, 0, on_demand=True))
         return found
 
-    def node_ready(self, spec: dict[str, Any], gpus: bool) -> float:
+    def node_ready(self, spec: dict[str, Any], gpus: bool, created: float = 0.0) -> float:
         """When the first node the pod fits is Ready (NEVER: none joins in this update). A pod that
-        requests GPUs also waits for the NVIDIA device plugin to advertise them on that node."""
+        requests GPUs also waits for the NVIDIA device plugin to advertise them on that node. A
+        NodePool's node is launched for the pod once it is pending and Karpenter runs with the pool."""
         times = []
         for kind in self.node_kinds():
-            if kind.desired == 0 or not kind.fits(spec):
+            if not kind.fits(spec):
+                continue
+            if kind.on_demand:
+                karpenter = 0.0 if self.world == RUNNING_CLUSTER else self.finish(kind.group)
+                up = max(created, karpenter) + KARPENTER_NODE_SECONDS
+                times.append(self._gpus_advertised(kind, up) if gpus else up)
+                continue
+            if kind.desired == 0:
                 continue
             up = 0.0 if self.world == RUNNING_CLUSTER else self.finish(kind.group)
             if gpus and self.world == FIRST_DEPLOY:  # on a running cluster the plugin runs on its nodes already
@@ -345,7 +382,7 @@ class Model:
         ]
         if not plugins or not plugin_pods:
             return NEVER  # nothing advertises nvidia.com/gpu there: a GPU pod stays Pending
-        started = max(node_up, self.start(plugins[0]))
+        started = node_up if self.world == RUNNING_CLUSTER else max(node_up, self.start(plugins[0]))
         return (
             started
             + POD_SANDBOX_SECONDS
@@ -415,7 +452,7 @@ class Model:
         if key in self._pod_cache:
             return self._pod_cache[key]
         spec = pod.spec
-        scheduled = max(created, self.node_ready(spec, pod.requests_gpu))
+        scheduled = max(created, self.node_ready(spec, pod.requests_gpu, created))
         if _claims_volumes(pod, spec):
             scheduled = max(scheduled, VOLUME_SECONDS if self.world == RUNNING_CLUSTER else self.volumes_ready())
         ip = scheduled + POD_SANDBOX_SECONDS
@@ -614,6 +651,7 @@ class NodeKind:
     labels: dict[str, str]
     taints: tuple[tuple[str, str | None, str], ...]  # (key, value, effect)
     desired: int
+    on_demand: bool = False  # a Karpenter NodePool's: launched for a pending pod that fits
 
     def fits(self, spec: dict[str, Any]) -> bool:
         """The scheduler's NodeAffinity (nodeSelector and required terms) and TaintToleration filters."""

@@ -57,6 +57,11 @@ WAIVERS: tuple[Waiver, ...] = (
         "api-token",
         "the Qdrant chart has no setting to stop mounting the token; Qdrant has no role to use it with and no egress",
     ),
+    _w(
+        "Deployment karpenter/karpenter",
+        "api-token",
+        "Karpenter watches pending pods and nodes and creates NodeClaims and Nodes through the Kubernetes API",
+    ),
     _w("Pod jupyterhub/notebook-cpu", "probes", "KubeSpawner gives notebook pods no probes; the hub polls each server"),
     _w("Pod jupyterhub/notebook-gpu", "probes", "KubeSpawner gives notebook pods no probes; the hub polls each server"),
     _w(

@@ -54,7 +54,7 @@ def parsed_config(graph: Graph):
     """The typed config of the stack a graph was recorded from (its stack file)."""
     from stack_config import parse_stack_config
 
-    return parse_stack_config(stack_config(graph.stack), graph.stack)
+    return parse_stack_config(graph.config or stack_config(graph.stack), graph.stack)
 
 
 def planned_workspaces(graph: Graph):
@@ -72,6 +72,24 @@ def stack_config(stack: str) -> dict[str, Any]:
     """The decoded config map of a stack file, as the program sees it (`namespace:key` -> value)."""
     raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()).get("config", {})
     return {(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in raw.items()}
+
+
+# A managed GPU node group as an account that wants fixed GPU capacity configures it.
+MANAGED_GPU_GROUP = {
+    "name": "gpu-l4",
+    "instanceTypes": ["g6.xlarge", "g6.2xlarge", "g6.4xlarge"],
+    "capacityType": "SPOT",
+    "minSize": 0,
+    "desiredSize": 2,
+    "maxSize": 3,
+    "diskSizeGiB": 100,
+}
+
+
+def managed_gpu_config() -> dict[str, Any]:
+    """The dev stack's config with its GPU pools replaced by one managed GPU node group."""
+    config = {k: v for k, v in stack_config("dev").items() if k != f"{PROJECT}:gpuNodePools"}
+    return {**config, f"{PROJECT}:gpuNodeGroups": [dict(MANAGED_GPU_GROUP)]}
 
 
 def without_workspaces(config: dict[str, Any], job: str) -> dict[str, Any]:
@@ -182,6 +200,7 @@ class Graph:
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # data-source calls, in order
     # What tests derive from the graph (rendered charts, pods): computed once; a changed copy starts empty.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    config: dict[str, Any] | None = field(default=None, repr=False)  # the config run, when not the stack file's
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -383,6 +402,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 ref=f"{tag}@{rid}",
                 contextHash=hashlib.sha256(json.dumps(inputs["context"]).encode()).hexdigest(),
             )
+        elif t == "aws:cloudwatch/eventRule:EventRule":
+            state.setdefault("name", name)  # auto-named after the resource (a random suffix in real runs)
+        elif t == "aws:sqs/queue:Queue":
+            # SQS: the queue URL is https://sqs.<region>.amazonaws.com/<account>/<name>.
+            state.update(url=f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{inputs['name']}")
+            state.update(arn=_arn("sqs", inputs["name"], self.region))
         elif t == "aws:ec2/launchTemplate:LaunchTemplate":
             rid = f"lt-{abs(hash(name)) % 10**17:017d}"
             state.update(latestVersion=1)
@@ -452,6 +477,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "arn": _arn("eks", f"cluster/{cluster_name}", self.region),
                 "version": inputs.get("version"),
                 "endpoint": "https://EXAMPLE.gr7.us-west-2.eks.amazonaws.com",
+                # EKS's own cluster security group (managed nodes without launch-template groups join it).
+                "vpcConfig": {"clusterSecurityGroupId": "sg-0e5c1a57e0c1a5700"},
             },
         )
         kubeconfig = {
@@ -625,10 +652,12 @@ def run_program(
         seconds=seconds,
         reads=list(monitor.reads),
         invokes=list(mocks.invokes),
+        config=config,
     )
 
 
-CUSTOM_API_GROUPS = ("skupper.io",)  # custom resources: validated against their CRDs, not Kubernetes' schemas
+# Custom resources: validated against their CRDs, not Kubernetes' schemas.
+CUSTOM_API_GROUPS = ("skupper.io", "karpenter.sh", "karpenter.k8s.aws")
 
 
 def is_custom(manifest: dict[str, Any]) -> bool:

@@ -37,6 +37,15 @@ def with_values(r: helm.Release, change) -> helm.Release:
 # --- every release renders from its source --------------------------------------------------------
 
 
+# Namespaced objects a chart puts outside its release's namespace, on purpose: karpenter's templates
+# role.yaml and rolebinding.yaml give the controller read access to kube-system's kube-dns Service
+# (it finds the cluster DNS address there for the nodes it launches).
+OUTSIDE_RELEASE_NAMESPACE = {
+    ("karpenter", "Role", "karpenter-dns"): "kube-system",
+    ("karpenter", "RoleBinding", "karpenter-dns"): "kube-system",
+}
+
+
 def test_every_release_renders_from_its_pinned_source(graph: Graph):
     for r in helm.releases(graph):
         objects = helm.render(r)
@@ -44,7 +53,8 @@ def test_every_release_renders_from_its_pinned_source(graph: Graph):
         assert helm.source_dir(r.chart, r.version).name == r.chart
         for o in objects:
             if o["kind"] not in helm.CLUSTER_SCOPED_KINDS:
-                assert o["metadata"]["namespace"] == r.namespace, f"{r.label}: {o['kind']} {o['metadata']['name']}"
+                expected = OUTSIDE_RELEASE_NAMESPACE.get((r.chart, o["kind"], o["metadata"]["name"]), r.namespace)
+                assert o["metadata"]["namespace"] == expected, f"{r.label}: {o['kind']} {o['metadata']['name']}"
             else:
                 assert "namespace" not in o["metadata"], f"{r.label}: {o['kind']} {o['metadata']['name']}"
 
@@ -55,6 +65,7 @@ def test_release_names_and_namespaces_are_the_programs(dev: Graph):
         ("qdrant", "qdrant", "1.19.0", "qdrant", "vector-db"),
         # no `name`: the release is named after the resource, as the provider does
         ("nvidia-device-plugin", "nvidia-device-plugin", "0.20.0", "nvidia-device-plugin", "nvidia-device-plugin"),
+        ("karpenter", "karpenter", "1.14.1", "karpenter", "karpenter"),
     }
     assert {r.kube_version for r in helm.releases(dev)} == {"v1.35.0-eks-0000000"}  # as EKS reports its version
 
@@ -151,9 +162,10 @@ def test_a_chart_with_no_source_of_its_version_names_the_folder_to_add(dev: Grap
 def test_every_registered_chart_is_a_pin_with_its_source(graph: Graph):
     """infra/charts.py is the one list: each helm.v4.Chart in the graph is one of its pins, and each pin's
     source is in ../shared/charts at that version."""
-    pins = {(p.name, p.version, p.repository) for p in charts.DEPLOYED_CHARTS}
+    pins = {(p.reference, p.version, None if p.is_oci else p.repository) for p in charts.DEPLOYED_CHARTS}
     registered = {
-        (r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"]) for r in graph.of_type(CHART)
+        (r.inputs["chart"], r.inputs["version"], (r.inputs.get("repositoryOpts") or {}).get("repo"))
+        for r in graph.of_type(CHART)
     }
     assert registered and registered <= pins
     for pin in charts.DEPLOYED_CHARTS:
@@ -371,6 +383,7 @@ VERBATIM = {
     ("nvidia-device-plugin", "resources"),
     ("nvidia-device-plugin", "tolerations"),
     ("nvidia-device-plugin", "nodeSelector"),
+    ("karpenter", "nodeSelector"),  # templates/deployment.yaml: toYaml .Values.nodeSelector
 }
 
 
@@ -396,7 +409,7 @@ def unknown_override_keys(r: helm.Release, overrides: dict, defaults: dict, pref
 
 def test_charts_without_a_schema_take_only_their_own_keys(graph: Graph):
     without = [r for r in helm.releases(graph) if not helm.has_values_schema(r)]
-    assert {r.chart for r in without} == {"qdrant", "nvidia-device-plugin"}
+    assert {r.chart for r in without} == {"qdrant", "nvidia-device-plugin", "karpenter"}
     for r in without:
         assert unknown_override_keys(r, r.values, helm.default_values(r.chart, r.version)) == [], r.label
         merged = helm.merged_values(r)
@@ -435,12 +448,14 @@ def test_the_fetch_script_pulls_every_deployed_chart_as_helm_pulls_it(tmp_path: 
 
     # It pulls the pins, and the pins are exactly what the stacks deploy: none missing, none stale.
     registered = {
-        (r.inputs["chart"], r.inputs["version"], r.inputs["repositoryOpts"]["repo"])
+        (r.inputs["chart"], r.inputs["version"], (r.inputs.get("repositoryOpts") or {}).get("repo"))
         for stack in stack_names()
         for r in run_program(stack).of_type(CHART)
     }
-    assert registered == {(p.name, p.version, p.repository) for p in fetch_charts.DEPLOYED_CHARTS}
-    assert all(p.repository.startswith("https://") for p in fetch_charts.DEPLOYED_CHARTS)
+    assert registered == {
+        (p.reference, p.version, None if p.is_oci else p.repository) for p in fetch_charts.DEPLOYED_CHARTS
+    }
+    assert all(p.repository.startswith(("https://", "oci://")) for p in fetch_charts.DEPLOYED_CHARTS)
     repository = tmp_path / "repository"
     repository.mkdir()
     helm_python.package(helm.source_dir("qdrant", "1.19.0"), destination=repository)

@@ -23,7 +23,7 @@ from stack_config import (
     ExistingVpc,
     FinetuneConfig,
     GitHubAuth,
-    GpuNodeGroupConfig,
+    GpuNodePoolConfig,
     InferenceConfig,
     JupyterHubConfig,
     LoraHyperparameters,
@@ -37,7 +37,7 @@ from stack_config import (
     parse_stack_config,
 )
 from tests import harness
-from tests.harness import run_program, stack_config
+from tests.harness import managed_gpu_config, run_program, stack_config
 
 REGION = "aws:region"
 NETWORK = "genai-eks:network"
@@ -127,7 +127,9 @@ def planned(raw: dict[str, Any], stack: str = "dev", **kwargs: Any) -> tuple[Sta
 
 
 def dev_config() -> dict[str, Any]:
-    return copy.deepcopy(stack_config("dev"))
+    """The dev stack with a managed GPU node group for its pools: the rules on groups and on the
+    fit's capacity are tested here; tests/test_karpenter.py tests the pools'."""
+    return copy.deepcopy(managed_gpu_config())
 
 
 def bad(mutate: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
@@ -239,7 +241,9 @@ def external_llm(c: dict[str, Any]) -> None:
 def test_real_stack_files_parse(stack: str) -> None:
     config = parse_stack_config(stack_config(stack), stack)
     assert config.cluster.name == f"genai-{stack}"
-    assert config.gpu_node_groups and all(isinstance(g, GpuNodeGroupConfig) for g in config.gpu_node_groups)
+    # GPU capacity from Karpenter pools; no managed GPU group runs nodes that no pod asked for.
+    assert config.gpu_node_pools and all(isinstance(p, GpuNodePoolConfig) for p in config.gpu_node_pools)
+    assert config.gpu_node_groups == ()
 
 
 def test_dev_values() -> None:
@@ -251,12 +255,12 @@ def test_dev_values() -> None:
     assert config.system_node_group.capacity_type == "ON_DEMAND"
     assert config.system_node_group.min_size == 2
 
-    (gpu,) = config.gpu_node_groups
+    (gpu,) = config.gpu_node_pools
     assert gpu.name == "gpu-l4"
-    assert gpu.capacity_type == "SPOT"
+    assert gpu.capacity_types == ("spot", "on-demand")
     assert gpu.instance_types == ("g6.xlarge", "g6.2xlarge", "g6.4xlarge")
-    assert (gpu.min_size, gpu.desired_size, gpu.max_size) == (0, 2, 3)
-    assert gpu.gpus_per_node == 1
+    assert (gpu.gpu_limit, gpu.consolidate_after, gpu.expire_after, gpu.disk_size_gib) == (3, "10m", "720h", None)
+    assert config.karpenter.ami_alias == "al2023@v20260930"
 
     network = config.network
     assert network.vpc_cidr == "10.0.0.0/16"
@@ -268,7 +272,7 @@ def test_dev_values() -> None:
 def test_prod_values() -> None:
     config = parse_stack_config(stack_config("prod"), "prod")
     assert config.network.nat_gateways == "perAz"
-    assert [g.gpus_per_node for g in config.gpu_node_groups] == [1, 4]
+    assert [(p.name, p.gpu_limit) for p in config.gpu_node_pools] == [("gpu-l4", 6), ("gpu-l4x4", 8)]
     assert config.cluster.admin_role_arns == ("arn:aws:iam::123456789012:role/platform-admin",)
 
 
@@ -301,7 +305,7 @@ def test_dev_workload_values() -> None:
         1,
     )
     assert llm.tensor_parallel_size == 1
-    assert llm.placement.node_groups == ("gpu-l4",)
+    assert llm.placement.pools == ("gpu-l4",)
     assert llm.placement.instance_types == DEV_L4_TYPES
     assert llm.placement.pod == ONE_L4_POD
     assert plan.default_llm is llm
@@ -316,11 +320,11 @@ def test_dev_workload_values() -> None:
     assert config.rag.llm_base_url is None  # the in-cluster inference service
     assert config.chatbot.exposure == "loadBalancer" and config.chatbot.source_ranges == ("0.0.0.0/0",)
     assert config.hugging_face_token is None
-    # The comment in the stack file: the finetune Job and the inference server hold one GPU each.
-    (gpu,) = config.gpu_node_groups
-    assert (
-        llm.config.replicas * llm.tensor_parallel_size + finetune.placement.pod.gpus <= gpu.desired_size <= gpu.max_size
-    )
+    # The comment in the stack file: the inference server, the finetune Job and one GPU notebook.
+    (gpu,) = config.gpu_node_pools
+    assert llm.config.replicas * llm.tensor_parallel_size + finetune.placement.pod.gpus + 1 == gpu.gpu_limit
+    assert plan.notebook_pool == "gpu-l4"
+    assert [(p.name, p.root_volume_gib) for p in plan.node_pools] == [("gpu-l4", 65)]
 
 
 def test_prod_workload_values() -> None:
@@ -337,7 +341,7 @@ def test_prod_workload_values() -> None:
         ("loyalty",),
     )
     assert llm.tensor_parallel_size == 1
-    assert llm.placement.node_groups == ("gpu-l4", "gpu-l4x4")
+    assert llm.placement.pools == ("gpu-l4", "gpu-l4x4")
     assert llm.placement.instance_types == (
         "g6.xlarge",
         "g6.2xlarge",
@@ -354,7 +358,7 @@ def test_prod_workload_values() -> None:
     )
     assert (coder.max_model_len, coder.config.concurrency, coder.config.adapters) == (32768, 4, ())
     assert coder.tensor_parallel_size == 2
-    assert coder.placement.node_groups == ("gpu-l4x4",)
+    assert coder.placement.pools == ("gpu-l4x4",)
     assert coder.placement.instance_types == ("g6.12xlarge", "g6.24xlarge")
     assert coder.placement.pod == PodShape(gpus=2, cpu=5, memory_gib=14, memory_limit_gib=18, scratch_gib=25)
 
@@ -1425,7 +1429,7 @@ CROSS_SECTION_RULES = [
         GPU,
         ["gpu-l4"],
         "room for the workspaces' 3 GPUs (inference replicas x tensor-parallel size, one per finetune Job); "
-        "their maxSize allows 2",
+        "their gpuLimit and maxSize allow 2",
         id="gpu-pods-do-not-fit-max-size",
     ),
     # Each workspace's replicas fit the groups it was placed on: coder fits only the four-L4 group.
@@ -1433,7 +1437,8 @@ CROSS_SECTION_RULES = [
         changes(four_l4_nodes, add_workspace({**CODER, "inference": {**CODER["inference"], "replicas": 3}})),
         f"{WORKSPACES}[2].inference.replicas",
         3,
-        "at most 2: workspace 'coder' takes 2 GPUs a replica, and the groups that fit it (gpu-l4x4) have 4 at maxSize",
+        "at most 2: workspace 'coder' takes 2 GPUs a replica, and the pools that fit it (gpu-l4x4) hold 4 "
+        "(gpuLimit, or maxSize nodes)",
         id="tensor-parallel-replicas-do-not-fit-their-group",
     ),
     # Each fits its own groups (llm 3 of gpu-l4's 3, coder 4 of gpu-l4x4's 4), not all of them together.
@@ -1446,7 +1451,7 @@ CROSS_SECTION_RULES = [
         GPU,
         ["gpu-l4", "gpu-l4x4"],
         "room for the workspaces' 8 GPUs (inference replicas x tensor-parallel size, one per finetune Job); "
-        "their maxSize allows 7",
+        "their gpuLimit and maxSize allow 7",
         id="tensor-parallel-replicas-do-not-fit-max-size",
     ),
     pytest.param(
@@ -1623,7 +1628,7 @@ def test_tensor_parallel_replicas_that_fit_max_size_parse() -> None:
     )
     coder = plan.serving[1]
     assert (coder.config.replicas, coder.tensor_parallel_size) == (2, 2)
-    assert coder.placement.node_groups == ("gpu-l4x4",) and coder.placement.instance_types == ("g6.12xlarge",)
+    assert coder.placement.pools == ("gpu-l4x4",) and coder.placement.instance_types == ("g6.12xlarge",)
 
 
 def test_an_adapter_no_workspace_serves_may_be_trained_on_any_model_and_rank() -> None:
@@ -1689,7 +1694,7 @@ def test_a_model_given_in_full_parses_and_is_placed() -> None:
         8192,
     )
     assert serving.tensor_parallel_size == 1
-    assert serving.placement.node_groups == ("gpu-l4",) and serving.placement.instance_types == DEV_L4_TYPES
+    assert serving.placement.pools == ("gpu-l4",) and serving.placement.instance_types == DEV_L4_TYPES
     # 5.7 GiB of weights: 6 + 10 GiB of scratch disk, not the 7B presets' 25.
     assert serving.placement.pod == PodShape(gpus=1, cpu=3, memory_gib=10, memory_limit_gib=14, scratch_gib=16)
 
@@ -1725,11 +1730,11 @@ TOO_BIG = [
         f"{WS0}.preset",
         GATED_PRESET,
         [
-            "a model the stack's gpuNodeGroups can host",
+            "a model the stack's GPU pools can host",
             "workspace 'llm' (serving)",
             "needs 81.0 GiB of GPU memory on one GPU",
             "KV cache 64.0 GiB for 4 x 131072 tokens",
-            "the largest GPU node group 'gpu-l4' offers g6.4xlarge: 1 x NVIDIA L4, 20.2 GiB usable per GPU",
+            "the largest GPU pool 'gpu-l4' offers g6.4xlarge: 1 x NVIDIA L4, 20.2 GiB usable per GPU",
             "g6e.12xlarge (tensor-parallel 4",
             "p5.48xlarge (tensor-parallel 2",
         ],
@@ -1742,11 +1747,11 @@ TOO_BIG = [
         f"{WS1}.preset",
         "qwen2.5-7b-instruct",
         [
-            "a model the stack's gpuNodeGroups can host",
+            "a model the stack's GPU pools can host",
             "workspace 'loyalty' (lora finetune)",
             "needs 24.4 GiB of GPU memory on one GPU for lora",
             "weights 14.2 GiB",
-            "the largest GPU node group 'gpu-l4' offers g6.4xlarge: 1 x NVIDIA L4, 21.4 GiB usable per GPU",
+            "the largest GPU pool 'gpu-l4' offers g6.4xlarge: 1 x NVIDIA L4, 21.4 GiB usable per GPU",
         ],
         ["g6e.xlarge", "p4d.24xlarge", "p5.48xlarge"],  # training runs on one GPU: no 24 GiB card holds it
         id="qwen-lora-on-an-l4",
@@ -1755,7 +1760,11 @@ TOO_BIG = [
         lambda c: c.update({GPU: []}),
         f"{WS0}.preset",
         "qwen2.5-7b-instruct",
-        ["workspace 'llm' (serving)", "needs 17.9 GiB of GPU memory on one GPU", "the stack has no GPU node groups"],
+        [
+            "workspace 'llm' (serving)",
+            "needs 17.9 GiB of GPU memory on one GPU",
+            "the stack has no GPU pools (gpuNodePools or gpuNodeGroups)",
+        ],
         ["g6.xlarge", "g6e.xlarge", "g5.xlarge", "p4d.24xlarge", "p5.48xlarge"],
         id="no-gpu-node-groups",
     ),

@@ -12,6 +12,7 @@ import pytest
 
 from scripts import first_deploy
 from tests import deploy_model as dm
+from tests import workload_model as wm
 from tests.harness import Graph, run_program, stack_config
 
 MARGIN_SECONDS = 120.0
@@ -89,15 +90,51 @@ def test_a_service_of_pods_still_pending_passes_after_its_endpoints_settle(dev: 
     assert hub.finish - hub.start <= 60
 
 
-def test_the_model_server_is_not_awaited_and_would_time_out_if_it_were(dev: Graph):
-    for world in dm.WORLDS:
-        for ident in ("Deployment inference/llm", "Service inference/llm"):
-            assert not dm.timeline(dev, world).step(ident).awaited, ident
+def test_the_model_server_is_not_awaited_and_would_time_out_if_it_were(dev: Graph, managed_gpu: Graph):
+    for graph in (dev, managed_gpu):
+        for world in dm.WORLDS:
+            for ident in ("Deployment inference/llm", "Service inference/llm"):
+                assert not dm.timeline(graph, world).step(ident).awaited, ident
+    # With Karpenter the pod is Pending (no IP) while its node launches, so the Service's endpoints
+    # settle empty first; the Deployment still waits for the model.
     unskipped = tampered(dev, SERVICE, "llm-svc", lambda i: i["metadata"].pop("annotations"))
     unskipped = tampered(unskipped, DEPLOYMENT, "llm", lambda i: i["metadata"].pop("annotations"))
     slow = too_slow(dm.timeline(unskipped, dm.RUNNING_CLUSTER))
     assert any(s.startswith("Deployment inference/llm") for s in slow), slow
+    # On a managed group's running node the pod has an IP at once and holds the Service too.
+    unskipped = tampered(managed_gpu, SERVICE, "llm-svc", lambda i: i["metadata"].pop("annotations"))
+    unskipped = tampered(unskipped, DEPLOYMENT, "llm", lambda i: i["metadata"].pop("annotations"))
+    slow = too_slow(dm.timeline(unskipped, dm.RUNNING_CLUSTER))
+    assert any(s.startswith("Deployment inference/llm") for s in slow), slow
     assert any(s.startswith("Service inference/llm") for s in slow), slow
+
+
+def test_a_gpu_pod_gets_a_karpenter_node_in_minutes(dev: Graph):
+    """From `kubectl apply` of a GPU workload to a node that advertises its GPU: Karpenter's batch
+    window, the launch, the boot and join, and the device plugin's pod on the new node."""
+    model = dm.Model(dev, dm.RUNNING_CLUSTER)
+    (pod,) = [p for p in wm.pods(dev) if p.owner == "Deployment inference/llm"]
+    ready = model.node_ready(pod.spec, gpus=True, created=0.0)
+    plugin = dm.POD_SANDBOX_SECONDS + 0.2 * dm.PULL_SECONDS_PER_GB + dm.DEVICE_PLUGIN_SECONDS
+    assert ready == dm.KARPENTER_NODE_SECONDS + plugin == 120.0  # 10 + 5 + 75, then 5 + 5 + 20
+    # No pool fits a pod asking for an instance type no pool has: it waits forever, as on EKS.
+    other = {
+        **pod.spec,
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p5.48xlarge"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    assert model.node_ready(other, gpus=True, created=0.0) == dm.NEVER
 
 
 def test_an_awaited_ingress_or_training_job_times_out(dev: Graph):

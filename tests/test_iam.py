@@ -14,7 +14,9 @@ from infra.identity import (
     deny_insecure_transport_policy,
     irsa_trust_policy,
 )
+from infra.karpenter_iam import UNSCOPED_ACTIONS
 from tests.harness import Graph
+from tests.test_karpenter_iam import lint as karpenter_lint
 
 BUCKET = "arn:aws:s3:::genai-dev-datasets-1a2b3c4d"
 ISSUER = "oidc.eks.us-west-2.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
@@ -129,11 +131,19 @@ def test_no_full_access_or_admin_managed_policies(graph: Graph):
     ],
 )
 def test_inline_documents_in_the_graph_lint_clean(graph: Graph, type_: str, field: str):
-    # One inline policy per workload role (notebooks, training when on, inference, RAG); a bucket policy per bucket.
+    # One inline policy per workload role (notebooks, training when on, inference, RAG, Karpenter's controller);
+    # a bucket policy per bucket.
     assert len(graph.of_type(type_)) >= (3 if "rolePolicy" in type_ else 2)
     for resource in graph.of_type(type_):
         document = json.loads(resource.inputs[field])
-        assert lint(document) == [], resource.name
+        karpenter = resource.name == "karpenter-controller"
+        # Upstream's reference policy raises findings parliament gets wrong (tests/test_karpenter_iam.py
+        # checks each one rather than waving it through).
+        assert (karpenter_lint(document) if karpenter else lint(document)) == [], resource.name
         for statement in document["Statement"]:
             if statement["Effect"] == "Allow":
-                assert statement["Resource"] != "*" and "*" not in statement["Action"], resource.name
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not any("*" in a for a in actions), resource.name
+                if statement["Resource"] == "*":
+                    # Only the actions AWS offers no resource-level permissions for (Describe*, pricing, ...).
+                    assert karpenter and set(actions) <= UNSCOPED_ACTIONS, (resource.name, statement.get("Sid"))

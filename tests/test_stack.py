@@ -39,7 +39,7 @@ def test_counts_follow_the_config(graph: Graph):
     assert len(graph.of_type("aws:ec2/natGateway:NatGateway")) == (3 if cfg.network.nat_gateways == "perAz" else 1)
     assert len(graph.of_type("aws:ecr/repository:Repository")) == len(cfg.registries.images)
     assert len(graph.of_type("aws:s3/bucket:Bucket")) == 2
-    charts = (1 if cfg.gpu_node_groups else 0) + cfg.jupyterhub.enabled + cfg.qdrant.enabled
+    charts = bool(cfg.gpu_pools) + bool(cfg.gpu_node_pools) + cfg.jupyterhub.enabled + cfg.qdrant.enabled
     assert len(graph.of_type("kubernetes:helm.sh/v4:Chart")) == charts
 
 
@@ -137,10 +137,21 @@ def test_prod_stack_declares_an_admin_role():
 # --- node groups ------------------------------------------------------------------------------
 
 
-def test_gpu_node_groups(graph: Graph):
+def test_stacks_run_no_gpu_node_that_no_pod_asked_for(graph: Graph):
+    # Before Karpenter the dev stack held two spot GPU nodes around the clock; now GPU nodes come from
+    # the pools, launched for pending pods. A managed GPU group stays possible, by config.
+    cfg = parsed(graph)
+    assert cfg.gpu_node_pools and not cfg.gpu_node_groups
+    gpu_groups = [g for g in graph.of_type(MNG) if g.inputs["amiType"].endswith("NVIDIA")]
+    assert sum(g.inputs["scalingConfig"]["desiredSize"] for g in gpu_groups) == 0
+
+
+def test_gpu_node_groups(managed_gpu: Graph):
+    graph = managed_gpu
     cfg = parsed(graph)
     cluster_version = cfg.cluster.kubernetes_version
-    assert cfg.gpu_node_groups, "every stack file has a GPU node group"
+    assert cfg.gpu_node_groups and not cfg.gpu_node_pools
+    assert not graph.of_type("kubernetes:karpenter.sh/v1:NodePool"), "no pools, no Karpenter"
     for group_cfg, group in zip(cfg.gpu_node_groups, gpu_groups(graph).values(), strict=True):
         i = group.inputs
         assert i["amiType"] == "AL2023_x86_64_NVIDIA"
@@ -174,13 +185,13 @@ def test_gpu_node_groups(graph: Graph):
         }
 
 
-def test_dev_gpu_group_is_spot_g6_from_zero(dev: Graph):
-    (group,) = gpu_groups(dev).values()
+def test_managed_gpu_group_is_spot_g6_from_zero(managed_gpu: Graph):
+    (group,) = gpu_groups(managed_gpu).values()
     i = group.inputs
     assert i["capacityType"] == "SPOT"
     assert len(i["instanceTypes"]) >= 3 and all(t.startswith("g6.") for t in i["instanceTypes"])
     assert i["scalingConfig"]["minSize"] == 0 and i["scalingConfig"]["desiredSize"] == 2  # training + inference
-    assert launch_template_of(dev, group)["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 100
+    assert launch_template_of(managed_gpu, group)["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 100
 
 
 def test_system_node_group(graph: Graph):
@@ -298,12 +309,14 @@ def test_device_plugin_waits_for_its_namespace_and_the_cluster_only(graph: Graph
 
 def test_no_gpu_groups_means_no_device_plugin():
     config = stack_config("dev")
-    config["genai-eks:gpuNodeGroups"] = []
+    config["genai-eks:gpuNodePools"] = []
     config["genai-eks:workspaces"] = []
+    config["genai-eks:jupyterhub"] = {**config["genai-eks:jupyterhub"], "gpuProfile": False}
     config["genai-eks:rag"] = {"enabled": False}
     graph = run_program("dev", config)
-    assert "nvidia-device-plugin" not in {r.name for r in graph.of_type("kubernetes:helm.sh/v4:Chart")}
+    assert not {"nvidia-device-plugin", "karpenter"} & {r.name for r in graph.of_type("kubernetes:helm.sh/v4:Chart")}
     assert len(graph.of_type(MNG)) == 1
+    assert not graph.of_type("aws:sqs/queue:Queue"), "no pools, no Karpenter"
 
 
 # --- registries and buckets -------------------------------------------------------------------
@@ -422,7 +435,13 @@ def test_existing_vpc_creates_no_network():
         }
     }
     graph = run_program("dev", config)
-    assert not [r for r in graph.resources if r.type.startswith("aws:ec2/") and "launchTemplate" not in r.type]
+    created = [r for r in graph.resources if r.type.startswith("aws:ec2/") and "launchTemplate" not in r.type]
+    # Only Karpenter's discovery tags: on each private subnet, and on the cluster's security group.
+    assert [(r.type, r.inputs["resourceId"]) for r in created] == [
+        ("aws:ec2/tag:Tag", "subnet-0000000000000000a"),
+        ("aws:ec2/tag:Tag", "subnet-0000000000000000b"),
+        ("aws:ec2/tag:Tag", "sg-0e5c1a57e0c1a5700"),
+    ]
     cluster = graph.one("eks:index:Cluster").inputs
     assert cluster["vpcId"] == "vpc-0123456789abcdef0"
     assert cluster["privateSubnetIds"] == ["subnet-0000000000000000a", "subnet-0000000000000000b"]
@@ -433,8 +452,8 @@ def test_existing_vpc_creates_no_network():
 
 def test_bad_config_fails_before_any_resource_is_registered():
     config = copy.deepcopy(stack_config("dev"))
-    config["genai-eks:gpuNodeGroups"][0]["instanceTypes"] = ["m7i.large"]
-    with pytest.raises(ConfigError, match=r"genai-eks:gpuNodeGroups\[0\]\.instanceTypes\[0\]"):
+    config["genai-eks:gpuNodePools"][0]["instanceTypes"] = ["m7i.large"]
+    with pytest.raises(ConfigError, match=r"genai-eks:gpuNodePools\[0\]\.instanceTypes\[0\]"):
         run_program("dev", config)
     assert harness.last_monitor.registered == []
 

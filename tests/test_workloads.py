@@ -441,8 +441,10 @@ def test_internet_egress_is_https_only(graph: Graph):
         {"rag"}
         | {s.name for s in plan.serving}
         | {f"finetune-{t.name}" for t in plan.finetune}
-        # The device plugin, Skupper's controller and router sidecar call the Kubernetes API.
-        | ({"nvidia-device-plugin"} if cfg.gpu_node_groups else set())
+        # The device plugin, Skupper's controller and router sidecar call the Kubernetes API; Karpenter
+        # calls it and the EC2, SQS, IAM, SSM and pricing APIs.
+        | ({"nvidia-device-plugin"} if cfg.gpu_pools else set())
+        | ({"karpenter"} if cfg.gpu_node_pools else set())
         | ({"skupper-controller", "skupper-router"} if cfg.private_model.enabled else set())
     )
     assert openers == expected  # the chatbot and Qdrant reach nothing outside the cluster

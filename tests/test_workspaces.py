@@ -28,6 +28,7 @@ EXPECTED = {
     "dev": {
         ("Deployment", "inference/llm"): {
             "resources": one_gpu_pod(),
+            "pools": ["gpu-l4"],
             "instance_types": DEV_L4,
             "scratch": "25Gi",
             "env": {
@@ -43,6 +44,7 @@ EXPECTED = {
         },
         ("Job", "finetune/finetune-loyalty-1"): {
             "resources": one_gpu_pod(),
+            "pools": ["gpu-l4"],
             "instance_types": DEV_L4,
             "scratch": "25Gi",
             "env": {
@@ -57,6 +59,7 @@ EXPECTED = {
     "prod": {
         ("Deployment", "inference/llm"): {
             "resources": one_gpu_pod(),
+            "pools": ["gpu-l4", "gpu-l4x4"],
             "instance_types": ["g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.12xlarge", "g6.24xlarge"],
             "scratch": "25Gi",
             "env": {
@@ -73,6 +76,7 @@ EXPECTED = {
                 "requests": {"cpu": "5", "memory": "14Gi", "ephemeral-storage": "25Gi", "nvidia.com/gpu": "2"},
                 "limits": {"cpu": "5", "memory": "18Gi", "ephemeral-storage": "25Gi", "nvidia.com/gpu": "2"},
             },
+            "pools": ["gpu-l4x4"],
             "instance_types": ["g6.12xlarge", "g6.24xlarge"],
             "scratch": "25Gi",
             "env": {
@@ -107,8 +111,10 @@ def test_each_workspace_runs_exactly_as_its_fit_decided(stack: str, request):
         main = pod["containers"][0]
         assert main["resources"] == expected["resources"], key
         (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        # The pools the fit chose (Karpenter provisions only there) and the instance types it fits.
         assert term["matchExpressions"] == [
-            {"key": INSTANCE_TYPE, "operator": "In", "values": expected["instance_types"]}
+            {"key": "genai.platform/node-pool", "operator": "In", "values": expected["pools"]},
+            {"key": INSTANCE_TYPE, "operator": "In", "values": expected["instance_types"]},
         ], key
         scratch = {v["name"]: v["emptyDir"]["sizeLimit"] for v in pod["volumes"] if v["name"] in ("models", "cache")}
         assert list(scratch.values()) == [expected["scratch"]], key
@@ -157,7 +163,7 @@ def test_two_tuning_workspaces_get_two_jobs_with_separate_grants():
             },
         }
     )
-    config["genai-eks:gpuNodeGroups"][0]["maxSize"] = 4
+    config["genai-eks:gpuNodePools"][0]["gpuLimit"] = 4
     graph = run_program("dev", config)
     jobs = {m["metadata"]["name"]: m for _, m in wm.objects(graph, "Job")}
     assert set(jobs) == {"finetune-loyalty-1", "finetune-support-1"}

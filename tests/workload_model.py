@@ -247,6 +247,15 @@ def notebook_pods(graph: Graph) -> list[Pod]:
                 "tolerations": settings["tolerations"],
                 "volumes": settings["volumes"],
             }
+            # kubespawner objects.py make_pod: node_affinity_required are the required nodeSelectorTerms.
+            if settings.get("node_affinity_required"):
+                spec["affinity"] = {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": settings["node_affinity_required"]
+                        }
+                    }
+                }
             if user["cloudMetadata"]["blockWithIptables"]:
                 spec["initContainers"] = [
                     {
@@ -264,6 +273,8 @@ def notebook_pods(graph: Graph) -> list[Pod]:
                     spec,
                     long_running=True,
                     source=KUBESPAWNER,
+                    # kubespawner make_pod: extra_annotations are the pod's annotations.
+                    annotations=dict(settings.get("extra_annotations") or {}),
                     workload="notebook",
                 )
             )

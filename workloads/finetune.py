@@ -183,14 +183,16 @@ class FinetuneJob(pulumi.ComponentResource):
                     ]
                 ),
                 template=core.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    # Karpenter never drains a training node to consolidate it: hours of work would
+                    # restart. A spot interruption still can; the run resumes from its checkpoint.
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={kube.DO_NOT_DISRUPT: "true"}),
                     spec=core.PodSpecArgs(
                         service_account_name=account_name,
                         restart_policy="Never",
                         active_deadline_seconds=deadline,
                         security_context=kube.pod_security_context(CONTAINER_UID),
                         node_selector=dict(gpu.node_selector),
-                        affinity=kube.instance_types_affinity(workspace.placement.instance_types),
+                        affinity=kube.placement_affinity(workspace.placement),
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         termination_grace_period_seconds=60,  # time to write a last checkpoint on a spot notice
                         containers=[container],

@@ -212,7 +212,7 @@ class InferenceService(pulumi.ComponentResource):
                         service_account_name=service,
                         security_context=kube.pod_security_context(VLLM_UID, VLLM_GID),
                         node_selector=dict(gpu.node_selector),
-                        affinity=kube.instance_types_affinity(workspace.placement.instance_types),
+                        affinity=kube.placement_affinity(workspace.placement),
                         tolerations=[core.TolerationArgs(**t) for t in gpu.tolerations],
                         init_containers=[fetch],
                         containers=[server],

@@ -17,7 +17,7 @@ import pulumi_random as random
 
 from infra import charts
 from infra.identity import bucket_prefix_read_only
-from infra.node_groups import GpuScheduling
+from infra.node_groups import POOL_LABEL, GpuScheduling
 from infra.platform import Platform
 from stack_config import JupyterHubConfig
 from workloads import kube
@@ -64,7 +64,9 @@ def _secret_env(secret: str, key: str) -> dict[str, Any]:
     return {"valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduling: GpuScheduling) -> dict[str, Any]:
+def jupyterhub_values(
+    config: JupyterHubConfig, storage_class: str, gpu_scheduling: GpuScheduling, gpu_pool: str | None = None
+) -> dict[str, Any]:
     restricted_container = {
         "runAsNonRoot": True,
         "runAsUser": NOTEBOOK_UID,
@@ -113,6 +115,7 @@ def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduli
         }
     ]
     if config.gpu_profile:
+        assert gpu_pool is not None, "the plan names a GPU pool for the GPU profile (presets/plan.py)"
         profiles.append(
             {
                 "display_name": "GPU: 1 NVIDIA GPU (PyTorch, CUDA 12)",
@@ -128,6 +131,13 @@ def jupyterhub_values(config: JupyterHubConfig, storage_class: str, gpu_scheduli
                     "extra_resource_guarantees": {"nvidia.com/gpu": "1"},
                     "extra_resource_limits": {"nvidia.com/gpu": "1"},
                     "node_selector": dict(gpu_scheduling.node_selector),
+                    # One pool: Karpenter launches a node there when the server starts, and removes it
+                    # once the server stops (the culler stops idle ones) and consolidateAfter passes.
+                    "node_affinity_required": [
+                        {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": [gpu_pool]}]}
+                    ],
+                    # A running kernel's state is the user's work: never drained to consolidate.
+                    "extra_annotations": {kube.DO_NOT_DISRUPT: "true"},
                     "tolerations": [*USER_POD_TOLERATIONS, *gpu_scheduling.tolerations],
                     "storage_pvc_ensure": False,
                     "volumes": [],
@@ -241,6 +251,7 @@ class JupyterHubArgs:
     namespace: kube.WorkloadNamespace
     upstreams: Sequence[kube.ServiceEndpoint] = ()  # in-cluster services notebooks may call
     github_client_secret: str | None = None  # the top-level secret githubClientSecret (authenticator github)
+    gpu_pool: str | None = None  # where the GPU profile runs (the plan's notebook pool)
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -299,7 +310,7 @@ class JupyterHub(pulumi.ComponentResource):
             charts.JUPYTERHUB,
             release=RELEASE,
             namespace=args.namespace.namespace.metadata.name,  # unknown on a first preview: no render yet
-            values=jupyterhub_values(config, platform.storage_class, platform.gpu_scheduling),
+            values=jupyterhub_values(config, platform.storage_class, platform.gpu_scheduling, args.gpu_pool),
             opts=pulumi.ResourceOptions(
                 parent=self, provider=platform.provider, depends_on=[*depends, *platform.volumes_ready]
             ),

@@ -14,7 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.identity import ClusterOidc, IrsaRole, IrsaRoleArgs
-from presets.fit import PodShape
+from infra.node_groups import POOL_LABEL
+from presets.fit import Placement, PodShape
 
 meta = k8s.meta.v1
 core = k8s.core.v1
@@ -149,25 +150,27 @@ def pod_resources(pod: PodShape) -> core.ResourceRequirementsArgs:
 
 
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+# On a pod: Karpenter never drains its node voluntarily (consolidation, drift, expiry wait for it).
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
-def instance_types_affinity(instance_types: Sequence[str]) -> core.AffinityArgs:
-    """Only the instance types the workspace fits (a node's GPU count, memory and disk vary by type)."""
+def placement_affinity(placement: Placement) -> core.AffinityArgs:
+    """Only the pools the fit chose and the instance types it fits there (a node's GPU count, memory and
+    disk vary by type): Karpenter provisions from exactly those pools, the scheduler binds only there."""
     return core.AffinityArgs(
         node_affinity=core.NodeAffinityArgs(
             required_during_scheduling_ignored_during_execution=core.NodeSelectorArgs(
-                node_selector_terms=[
-                    core.NodeSelectorTermArgs(
-                        match_expressions=[
-                            core.NodeSelectorRequirementArgs(
-                                key=INSTANCE_TYPE_LABEL, operator="In", values=list(instance_types)
-                            )
-                        ]
-                    )
-                ]
+                node_selector_terms=[core.NodeSelectorTermArgs(match_expressions=placement_requirements(placement))]
             )
         )
     )
+
+
+def placement_requirements(placement: Placement) -> list[core.NodeSelectorRequirementArgs]:
+    return [
+        core.NodeSelectorRequirementArgs(key=POOL_LABEL, operator="In", values=list(placement.pools)),
+        core.NodeSelectorRequirementArgs(key=INSTANCE_TYPE_LABEL, operator="In", values=list(placement.instance_types)),
+    ]
 
 
 def memory_volume(name: str, size_gib: int) -> core.VolumeArgs:
