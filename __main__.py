@@ -64,7 +64,7 @@ nodes = NodeGroups(
         default_tags=config.default_tags.tags,
     ),
 )
-CoreDns(
+coredns = CoreDns(
     "coredns",
     CoreDnsArgs(
         cluster_name=cluster.name,
@@ -92,6 +92,7 @@ if workspaces.node_pools:
             config=config.karpenter,
             pools=workspaces.node_pools,
             cluster_name=name,
+            cluster=cluster.name,
             cluster_arn=cluster.eks.eks_cluster.arn,
             cluster_endpoint=cluster.eks.eks_cluster.endpoint,
             cluster_security_group_id=cluster.eks.eks_cluster.vpc_config.cluster_security_group_id,
@@ -99,7 +100,10 @@ if workspaces.node_pools:
             oidc=cluster.oidc,
             provider=cluster.provider,
             system_nodes=nodes.system,
+            system_pool=config.system_node_group.name,
+            dns=coredns,
             default_tags=config.default_tags.tags,
+            discovery_tags=network.discovery_tags,
         ),
     )
 if config.gpu_pools:

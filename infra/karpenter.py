@@ -54,7 +54,9 @@ IMDS_HOP_LIMIT = 2
 class KarpenterArgs:
     config: KarpenterConfig
     pools: tuple[PlannedNodePool, ...]
-    cluster_name: str
+    cluster_name: str  # from config: names and tags
+    # The EKS cluster's name as its output: what needs the cluster to exist (the access entry) waits for it.
+    cluster: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
     cluster_endpoint: pulumi.Input[str]
     # EKS's own cluster security group: the managed node groups' nodes are in it (their launch templates
@@ -65,7 +67,11 @@ class KarpenterArgs:
     provider: k8s.Provider
     # The controller runs there (the chart's Deployment is awaited until its pods are Ready).
     system_nodes: pulumi.Resource
+    system_pool: str  # the system node group's genai.platform/node-pool label
+    # CoreDNS: the controller checks EC2 connectivity at start and exits if it cannot resolve the API.
+    dns: pulumi.Resource
     default_tags: Mapping[str, str] = field(default_factory=dict)
+    discovery_tags: tuple[pulumi.Resource, ...] = ()  # on subnets the stack does not own (existing VPC)
 
 
 def node_class_spec(
@@ -128,13 +134,20 @@ def node_pool_spec(pool: PlannedNodePool) -> dict[str, Any]:
 
 
 def karpenter_values(
-    config: KarpenterConfig, *, cluster_name: str, region: str, queue_name: str, role_arn: str, endpoint: str
+    config: KarpenterConfig,
+    *,
+    cluster_name: str,
+    region: str,
+    queue_name: str,
+    role_arn: str,
+    endpoint: str,
+    system_pool: str,
 ) -> dict[str, Any]:
     return {
         "replicas": config.replicas,
         "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": role_arn}},
         # On the system group only; the chart's own affinity keeps it off any node Karpenter launched.
-        "nodeSelector": {"kubernetes.io/os": "linux", POOL_LABEL: "system"},
+        "nodeSelector": {"kubernetes.io/os": "linux", POOL_LABEL: system_pool},
         "settings": {"clusterName": cluster_name, "clusterEndpoint": endpoint, "interruptionQueue": queue_name},
         "controller": {
             # The namespace's policies block the metadata service: the region comes from here, not IMDS.
@@ -162,11 +175,11 @@ class Karpenter(pulumi.ComponentResource):
             for i, arn in enumerate(NODE_MANAGED_POLICIES)
         ]
         self.node_access = aws.eks.AccessEntry(
-            f"{name}-node", cluster_name=cluster, principal_arn=self.node_role.arn, type="EC2_LINUX", opts=child
+            f"{name}-node", cluster_name=args.cluster, principal_arn=self.node_role.arn, type="EC2_LINUX", opts=child
         )
 
         # A tag on a group EKS created: the one thing here on a resource this stack does not own.
-        aws.ec2.Tag(
+        security_group_tag = aws.ec2.Tag(
             f"{name}-security-group-discovery",
             resource_id=args.cluster_security_group_id,
             key=DISCOVERY_TAG,
@@ -234,7 +247,13 @@ class Karpenter(pulumi.ComponentResource):
         )
         values = pulumi.Output.all(self.queue.name, self.controller_role.arn, args.cluster_endpoint).apply(
             lambda v: karpenter_values(
-                args.config, cluster_name=cluster, region=args.region, queue_name=v[0], role_arn=v[1], endpoint=v[2]
+                args.config,
+                cluster_name=cluster,
+                region=args.region,
+                queue_name=v[0],
+                role_arn=v[1],
+                endpoint=v[2],
+                system_pool=args.system_pool,
             )
         )
         self.chart = charts.helm_chart(
@@ -246,12 +265,17 @@ class Karpenter(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=[namespace, args.system_nodes, self.controller_role, *attachments],
+                depends_on=[namespace, args.system_nodes, args.dns, self.controller_role, *attachments],
             ),
         )
 
-        # --- the pools: created with the chart's CRDs; a node joins once its access entry exists ---
-        pools = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.chart, self.node_access])
+        # --- the pools: created with the chart's CRDs; a node joins once its access entry exists, and
+        # the node class resolves once its subnets and security group carry the discovery tag ---
+        pools = pulumi.ResourceOptions(
+            parent=self,
+            provider=args.provider,
+            depends_on=[self.chart, self.node_access, security_group_tag, *args.discovery_tags],
+        )
         self.node_pools: dict[str, k8s.apiextensions.CustomResource] = {}
         for pool in args.pools:
             node_class = k8s.apiextensions.CustomResource(

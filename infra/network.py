@@ -23,6 +23,7 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
     public_subnet_ids: pulumi.Output[list[str]]
+    discovery_tags: tuple[pulumi.Resource, ...] = ()  # Karpenter's tags on subnets the stack does not own
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:infra:Network", name, None, opts)
@@ -34,13 +35,14 @@ class Network(pulumi.ComponentResource):
             self.public_subnet_ids = pulumi.Output.from_input(list(existing.public_subnet_ids))
             # The one tag added to subnets this stack does not own: its own, removed again on destroy.
             for i, subnet_id in enumerate(existing.private_subnet_ids if args.discovery_tag else ()):
-                aws.ec2.Tag(
+                tag = aws.ec2.Tag(
                     f"{name}-private-{i}-discovery",
                     resource_id=subnet_id,
                     key=str(args.discovery_tag),
                     value=args.cluster_name,
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+                self.discovery_tags += (tag,)
         else:
             self._create(name, args)
         self.register_outputs(

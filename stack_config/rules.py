@@ -21,6 +21,14 @@ def check(config: StackConfig) -> None:
     for j, (name, key, i) in enumerate(names):
         if name in [n for n, _, _ in names[:j]] or name == config.system_node_group.name:
             refuse("a name used by no other node group or pool", name, at=[key, i, "name"])
+    # The chart places one controller per node (required anti-affinity on the hostname).
+    if config.gpu_node_pools and config.karpenter.replicas > config.system_node_group.min_size:
+        refuse(
+            f"at most systemNodeGroup.minSize ({config.system_node_group.min_size}): Karpenter's chart runs one "
+            "controller per node",
+            config.karpenter.replicas,
+            at=[_key("karpenter"), "replicas"],
+        )
     _check_secrets(config)
     check_workspaces(config.workspaces, _key("workspaces"))
     for i, workspace in enumerate(config.workspaces):

@@ -19,7 +19,7 @@ from stack_config import ConfigError, parse_stack_config
 from tests import charts as helm
 from tests import crds
 from tests import workload_model as wm
-from tests.harness import ACCOUNT, Graph, stack_config
+from tests.harness import ACCOUNT, Graph, run_program, stack_config
 from tests.harness import _arn as mock_arn
 from tests.harness import parsed_config as parsed
 from tests.harness import planned_workspaces as planned
@@ -366,3 +366,35 @@ def test_a_gpu_notebook_without_a_pool_that_hosts_it_is_refused():
     assert str(error.value).startswith("config key 'genai-eks:jupyterhub.gpuProfile'")
     assert "a GPU pool with an instance type for the GPU notebook" in str(error.value)
     assert plan_workspaces(parse_stack_config(_with(config, gpuNodePools=[pool]), "dev")).notebook_pool == "gpu-l4"
+
+
+def test_what_needs_the_cluster_or_dns_waits_for_it(graph: Graph):
+    # The access entry names the cluster by its output: created before EKS is, CreateAccessEntry fails.
+    cluster = graph.one("eks:index:Cluster")
+    (entry,) = graph.of_type("aws:eks/accessEntry:AccessEntry")
+    assert graph.depends_on(entry, cluster)
+    # The controller exits at start when it cannot reach EC2 (karpenter-provider-aws pkg/operator/operator.go,
+    # CheckEC2Connectivity): its chart waits for CoreDNS and the system nodes.
+    chart = next(c for c in graph.of_type(helm.CHART_TYPE) if c.name == "karpenter")
+    coredns = next(a for a in graph.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns")
+    assert graph.depends_on(chart, coredns)
+    # A node class resolves its security group by the discovery tag: the tag first.
+    (tag,) = graph.of_type("aws:ec2/tag:Tag")
+    for node_class in graph.of_type(NODE_CLASS):
+        assert graph.depends_on(node_class, tag) and graph.depends_on(node_class, entry)
+
+
+def test_the_controller_follows_a_renamed_system_group():
+    config = stack_config("dev")
+    config["genai-eks:systemNodeGroup"] = {**config["genai-eks:systemNodeGroup"], "name": "core"}
+    graph = run_program("dev", config)
+    values = karpenter_release(graph).values
+    assert values["nodeSelector"][POOL_LABEL] == "core"
+
+
+def test_more_controller_replicas_than_system_nodes_is_refused():
+    config = stack_config("dev")
+    with pytest.raises(ConfigError) as error:
+        parse_stack_config(_with(config, karpenter={**config["genai-eks:karpenter"], "replicas": 3}), "dev")
+    assert str(error.value).startswith("config key 'genai-eks:karpenter.replicas'")
+    assert "at most systemNodeGroup.minSize (2)" in str(error.value)
