@@ -16,9 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.common.exceptions import TimeoutException
 
 from chatbot_ui.config import LOYALTY, SHOPPING
-from test_chatbot_browser import ask, bot_messages, browser, choose, open_chat, sources_shown  # noqa: F401 (browser: a fixture)
+from test_chatbot_browser import ask, bot_messages, browser, choose, open_chat, soon, sources_shown  # noqa: F401 (browser: a fixture)
 from testing.local_server import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -85,10 +86,15 @@ def test_the_shopping_reply_lists_catalogue_products_relevant_to_the_question(br
     open_chat(browser, url)
     choose(browser, SHOPPING)
     answer = ask(browser, "Which walking shoes do you have for an older man?")
+    # The sources come in the same message as the answer; on a loaded machine the chat may show the
+    # answer's final form a moment after the box is enabled again, so wait for the list a little.
+    try:
+        shown = soon(browser, sources_shown, "the sources under the answer", seconds=30)
+    except TimeoutException:
+        pytest.fail(f"no sources listed under the answer: {bot_messages(browser)[-1]!r}")
+    answer = bot_messages(browser)[-1]
     assert answer and not answer.startswith("⚠"), answer
-    shown = sources_shown(browser)
     footwear = catalogue_names("Footwear")
-    assert shown, "no sources listed under the answer"
     # Each source is a catalogue product, and retrieval puts footwear first for this question.
     assert any(name in shown[0] for name in footwear), shown
     assert sum(any(name in item for name in footwear) for item in shown) >= 2, shown
