@@ -24,6 +24,7 @@ from infra.identity import ClusterOidc, IrsaRole, IrsaRoleArgs, service_trust_po
 from infra.karpenter_iam import (
     INTERRUPTION_EVENT_PATTERNS,
     INTERRUPTION_QUEUE_MESSAGE_RETENTION_S,
+    INTERRUPTION_QUEUE_SQS_MANAGED_SSE,
     INTERRUPTION_TARGET_ID,
     controller_policy,
     interruption_queue_policy,
@@ -192,7 +193,7 @@ class Karpenter(pulumi.ComponentResource):
             f"{name}-interruptions",
             name=cluster,  # upstream's convention: the queue is named after the cluster
             message_retention_seconds=INTERRUPTION_QUEUE_MESSAGE_RETENTION_S,
-            sqs_managed_sse_enabled=True,
+            sqs_managed_sse_enabled=INTERRUPTION_QUEUE_SQS_MANAGED_SSE,
             opts=child,
         )
         aws.sqs.QueuePolicy(

@@ -407,20 +407,3 @@ def interruption_queue_policy(queue_arn: str) -> dict[str, Any]:
             },
         ],
     }
-
-
-def node_role_managed_policies(partition: str) -> tuple[str, ...]:
-    """Upstream's ManagedPolicyArns for KarpenterNodeRole.
-
-    AmazonSSMManagedInstanceCore is upstream's choice for giving nodes SSM (Session Manager) access; it is not
-    needed for a node to join the cluster.
-    """
-    return tuple(
-        f"arn:{partition}:iam::aws:policy/{name}"
-        for name in (
-            "AmazonEKS_CNI_Policy",
-            "AmazonEKSWorkerNodePolicy",
-            "AmazonEC2ContainerRegistryPullOnly",
-            "AmazonSSMManagedInstanceCore",
-        )
-    )

@@ -17,7 +17,6 @@ from infra.karpenter_iam import (
     controller_policies,
     controller_policy,
     interruption_queue_policy,
-    node_role_managed_policies,
     policy_size,
 )
 
@@ -301,13 +300,3 @@ def test_queue_policy_admits_only_eventbridge_and_sqs_over_tls():
 def test_queue_settings_are_upstreams():
     assert INTERRUPTION_QUEUE_MESSAGE_RETENTION_S == 300
     assert INTERRUPTION_QUEUE_SQS_MANAGED_SSE is True
-
-
-def test_node_role_managed_policies_are_upstreams():
-    assert node_role_managed_policies("aws-us-gov") == (
-        "arn:aws-us-gov:iam::aws:policy/AmazonEKS_CNI_Policy",
-        "arn:aws-us-gov:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-        "arn:aws-us-gov:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
-        "arn:aws-us-gov:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    )
-    assert not any(arn.endswith("FullAccess") for arn in node_role_managed_policies("aws"))
