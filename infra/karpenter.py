@@ -20,7 +20,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra import charts
-from infra.identity import ClusterOidc, IrsaRole, IrsaRoleArgs, service_trust_policy
+from infra.identity import ClusterOidc, IrsaRole, IrsaRoleArgs
 from infra.karpenter_iam import (
     INTERRUPTION_EVENT_PATTERNS,
     INTERRUPTION_QUEUE_MESSAGE_RETENTION_S,
@@ -33,8 +33,8 @@ from infra.node_groups import (
     GPU_PRESENT_LABEL,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
-    NODE_MANAGED_POLICIES,
     POOL_LABEL,
+    node_role,
 )
 from presets.plan import PlannedNodePool
 from stack_config import KarpenterConfig
@@ -165,16 +165,7 @@ class Karpenter(pulumi.ComponentResource):
         cluster = args.cluster_name
 
         # --- the nodes' identity: a role of their own, allowed to join as EC2 Linux nodes ----------
-        self.node_role = aws.iam.Role(
-            f"{name}-node",
-            assume_role_policy=json.dumps(service_trust_policy("ec2.amazonaws.com")),
-            description=f"EKS {cluster} nodes that Karpenter launches",
-            opts=child,
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{i}", role=self.node_role.name, policy_arn=arn, opts=child)
-            for i, arn in enumerate(NODE_MANAGED_POLICIES)
-        ]
+        self.node_role, attachments = node_role(f"{name}-node", f"EKS {cluster} nodes that Karpenter launches", child)
         self.node_access = aws.eks.AccessEntry(
             f"{name}-node", cluster_name=args.cluster, principal_arn=self.node_role.arn, type="EC2_LINUX", opts=child
         )

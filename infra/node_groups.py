@@ -34,6 +34,23 @@ NODE_MANAGED_POLICIES = (
 LAUNCH_TAGGED_RESOURCES = ("instance", "volume", "network-interface")
 
 
+def node_role(
+    name: str, description: str, opts: pulumi.ResourceOptions
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """A role EC2 nodes assume, with exactly what a node needs (NODE_MANAGED_POLICIES)."""
+    role = aws.iam.Role(
+        name,
+        assume_role_policy=json.dumps(service_trust_policy("ec2.amazonaws.com")),
+        description=description,
+        opts=opts,
+    )
+    attachments = [
+        aws.iam.RolePolicyAttachment(f"{name}-{i}", role=role.name, policy_arn=arn, opts=opts)
+        for i, arn in enumerate(NODE_MANAGED_POLICIES)
+    ]
+    return role, attachments
+
+
 class Toleration(TypedDict):
     key: str
     operator: str
@@ -71,16 +88,7 @@ class NodeGroups(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("genai:infra:NodeGroups", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.node_role = aws.iam.Role(
-            f"{name}-node",
-            assume_role_policy=json.dumps(service_trust_policy("ec2.amazonaws.com")),
-            description=f"EKS {args.cluster_name} worker nodes",
-            opts=child,
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{i}", role=self.node_role.name, policy_arn=arn, opts=child)
-            for i, arn in enumerate(NODE_MANAGED_POLICIES)
-        ]
+        self.node_role, attachments = node_role(f"{name}-node", f"EKS {args.cluster_name} worker nodes", child)
         self._args, self._attachments = args, attachments
 
         self.system = self._group(
