@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from chatbot_test_servers import LOYALTY_MODEL, PRIVATE_MODEL, RagStandIn
-from chatbot_ui.app import build_app, launch
+from chatbot_ui.app import PROGRESS, THINKING, build_app, launch
 from chatbot_ui.backends import unavailable_message
 from chatbot_ui.config import LOYALTY, PRIVATE, SHOPPING, Settings
 from testing.local_server import free_port
@@ -34,6 +34,7 @@ CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 CHATBOT_DIR = Path(__file__).resolve().parents[1]
 WAIT_S = 30
+PLACEHOLDERS = {THINKING, *PROGRESS.values()}
 
 pytestmark = [
     pytest.mark.skipif(
@@ -175,7 +176,11 @@ def ask(driver, question: str) -> str:
         if d.find_elements(By.CSS_SELECTOR, '#chat [data-testid="bot"] [aria-busy="true"]'):
             return False  # the placeholder ("Searching the catalogue…") the answer replaces
         answers = bot_messages(d)
-        return answers[-1] if len(answers) > before and answers[-1] else False
+        # The placeholder's own text too: in one CI run the box was enabled again and the spinner's
+        # aria-busy gone while the page still showed "Thinking…" (Gradio renders them apart).
+        if len(answers) <= before or not answers[-1] or answers[-1] in PLACEHOLDERS:
+            return False
+        return answers[-1]
 
     return wait(driver, answered, f"the answer to {question!r}")
 
